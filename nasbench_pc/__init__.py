@@ -1,0 +1,29 @@
+"""nasbench-pc: a plugin-based harness for differentiable NAS around PC-DARTS."""
+
+from nasbench_pc import genotypes
+from nasbench_pc.api import create_supernet, resolve_method
+from nasbench_pc.errors import ConfigError, GenotypeError, NasbenchError, PluginError
+from nasbench_pc.genotypes import KNOWN, PRIMITIVES, Genotype
+from nasbench_pc.hookspecs import hookimpl
+from nasbench_pc.interfaces import Method, SearchHParams
+from nasbench_pc.registry import available, plugin_manager
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KNOWN",
+    "PRIMITIVES",
+    "ConfigError",
+    "Genotype",
+    "GenotypeError",
+    "Method",
+    "NasbenchError",
+    "PluginError",
+    "SearchHParams",
+    "available",
+    "create_supernet",
+    "genotypes",
+    "hookimpl",
+    "plugin_manager",
+    "resolve_method",
+]

@@ -1,0 +1,50 @@
+"""The ``nasbench-pc`` command line (click + rich).
+
+Each subcommand lives in its own module and is attached to :func:`main` at the bottom.
+Errors a user can cause are :class:`NasbenchError`s: printed as one paragraph, exit code 2,
+no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.panel import Panel
+
+from nasbench_pc.errors import NasbenchError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def report_error(exc: NasbenchError) -> None:
+    err_console.print(Panel(str(exc), title="[bold red]error", border_style="red", expand=False))
+
+
+class Group(click.Group):
+    """Turns NasbenchError into a clean message instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NasbenchError as exc:
+            report_error(exc)
+            sys.exit(2)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nasbench-pc")
+def main() -> None:
+    """nasbench-pc: DARTS, PC-DARTS and their ablations as plugins of one search harness."""
+
+
+def _attach() -> None:
+    from nasbench_pc.commands import inspect
+
+    for command in (*inspect.COMMANDS,):
+        main.add_command(command)
+
+
+_attach()

@@ -1,0 +1,72 @@
+"""Hook specifications: everything a plugin can contribute to nasbench-pc.
+
+A plugin is a module (or object) with functions named like the specs below, decorated
+with :data:`hookimpl`, and exposed through the ``nasbench_pc`` entry-point group::
+
+    # pyproject.toml of your package
+    [project.entry-points.nasbench_pc]
+    my_sampler = "my_package.my_sampler"
+
+    # my_package/my_sampler.py
+    from nasbench_pc import hookimpl
+
+    @hookimpl
+    def register_samplers():
+        return {"random-partial": RandomPartialSampler}
+
+The built-in plugins in ``nasbench_pc/plugins`` are registered the same way. Every hook
+returns a ``{name: thing}`` dict; the registry merges them and refuses duplicate names.
+Each hook is called once, when its registry is first needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+PROJECT = "nasbench_pc"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_search_spaces() -> dict[str, Any]:
+    """Search spaces by name.
+
+    Each value is a :class:`nasbench_pc.interfaces.SearchSpace`: ``primitives``,
+    ``make_op(name, channels, stride)`` and ``build(config, sampler, normalizer, method)``.
+    """
+
+
+@hookspec
+def register_samplers() -> dict[str, Callable[..., Any]]:
+    """Channel samplers by name.
+
+    Each value is a factory called with the method's ``sampler_options`` as keyword
+    arguments (e.g. ``k=4``) that returns a :class:`nasbench_pc.interfaces.ChannelSampler`.
+    The factory raises :class:`nasbench_pc.errors.ConfigError` for options it does not take.
+    """
+
+
+@hookspec
+def register_normalizers() -> dict[str, Callable[..., Any]]:
+    """Edge normalizers by name.
+
+    Each value is a factory called with ``normalizer_options`` as keyword arguments that
+    returns a :class:`nasbench_pc.interfaces.EdgeNormalizer`.
+    """
+
+
+@hookspec
+def register_evaluators() -> dict[str, Any]:
+    """Evaluators by name: objects with ``evaluate(model, batches, device) -> dict[str, float]``."""
+
+
+@hookspec
+def register_methods() -> dict[str, Any]:
+    """Search methods by name: :class:`nasbench_pc.interfaces.Method` records tying a search
+    space, sampler, normalizer, architecture-gradient order and hyperparameter preset together.
+    The core never branches on a method's name; everything method-specific lives here.
+    """

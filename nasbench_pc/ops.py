@@ -1,0 +1,132 @@
+"""The DARTS operation library, shared by supernets and derived networks.
+
+Each entry of :data:`OPS` builds one candidate operation for ``C`` channels and a stride,
+exactly as the reference ``operations.py`` does (same layers, same parameter order).
+Ops whose first layer is a ReLU are :class:`ReLUOp`\\ s: a mixed edge can apply that ReLU
+once and feed the result to all of them (``forward_activated``), which is the same
+arithmetic with one activation kept for backward instead of one per op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import islice
+
+import torch
+from torch import nn
+
+from nasbench_pc.errors import ConfigError
+
+
+class ReLUOp(nn.Module):
+    """An op of the form ``body(relu(x))``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_activated(torch.relu(x))
+
+    def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ReLUConvBN(ReLUOp):
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int, affine: bool = True):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=False),
+            nn.BatchNorm2d(c_out, affine=affine),
+        )
+
+    def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in islice(self.op, 1, None):  # op[0] is the ReLU
+            x = layer(x)
+        return x
+
+
+class DilConv(ReLUConvBN):
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int, dilation: int,
+                 affine: bool = True):
+        nn.Module.__init__(self)
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_in, kernel_size, stride=stride, padding=padding, dilation=dilation, groups=c_in,
+                      bias=False),
+            nn.Conv2d(c_in, c_out, kernel_size=1, padding=0, bias=False),
+            nn.BatchNorm2d(c_out, affine=affine),
+        )
+
+
+class SepConv(ReLUConvBN):
+    """Two stacked ReLU - depthwise - pointwise - BN blocks (the DARTS separable conv)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int, affine: bool = True):
+        nn.Module.__init__(self)
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_in, kernel_size, stride=stride, padding=padding, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_in, kernel_size=1, padding=0, bias=False),
+            nn.BatchNorm2d(c_in, affine=affine),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_in, kernel_size, stride=1, padding=padding, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_out, kernel_size=1, padding=0, bias=False),
+            nn.BatchNorm2d(c_out, affine=affine),
+        )
+
+
+class Identity(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Zero(nn.Module):
+    """The 'none' op: a zero tensor of the output shape."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class FactorizedReduce(ReLUOp):
+    """Halve the resolution with two offset stride-2 1x1 convs, concatenated."""
+
+    def __init__(self, c_in: int, c_out: int, affine: bool = True):
+        super().__init__()
+        if c_out % 2:
+            raise ConfigError(
+                f"FactorizedReduce needs an even channel count but got {c_out}. In a partial-channel "
+                f"supernet this happens when C/K is odd; pick K so that every cell's C/K is even."
+            )
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, affine=affine)
+
+    def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
+
+
+OpFactory = Callable[[int, int, bool], nn.Module]
+
+#: name -> factory(C, stride, affine), as in the reference operations.py.
+OPS: dict[str, OpFactory] = {
+    "none": lambda C, stride, affine: Zero(stride),
+    "avg_pool_3x3": lambda C, stride, affine: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False),
+    "max_pool_3x3": lambda C, stride, affine: nn.MaxPool2d(3, stride=stride, padding=1),
+    "skip_connect": lambda C, stride, affine: Identity() if stride == 1 else FactorizedReduce(C, C, affine=affine),
+    "sep_conv_3x3": lambda C, stride, affine: SepConv(C, C, 3, stride, 1, affine=affine),
+    "sep_conv_5x5": lambda C, stride, affine: SepConv(C, C, 5, stride, 2, affine=affine),
+    "sep_conv_7x7": lambda C, stride, affine: SepConv(C, C, 7, stride, 3, affine=affine),
+    "dil_conv_3x3": lambda C, stride, affine: DilConv(C, C, 3, stride, 2, 2, affine=affine),
+    "dil_conv_5x5": lambda C, stride, affine: DilConv(C, C, 5, stride, 4, 2, affine=affine),
+}
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet channel shuffle: view as (B, groups, C/groups, H, W), swap dims 1 and 2."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)

@@ -1,0 +1,78 @@
+"""The plugin manager and the registries built from its hooks."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pluggy
+
+from nasbench_pc import hookspecs
+from nasbench_pc.errors import PluginError, unknown_name
+
+KINDS = {
+    "search_space": "register_search_spaces",
+    "sampler": "register_samplers",
+    "normalizer": "register_normalizers",
+    "evaluator": "register_evaluators",
+    "method": "register_methods",
+}
+
+
+@cache
+def plugin_manager() -> pluggy.PluginManager:
+    """The loaded pluggy manager: hook specs plus every ``nasbench_pc`` entry point."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    try:
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    except Exception as exc:  # a broken third-party plugin must not look like our bug
+        raise PluginError(
+            f"A nasbench_pc plugin failed to load: {type(exc).__name__}: {exc}. Fix or uninstall the package "
+            f"that provides it (`pip show` the distribution named in the entry point)."
+        ) from exc
+    if not pm.get_plugins():
+        raise PluginError(
+            "No nasbench_pc plugins were found, not even the built-in ones. The package metadata is missing: "
+            "install the project with `pip install -e .` (or `pip install nasbench-pc`) rather than putting "
+            "it on PYTHONPATH."
+        )
+    return pm
+
+
+def reload() -> None:
+    """Forget loaded plugins and registries (after installing a plugin in a running process)."""
+    plugin_manager.cache_clear()
+    _registry.cache_clear()
+
+
+@cache
+def _registry(kind: str) -> dict[str, Any]:
+    pm = plugin_manager()
+    hook = getattr(pm.hook, KINDS[kind])
+    merged: dict[str, Any] = {}
+    owner: dict[str, str] = {}
+    for impl in reversed(hook.get_hookimpls()):  # registration order
+        contributed = impl.function() or {}
+        for name, value in contributed.items():
+            if name in merged:
+                raise PluginError(
+                    f"Two plugins register a {kind.replace('_', ' ')} named {name!r}: {owner[name]} and "
+                    f"{impl.plugin_name}. Uninstall one of them or rename the entry in one plugin."
+                )
+            merged[name] = value
+            owner[name] = impl.plugin_name
+    return merged
+
+
+def available(kind: str) -> dict[str, Any]:
+    """All registered things of a kind ('method', 'sampler', ...), by name."""
+    return dict(_registry(kind))
+
+
+def get(kind: str, name: str) -> Any:
+    registry = _registry(kind)
+    if name not in registry:
+        raise unknown_name(kind.replace("_", " "), name, list(registry),
+                           "Plugins add more through the 'nasbench_pc' entry-point group.")
+    return registry[name]

@@ -1,0 +1,241 @@
+"""The DARTS-style cell supernet: MixedOp, Cell, Supernet, and the genotype rule.
+
+Method-specific behaviour enters only through the objects handed in: the search space
+(candidate ops), the channel sampler (how an edge feeds its MixedOp) and the edge
+normalizer (betas). With the ``full`` sampler and no normalizer this is the DARTS
+``model_search.py`` network; with ``partial`` and ``edge`` it is PC-DARTS'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasbench_pc.errors import ConfigError
+from nasbench_pc.genotypes import Genotype
+from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer, SearchSpace
+from nasbench_pc.ops import FactorizedReduce, ReLUConvBN, ReLUOp, Zero
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """Shape of a supernet. ``stem`` is 'cifar' (conv3x3 + BN) or 'imagenet' (three stride-2 convs)."""
+
+    init_channels: int = 16
+    layers: int = 8
+    num_classes: int = 10
+    in_channels: int = 3
+    steps: int = 4
+    multiplier: int = 4
+    stem_multiplier: int = 3
+    stem: str = "cifar"
+
+    def __post_init__(self) -> None:
+        for field in ("init_channels", "layers", "num_classes", "in_channels", "steps", "multiplier"):
+            if getattr(self, field) < 1:
+                raise ConfigError(f"{field} must be a positive integer, got {getattr(self, field)}.")
+        if self.multiplier > self.steps:
+            raise ConfigError(f"multiplier ({self.multiplier}) cannot exceed steps ({self.steps}).")
+        if self.stem not in ("cifar", "imagenet"):
+            raise ConfigError(f"Unknown stem {self.stem!r}; use 'cifar' (32x32 inputs) or 'imagenet' (224x224).")
+
+
+def num_edges(steps: int) -> int:
+    """Edges of a cell: node i reads the two cell inputs and the i nodes before it."""
+    return sum(2 + i for i in range(steps))
+
+
+def node_slices(steps: int) -> list[slice]:
+    """The rows of the (edges, ops) architecture matrix that belong to each intermediate node."""
+    out, start = [], 0
+    for i in range(steps):
+        out.append(slice(start, start + 2 + i))
+        start += 2 + i
+    return out
+
+
+class MixedOp(nn.Module):
+    """One edge's continuous relaxation: sum over candidate ops of softmax(alpha)_o * o(x).
+
+    Two exact shortcuts keep it cheaper than the reference: the 'none' op is skipped (its
+    term is identically zero, and so is its gradient), and the ReLU that several ops
+    start with is computed once and shared.
+    """
+
+    def __init__(self, ops: list[nn.Module]):
+        super().__init__()
+        if all(isinstance(op, Zero) for op in ops):
+            raise ConfigError("A mixed edge needs at least one candidate op besides 'none'.")
+        self._ops = nn.ModuleList(ops)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        activated = None
+        out = None
+        for w, op in zip(weights, self._ops):
+            if isinstance(op, Zero):
+                continue
+            if isinstance(op, ReLUOp):
+                if activated is None:
+                    activated = torch.relu(x)
+                y = op.forward_activated(activated)
+            else:
+                y = op(x)
+            out = w * y if out is None else out + w * y
+        return out
+
+
+class Cell(nn.Module):
+    def __init__(self, steps: int, multiplier: int, c_prev_prev: int, c_prev: int, c: int,
+                 reduction: bool, reduction_prev: bool, make_edge):
+        super().__init__()
+        self.reduction = reduction
+        self.steps = steps
+        self.multiplier = multiplier
+        if reduction_prev:
+            self.preprocess0 = FactorizedReduce(c_prev_prev, c, affine=False)
+        else:
+            self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0, affine=False)
+        self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0, affine=False)
+        self._ops = nn.ModuleList(
+            make_edge(c, 2 if reduction and j < 2 else 1) for i in range(steps) for j in range(2 + i)
+        )
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
+                edge_weights: torch.Tensor | None) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        offset = 0
+        for _ in range(self.steps):
+            node = 0
+            for j, h in enumerate(states):
+                y = self._ops[offset + j](h, weights[offset + j])
+                node = node + (y if edge_weights is None else edge_weights[offset + j] * y)
+            offset += len(states)
+            states.append(node)
+        return torch.cat(states[-self.multiplier:], dim=1)
+
+
+def _stems(config: SupernetConfig, c_stem: int) -> tuple[nn.Module, nn.Module | None]:
+    if config.stem == "cifar":
+        return nn.Sequential(nn.Conv2d(config.in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)), None
+    stem0 = nn.Sequential(
+        nn.Conv2d(config.in_channels, c_stem // 2, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c_stem // 2),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_stem // 2, c_stem, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c_stem),
+    )
+    stem1 = nn.Sequential(
+        nn.ReLU(inplace=False),
+        nn.Conv2d(c_stem, c_stem, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(c_stem),
+    )
+    return stem0, stem1
+
+
+def derive_genotype(weights: torch.Tensor, edge_weights: torch.Tensor | None, primitives: tuple[str, ...],
+                    steps: int) -> list[tuple[str, int]]:
+    """The reference ``_parse``: score W = softmax(alpha) * beta-weight per edge; per node keep the
+    two edges with the largest non-'none' entry (ties: lower input first), and on each the
+    best non-'none' op (ties: earlier op)."""
+    # float32 products, as the reference computes them in numpy, so near-ties break the same way
+    w = weights.detach().cpu().float()
+    if edge_weights is not None:
+        w = w * edge_weights.detach().cpu().float()[:, None]
+    rows = w.tolist()
+    allowed = [k for k, name in enumerate(primitives) if name != "none"]
+    gene: list[tuple[str, int]] = []
+    for node in node_slices(steps):
+        block = rows[node]
+        edges = sorted(range(len(block)), key=lambda j: -max(block[j][k] for k in allowed))[:2]
+        for j in edges:
+            best = max(allowed, key=lambda k: (block[j][k], -k))
+            gene.append((primitives[best], j))
+    return gene
+
+
+class Supernet(nn.Module):
+    """Weight-sharing network over all cells of the search space.
+
+    ``arch_parameters()`` are the alphas (then betas, with edge normalization);
+    ``weight_parameters()`` are all other parameters, in the reference order.
+    """
+
+    def __init__(self, space: SearchSpace, sampler: ChannelSampler, normalizer: EdgeNormalizer,
+                 config: SupernetConfig, method: str = ""):
+        super().__init__()
+        self.config = config
+        self.method = method
+        self.primitives = tuple(space.primitives)
+        self.normalizer = normalizer
+        c = config.init_channels
+        c_curr = config.stem_multiplier * c
+        self.stem, self.stem1 = _stems(config, c_curr)
+
+        def make_edge(channels: int, stride: int) -> nn.Module:
+            def mixed(ch: int) -> MixedOp:
+                return MixedOp([space.make_op(name, ch, stride) for name in self.primitives])
+
+            return sampler.build_edge(mixed, channels, stride)
+
+        c_prev_prev, c_prev, c_curr = c_curr, c_curr, c
+        reduction_prev = config.stem == "imagenet"
+        self.cells = nn.ModuleList()
+        for i in range(config.layers):
+            reduction = i in (config.layers // 3, 2 * config.layers // 3)
+            if reduction:
+                c_curr *= 2
+            self.cells.append(Cell(config.steps, config.multiplier, c_prev_prev, c_prev, c_curr, reduction,
+                                   reduction_prev, make_edge))
+            reduction_prev = reduction
+            c_prev_prev, c_prev = c_prev, config.multiplier * c_curr
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_prev, config.num_classes)
+
+        # Same draw order as the reference _initialize_alphas: alphas normal, reduce, betas normal, reduce.
+        shape = (num_edges(config.steps), len(self.primitives))
+        self.alphas_normal = nn.Parameter(1e-3 * torch.randn(*shape))
+        self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(*shape))
+        betas = [normalizer.init_betas(shape[0]) for _ in range(2)]
+        self.betas_normal = None if betas[0] is None else nn.Parameter(betas[0])
+        self.betas_reduce = None if betas[1] is None else nn.Parameter(betas[1])
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        params = [self.alphas_normal, self.alphas_reduce]
+        if self.betas_normal is not None:
+            params += [self.betas_normal, self.betas_reduce]
+        return params
+
+    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [(n, p) for n, p in self.named_parameters() if id(p) not in arch]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for _, p in self.named_weight_parameters()]
+
+    def edge_weights(self, reduction: bool) -> torch.Tensor | None:
+        """The normalized betas of the normal or reduction cell (None without edge normalization)."""
+        betas = self.betas_reduce if reduction else self.betas_normal
+        return None if betas is None else self.normalizer.edge_weights(betas, node_slices(self.config.steps))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = {False: F.softmax(self.alphas_normal, dim=-1), True: F.softmax(self.alphas_reduce, dim=-1)}
+        edge_weights = {False: self.edge_weights(False), True: self.edge_weights(True)}
+        s0 = self.stem(x)
+        s1 = s0 if self.stem1 is None else self.stem1(s0)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, weights[cell.reduction], edge_weights[cell.reduction])
+        out = self.global_pooling(s1)
+        return self.classifier(out.flatten(1))
+
+    def genotype(self) -> Genotype:
+        steps, concat = self.config.steps, list(range(2 + self.config.steps - self.config.multiplier,
+                                                      self.config.steps + 2))
+        with torch.no_grad():
+            normal = derive_genotype(F.softmax(self.alphas_normal, dim=-1), self.edge_weights(False),
+                                     self.primitives, steps)
+            reduce = derive_genotype(F.softmax(self.alphas_reduce, dim=-1), self.edge_weights(True),
+                                     self.primitives, steps)
+        return Genotype(normal=normal, normal_concat=concat, reduce=reduce, reduce_concat=concat)

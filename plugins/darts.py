@@ -1,0 +1,33 @@
+"""Vanilla DARTS (Liu et al., 2019): every channel, no edge normalization.
+
+Hyperparameters are the DARTS CIFAR-10 search settings of the reference train_search.py.
+"""
+
+from __future__ import annotations
+
+from nasbench_pc import hookimpl
+from nasbench_pc.interfaces import Method, SearchHParams
+
+DARTS_HPARAMS = SearchHParams(batch_size=64, lr=0.025, lr_min=0.001, arch_lr=3e-4, warmup_epochs=0)
+
+
+@hookimpl
+def register_methods() -> dict[str, Method]:
+    return {
+        "darts": Method(
+            name="darts",
+            description="DARTS, second order (unrolled architecture gradient)",
+            sampler="full",
+            normalizer="none",
+            order=2,
+            hparams=DARTS_HPARAMS,
+        ),
+        "darts-1st": Method(
+            name="darts-1st",
+            description="DARTS, first order",
+            sampler="full",
+            normalizer="none",
+            order=1,
+            hparams=DARTS_HPARAMS,
+        ),
+    }
