@@ -119,7 +119,8 @@ class Cell(nn.Module):
 
 def _stems(config: SupernetConfig, c_stem: int) -> tuple[nn.Module, nn.Module | None]:
     if config.stem == "cifar":
-        return nn.Sequential(nn.Conv2d(config.in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)), None
+        stem = nn.Sequential(nn.Conv2d(config.in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
+        return stem, None
     stem0 = nn.Sequential(
         nn.Conv2d(config.in_channels, c_stem // 2, 3, stride=2, padding=1, bias=False),
         nn.BatchNorm2d(c_stem // 2),

@@ -1,0 +1,137 @@
+"""Memory and speed of one supernet training step, per method (issue 2's measurement).
+
+For each method: the bytes saved for backward during one forward pass (counted with
+torch.autograd.graph.saved_tensors_hooks, summing every saved tensor, which is how the
+reference figures in docs/benchmarks.md were counted; the distinct storage those tensors
+occupy is shown too) and the median wall time of forward + backward.
+
+    python benchmarks/supernet_cost.py --batch 32
+    python benchmarks/supernet_cost.py --batch 32 --reference-pc ~/src/PC-DARTS --reference-darts ~/src/darts/cnn
+
+The --reference-* options time the reference model_search.py from a checkout you provide
+(its folder must hold model_search.py, operations.py and genotypes.py), in the same process
+and under the same settings, interleaved with ours, for a side-by-side comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
+
+import nasbench_pc as nbp
+
+
+def saved_bytes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
+    """(sum of bytes of every tensor saved for backward, bytes of the distinct storages behind them)."""
+    total = 0
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = F.cross_entropy(net(x), y)
+    loss.backward()
+    net.zero_grad(set_to_none=True)
+    return total, sum(storages.values())
+
+
+def step_seconds(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    start = time.perf_counter()
+    F.cross_entropy(net(x), y).backward()
+    elapsed = time.perf_counter() - start
+    net.zero_grad(set_to_none=True)
+    return elapsed
+
+
+def load_reference(folder: str, tag: str, init_channels: int, layers: int) -> torch.nn.Module:
+    """Import a reference model_search.py from a user's checkout and build its Network on CPU."""
+    folder_path = Path(folder).expanduser()
+    if not (folder_path / "model_search.py").is_file():
+        sys.exit(f"{folder_path} has no model_search.py; pass the folder of a reference checkout.")
+    if not torch.cuda.is_available():  # the reference calls .cuda() on its alphas
+        torch.Tensor.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
+    sys.path.insert(0, str(folder_path))
+    for shared in ("operations", "genotypes", "model_search"):
+        sys.modules.pop(shared, None)
+    spec = importlib.util.spec_from_file_location(f"reference_{tag}", folder_path / "model_search.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.path.pop(0)
+    return module.Network(init_channels, 10, layers, torch.nn.CrossEntropyLoss())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--methods", nargs="+", default=["darts", "pc-darts", "pc-only", "en-only"])
+    parser.add_argument("--init-channels", type=int, default=16)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the reference figures use 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per network (after one warm-up)")
+    parser.add_argument("--reference-pc", help="folder holding the PC-DARTS reference model_search.py")
+    parser.add_argument("--reference-darts", help="folder holding the DARTS reference model_search.py")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/benchmarks.md")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    nets: dict[str, torch.nn.Module] = {
+        m: nbp.create_supernet(m, init_channels=args.init_channels, layers=args.layers) for m in args.methods
+    }
+    if args.reference_darts:
+        nets["reference DARTS"] = load_reference(args.reference_darts, "darts", args.init_channels, args.layers)
+    if args.reference_pc:
+        nets["reference PC-DARTS"] = load_reference(args.reference_pc, "pc", args.init_channels, args.layers)
+    x = torch.randn(args.batch, 3, 32, 32)
+    y = torch.randint(0, 10, (args.batch,))
+
+    rows = {}
+    for name, net in nets.items():
+        net.train()
+        rows[name] = {"saved": saved_bytes(net, x, y), "times": []}  # doubles as the warm-up step
+    for _ in range(args.repeats):  # interleaved, so machine noise hits every network alike
+        for name, net in nets.items():
+            rows[name]["times"].append(step_seconds(net, x, y))
+
+    base = rows.get("darts", {}).get("saved", (0, 0))[0]
+    header = ["method", "saved for backward (GB)", "distinct storage (GB)", "darts / method", "step s (median)"]
+    lines = []
+    for name, row in rows.items():
+        total, distinct = row["saved"]
+        ratio = f"{base / total:.2f}x" if base else "-"
+        lines.append([name, f"{total / 1e9:.2f}", f"{distinct / 1e9:.2f}", ratio,
+                      f"{statistics.median(row['times']):.2f}"])
+    machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads"
+    title = f"One training step, batch {args.batch}, C={args.init_channels}, {args.layers} cells, 32x32, CPU ({machine})"
+    if args.markdown:
+        print(f"**{title}**\n")
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for line in lines:
+            print("| " + " | ".join(line) + " |")
+        return
+    table = Table(title=title)
+    for col in header:
+        table.add_column(col)
+    for line in lines:
+        table.add_row(*line)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

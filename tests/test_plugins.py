@@ -1,0 +1,96 @@
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from nasbench_pc import hookimpl, registry
+from nasbench_pc.cli import console, main
+from nasbench_pc.errors import PluginError
+
+PLUGIN = textwrap.dedent('''
+    import torch
+    from torch import nn
+    from nasbench_pc import hookimpl
+
+    class LastChannelsEdge(nn.Module):
+        """Runs the ops on the LAST C/K channels instead of the first."""
+        def __init__(self, mixed, k):
+            super().__init__()
+            self.mixed, self.k = mixed, k
+        def forward(self, x, weights):
+            cut = x.shape[1] - x.shape[1] // self.k
+            return torch.cat([x[:, :cut], self.mixed(x[:, cut:], weights)], dim=1)
+
+    class LastChannelsSampler:
+        def __init__(self, k=2):
+            self.k = k
+        def build_edge(self, make_mixed_op, channels, stride):
+            if stride != 1:
+                return make_mixed_op(channels)
+            return LastChannelsEdge(make_mixed_op(channels // self.k), self.k)
+
+    @hookimpl
+    def register_samplers():
+        return {"last-channels": LastChannelsSampler}
+''')
+
+SCRIPT = textwrap.dedent('''
+    import torch, nasbench_pc as nbp
+    net = nbp.create_supernet("darts-1st", init_channels=8, layers=3, sampler="last-channels",
+                              sampler_options={"k": 4})
+    edge = net.cells[0]._ops[0]
+    print(type(edge).__name__, edge.k, tuple(net(torch.randn(2, 3, 16, 16)).shape))
+    print(sorted(nbp.available("sampler")))
+''')
+
+
+def test_outside_package_adds_a_sampler_through_its_entry_point(tmp_path):
+    (tmp_path / "my_nas_plugin.py").write_text(PLUGIN)
+    dist = tmp_path / "my_nas_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-nas-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[nasbench_pc]\nlast_channels = my_nas_plugin\n")
+    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(tmp_path), "PATH": ""}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["LastChannelsEdge 4 (2, 10)", "['full', 'last-channels', 'partial']"]
+
+
+class _Duplicate:
+    @hookimpl
+    def register_samplers(self):
+        return {"partial": object}
+
+
+def test_duplicate_names_are_refused_with_both_plugins_named():
+    pm = registry.plugin_manager()
+    pm.register(_Duplicate(), name="dup_plugin")
+    registry._registry.cache_clear()
+    try:
+        with pytest.raises(PluginError, match="Two plugins register a sampler named 'partial': partial_channels and "
+                                              "dup_plugin"):
+            registry.available("sampler")
+    finally:
+        pm.unregister(name="dup_plugin")
+        registry._registry.cache_clear()
+    assert "partial" in registry.available("sampler")
+
+
+def test_builtins_come_through_the_entry_point_group():
+    names = {name for name, _ in registry.plugin_manager().list_name_plugin()}
+    assert {"darts_space", "full_channels", "partial_channels", "edge_normalization", "darts", "pc_darts"} <= names
+    assert sorted(registry.available("method")) == ["darts", "darts-1st", "en-only", "pc-darts", "pc-only"]
+
+
+def test_cli_lists_methods_and_reports_errors_without_traceback():
+    runner = CliRunner()
+    console.width = 200  # rich would fold the table to 80 columns outside a terminal
+    result = runner.invoke(main, ["methods"])
+    assert result.exit_code == 0
+    assert "pc-darts" in result.output and "partial k=4" in result.output
+    result = runner.invoke(main, ["supernet", "pc-darts", "--k", "3"])
+    assert result.exit_code == 2
+    assert "K=3 does not divide the 16 channels" in result.output
+    assert "Traceback" not in result.output
