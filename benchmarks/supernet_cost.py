@@ -20,42 +20,14 @@ import importlib.util
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
 import nasbench_pc as nbp
-
-
-def saved_bytes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
-    """(sum of bytes of every tensor saved for backward, bytes of the distinct storages behind them)."""
-    total = 0
-    storages: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
-        storage = t.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = F.cross_entropy(net(x), y)
-    loss.backward()
-    net.zero_grad(set_to_none=True)
-    return total, sum(storages.values())
-
-
-def step_seconds(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    start = time.perf_counter()
-    F.cross_entropy(net(x), y).backward()
-    elapsed = time.perf_counter() - start
-    net.zero_grad(set_to_none=True)
-    return elapsed
+from nasbench_pc.profiling import step_cost, step_seconds
 
 
 def load_reference(folder: str, tag: str, init_channels: int, layers: int) -> torch.nn.Module:
@@ -103,7 +75,8 @@ def main() -> None:
     rows = {}
     for name, net in nets.items():
         net.train()
-        rows[name] = {"saved": saved_bytes(net, x, y), "times": []}  # doubles as the warm-up step
+        cost = step_cost(net, x, y)  # doubles as the warm-up step
+        rows[name] = {"saved": (cost.saved_bytes, cost.distinct_bytes), "times": []}
     for _ in range(args.repeats):  # interleaved, so machine noise hits every network alike
         for name, net in nets.items():
             rows[name]["times"].append(step_seconds(net, x, y))
@@ -117,7 +90,8 @@ def main() -> None:
         lines.append([name, f"{total / 1e9:.2f}", f"{distinct / 1e9:.2f}", ratio,
                       f"{statistics.median(row['times']):.2f}"])
     machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads"
-    title = f"One training step, batch {args.batch}, C={args.init_channels}, {args.layers} cells, 32x32, CPU ({machine})"
+    title = (f"One training step, batch {args.batch}, C={args.init_channels}, {args.layers} cells, 32x32, "
+             f"CPU ({machine})")
     if args.markdown:
         print(f"**{title}**\n")
         print("| " + " | ".join(header) + " |")

@@ -1,0 +1,145 @@
+"""Memory and speed of each method's supernet over batch sizes, and the largest batch a budget fits.
+
+On CUDA, memory is the peak allocated over one training step and the largest batch is found by
+trying batches (out-of-memory is caught, never fatal). On CPU, memory is the bytes saved for
+backward; it grows linearly with the batch, so the largest batch is extrapolated from two
+measured batches and marked as such.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from nasbench_pc.api import create_supernet, resolve_method
+from nasbench_pc.errors import ConfigError
+from nasbench_pc.profiling import step_cost, step_seconds
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "k": 10**3, "m": 10**6, "g": 10**9,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """'11GB' -> 11e9 bytes, '11GiB' -> 11 * 2**30, '500MB' -> 5e8."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in _UNITS:
+        raise ConfigError(f"Cannot read the memory budget {text!r}; write a number with a unit such as 11GB, "
+                          f"11GiB or 500MB (GB = 10^9 bytes, GiB = 2^30).")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+@dataclass(frozen=True)
+class BenchShape:
+    init_channels: int = 16
+    layers: int = 8
+    image_size: int = 32
+    num_classes: int = 10
+    k: int | None = None
+
+
+@dataclass(frozen=True)
+class BenchPoint:
+    method: str
+    batch: int
+    memory_kind: str  # "CUDA peak" or "saved for backward"
+    memory_bytes: int | None  # None: out of memory
+    step_seconds: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _net(method: str, shape: BenchShape, device: torch.device) -> torch.nn.Module:
+    overrides = {} if shape.k is None else {"k": shape.k}
+    net = create_supernet(method, init_channels=shape.init_channels, layers=shape.layers,
+                          num_classes=shape.num_classes, **overrides)
+    return net.to(device).train()
+
+
+def measure(method: str, batch: int, *, shape: BenchShape = BenchShape(), device: str = "cpu",
+            repeats: int = 2, net: torch.nn.Module | None = None) -> BenchPoint:
+    """One warm-up step that counts memory, then ``repeats`` timed steps (median)."""
+    dev = torch.device(device)
+    kind = "CUDA peak" if dev.type == "cuda" else "saved for backward"
+    net = net if net is not None else _net(method, shape, dev)
+    x = torch.randn(batch, 3, shape.image_size, shape.image_size, device=dev)
+    y = torch.randint(0, shape.num_classes, (batch,), device=dev)
+    try:
+        cost = step_cost(net, x, y)
+        times = [step_seconds(net, x, y) for _ in range(repeats)]
+    except torch.cuda.OutOfMemoryError:
+        net.zero_grad(set_to_none=True)
+        del x, y
+        torch.cuda.empty_cache()
+        return BenchPoint(method, batch, kind, None, None)
+    memory = cost.peak_cuda_bytes if dev.type == "cuda" else cost.saved_bytes
+    return BenchPoint(method, batch, kind, memory, statistics.median(times) if times else None)
+
+
+@dataclass(frozen=True)
+class Fit:
+    method: str
+    batch: int
+    extrapolated: bool  # True on CPU: computed from a linear fit, not run
+    memory_bytes: int | None
+
+
+def largest_batch(method: str, budget: int, *, shape: BenchShape = BenchShape(), device: str = "cpu",
+                  multiple: int = 8, limit: int = 65536) -> Fit:
+    """The largest batch (a multiple of ``multiple``) whose step fits in ``budget`` bytes."""
+    dev = torch.device(device)
+    net = _net(method, shape, dev)
+    if dev.type != "cuda":
+        small, large = (measure(method, b, shape=shape, device=device, repeats=0, net=net) for b in (8, 16))
+        slope = (large.memory_bytes - small.memory_bytes) / 8
+        fixed = small.memory_bytes - 8 * slope
+        batch = int((budget - fixed) // slope) // multiple * multiple if slope > 0 else limit
+        batch = max(0, min(batch, limit))
+        return Fit(method, batch, True, int(fixed + slope * batch) if batch else None)
+
+    def fits(batch: int) -> int | None:
+        point = measure(method, batch, shape=shape, device=device, repeats=0, net=net)
+        return point.memory_bytes if point.memory_bytes is not None and point.memory_bytes <= budget else None
+
+    good, good_mem, bad = 0, None, None
+    batch = multiple
+    while batch <= limit:  # doubling, then bisection between the last fit and the first miss
+        mem = fits(batch)
+        if mem is None:
+            bad = batch
+            break
+        good, good_mem, batch = batch, mem, batch * 2
+    if bad is not None:
+        while bad - good > multiple:
+            mid = (good + bad) // 2 // multiple * multiple
+            mem = fits(mid)
+            if mem is None:
+                bad = mid
+            else:
+                good, good_mem = mid, mem
+    return Fit(method, good, False, good_mem)
+
+
+@dataclass(frozen=True)
+class Plan:
+    method: str
+    batch: int
+    extrapolated: bool
+    lr: float
+    arch_lr: float
+    reference_batch: int
+    reference_lr: float
+
+
+def plan(method: str, budget: int, *, shape: BenchShape = BenchShape(), device: str = "cpu") -> Plan:
+    """Largest batch under ``budget`` and the learning rate scaled linearly with it, as the paper
+    did going from DARTS' 0.025 at batch 64 to PC-DARTS' 0.1 at batch 256."""
+    h = resolve_method(method).hparams
+    fit = largest_batch(method, budget, shape=shape, device=device)
+    lr = h.lr * fit.batch / h.batch_size if fit.batch else math.nan
+    return Plan(method, fit.batch, fit.extrapolated, lr, h.arch_lr, h.batch_size, h.lr)

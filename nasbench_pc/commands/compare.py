@@ -1,0 +1,328 @@
+"""``compare``, ``bench`` and ``plan``: DARTS, PC-DARTS and the ablations side by side."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from click.core import ParameterSource
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nasbench_pc import compare as cmp
+from nasbench_pc.bench import BenchShape, largest_batch, measure, parse_bytes, plan
+from nasbench_pc.cli import console, err_console
+from nasbench_pc.commands.search import search as search_command
+from nasbench_pc.errors import ConfigError
+from nasbench_pc.presets import resolve_config
+from nasbench_pc.search import GENOTYPE, run_search
+
+DEFAULT_METHODS = ("darts", "pc-darts", "pc-only", "en-only")
+# search options compare passes through unchanged (the search command defines and documents them)
+_SHARED = ("preset", "dataset", "data_root", "download", "limit", "in_channels", "image_size", "augment", "cutout",
+           "epochs", "batch_size", "lr", "lr_min", "lr_warmup_epochs", "momentum", "weight_decay", "init_channels",
+           "layers", "k", "stem", "train_portion", "arch_portion", "arch_lr", "arch_weight_decay", "grad_clip",
+           "warmup_epochs", "steps_per_epoch", "workers", "amp", "channels_last")
+_SEARCH_PARAMS = {p.name: p for p in search_command.params}
+
+# The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes.
+COMPARE_DEFAULTS = {"epochs": 4, "limit": 512, "steps_per_epoch": 4, "batch_size": 32}
+
+
+def _split_methods_and_seeds(tokens: tuple[str, ...], seeds: str | None) -> tuple[list[str], list[int]]:
+    """``compare darts pc-darts --seeds 0 1 2``: click hands us '0' as --seeds and '1', '2' as
+    positional tokens; numeric positionals are the rest of the seed list."""
+    methods = [t for t in tokens if not t.lstrip("-").isdigit()]
+    extra = [t for t in tokens if t.lstrip("-").isdigit()]
+    if extra and seeds is None:
+        raise ConfigError(f"{' '.join(extra)} look like seeds; write them after --seeds (e.g. --seeds 0 1 2).")
+    seed_tokens = ([] if seeds is None else seeds.replace(",", " ").split()) + extra
+    try:
+        seed_list = [int(s) for s in seed_tokens] or [0]
+    except ValueError:
+        raise ConfigError(f"--seeds takes integers, got {seeds!r}.") from None
+    return methods or list(DEFAULT_METHODS), list(dict.fromkeys(seed_list))
+
+
+def _cli_args(options: dict[str, Any]) -> list[str]:
+    """Search options back into command-line form, for runs in worker processes."""
+    args: list[str] = []
+    for name, value in options.items():
+        param = _SEARCH_PARAMS[name]
+        if isinstance(value, bool) and param.secondary_opts:
+            args.append(param.opts[0] if value else param.secondary_opts[0])
+        elif isinstance(value, bool):
+            if value:
+                args.append(param.opts[0])
+        else:
+            args += [param.opts[0], str(value)]
+    return args
+
+
+def _run_in_process(jobs: list[tuple[str, int, Path]], options: dict[str, Any], device: str, out: Console) -> None:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=out) as progress:
+        task = progress.add_task("searches", total=len(jobs))
+        for method, seed, run_dir in jobs:
+            progress.update(task, description=f"{method} seed {seed}")
+            config = resolve_config(method, options.get("preset", "quick"), seed=seed, device=device,
+                                    **{k: v for k, v in options.items() if k != "preset"})
+            resume = (run_dir / "checkpoint.pt").exists()
+            run_search(config, run_dir, resume=resume)
+            progress.advance(task)
+
+
+def _run_on_devices(jobs: list[tuple[str, int, Path]], options: dict[str, Any], devices: list[str],
+                    out: Console) -> None:
+    """One worker process at a time per device, each pulling the next (method, seed) run."""
+    todo: queue.Queue = queue.Queue()
+    for job in jobs:
+        todo.put(job)
+    failures: list[str] = []
+
+    def worker(device: str) -> None:
+        while True:
+            try:
+                method, seed, run_dir = todo.get_nowait()
+            except queue.Empty:
+                return
+            cmd = [sys.executable, "-m", "nasbench_pc", "search", "--quiet", "--method", method, "--seed", str(seed),
+                   "--device", device]
+            cmd += ["--resume", str(run_dir)] if (run_dir / "checkpoint.pt").exists() else \
+                ["--out", str(run_dir), *_cli_args(options)]
+            result = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+            out.print(f"{'done' if result.returncode == 0 else '[red]failed'} {method} seed {seed} on {device}")
+            if result.returncode != 0:
+                failures.append(f"{method} seed {seed} on {device}: {result.stderr.strip()[-400:]}")
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in devices]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise ConfigError("Some runs failed (finished runs are kept; rerun the same command to redo only the "
+                          "missing ones): " + " | ".join(failures))
+
+
+def _print_rows(rows: list[cmp.MethodRow], fmt: str) -> None:
+    if fmt == "markdown":
+        click.echo(cmp.to_markdown(rows), nl=False)
+    elif fmt == "csv":
+        click.echo(cmp.to_csv(rows), nl=False)
+    elif fmt == "json":
+        click.echo(cmp.to_json(rows), nl=False)
+    else:
+        # one column per method: a few methods side by side read better than twenty columns
+        table = Table(title="DARTS vs PC-DARTS (mean ± std over seeds)")
+        table.add_column("", style="bold")
+        cells = cmp.table_rows(rows)
+        for row in cells:
+            table.add_column(row[0], overflow="fold")
+        for i, name in enumerate(cmp.COLUMNS[1:], start=1):
+            if name != "best genotype":
+                table.add_row(name, *[row[i] for row in cells])
+        console.print(table)
+        for r in rows:
+            console.print(f"[bold]{r.method}[/] best genotype (seed {r.best_seed}):", highlight=False)
+            console.print(cmp.genotypes.to_python(r.best_genotype), soft_wrap=True, markup=False, highlight=False)
+        for r in rows:
+            if r.collapsed_seeds:
+                console.print(f"[yellow]warning:[/] {r.method} drifted to skip_connect dominance (>= "
+                              f"{cmp.COLLAPSE_SKIPS} of 8 normal edges) with seed(s) {r.collapsed_seeds}; DARTS' "
+                              f"known collapse. Edge normalization and partial channels are meant to resist it.")
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.argument("methods", nargs=-1)
+@click.option("--seeds", help="Seeds to run each method with: --seeds 0 1 2 (or 0,1,2) [0].")
+@click.option("--from", "from_runs", multiple=True, help="Aggregate these run directories (globs allowed, "
+              "repeatable) instead of running searches.")
+@click.option("--save", type=click.Path(file_okay=False), help="Folder for runs/ and compare.md/.csv/.json.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
+              show_default=True, help="What to print.")
+@click.option("--plot", type=click.Path(file_okay=False), help="Write PNG plots to this folder (needs matplotlib).")
+@click.option("--device", help="cpu, cuda or cuda:N for every run [cuda when available].")
+@click.option("--devices", help="Run in parallel, one process per device: cuda:0,cuda:1,...")
+@click.option("--threads", type=int, help="CPU threads for PyTorch.")
+@click.pass_context
+def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, from_runs: tuple[str, ...],
+            save: str | None, fmt: str, plot: str | None, device: str | None, devices: str | None,
+            threads: int | None, **options: Any) -> None:
+    """Run METHODS x seeds on identical data, splits, budget and device, and compare them.
+
+    \b
+    nasbench-pc compare                       # darts, pc-darts, pc-only, en-only on synthetic data
+    nasbench-pc compare darts pc-darts --seeds 0 1 --dataset fashion-mnist \\
+        --data-root /usr/share/datasets/fashion-mnist --limit 2000 --epochs 2 --save out/ --plot out/plots
+    nasbench-pc compare --from 'out/runs/*'   # aggregate earlier runs, from any machine
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if from_runs:
+        if methods or seeds:
+            raise ConfigError("--from aggregates finished runs; drop the method names and --seeds (they come from "
+                              "each run's config.json).")
+        runs = [cmp.load_run(p) for p in cmp.expand_runs(list(from_runs))]
+    else:
+        method_list, seed_list = _split_methods_and_seeds(methods, seeds)
+        given = {k: v for k, v in options.items()
+                 if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
+        if "in_channels" in given:
+            given["in_channels"] = int(given["in_channels"])
+        if given.get("preset", "quick") == "quick":
+            given = {**COMPARE_DEFAULTS, **given}
+        for method in method_list:  # fail fast, before any run, on a bad method or option
+            resolve_config(method, given.get("preset", "quick"), **{k: v for k, v in given.items() if k != "preset"})
+        root = Path(save) if save else Path("runs") / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
+        jobs = []
+        for method in method_list:
+            for seed in seed_list:
+                run_dir = root / "runs" / f"{method}-seed{seed}"
+                if not (run_dir / GENOTYPE).exists():  # finished runs are kept, never redone
+                    jobs.append((method, seed, run_dir))
+        progress_to = console if fmt == "table" else err_console  # keep stdout clean for --format json/csv/...
+        if devices:
+            _run_on_devices(jobs, given, [d.strip() for d in devices.split(",") if d.strip()], progress_to)
+        else:
+            dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            _run_in_process(jobs, given, dev, progress_to)
+        runs = [cmp.load_run(root / "runs" / f"{m}-seed{s}") for m in method_list for s in seed_list]
+    cmp.attach_saved_bytes(runs)
+    rows = cmp.aggregate(runs)
+    _print_rows(rows, fmt)
+    if save:
+        out = Path(save)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "compare.md").write_text(cmp.to_markdown(rows))
+        (out / "compare.csv").write_text(cmp.to_csv(rows))
+        (out / "compare.json").write_text(cmp.to_json(rows))
+        if fmt == "table":
+            console.print(f"Saved {out}/compare.md, compare.csv, compare.json")
+    if plot:
+        from nasbench_pc import plots
+
+        written = plots.comparison_plots(runs, rows, Path(plot))
+        if fmt == "table":
+            console.print(f"Plots: {', '.join(str(p) for p in written)}")
+
+
+for _name in _SHARED:
+    compare.params.append(_SEARCH_PARAMS[_name])
+
+
+def _shape_options(f):
+    for opt in reversed([
+        click.option("--init-channels", "-C", default=16, show_default=True),
+        click.option("--layers", default=8, show_default=True),
+        click.option("--image-size", default=32, show_default=True),
+        click.option("--k", "k", type=int, help="Partial-channel K override."),
+        click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _check_device(device: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: this PyTorch sees no CUDA GPU. Use --device cpu (saved-bytes "
+                          f"measurement) or run on a GPU machine.")
+
+
+@click.command()
+@click.argument("methods", nargs=-1)
+@click.option("--batch", "batches", type=int, multiple=True, help="Batch size(s) [32]; repeat or list: "
+              "--batch 32 --batch 64, or --batch 32 64.")
+@click.option("--budget", help="Also find the largest batch that fits, e.g. 11GB (CUDA: tried; CPU: extrapolated "
+              "from bytes saved for backward).")
+@click.option("--repeats", default=2, show_default=True, help="Timed steps per point.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
+@_shape_options
+def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None, repeats: int,
+          json_path: str | None, init_channels: int, layers: int, image_size: int, k: int | None,
+          device: str) -> None:
+    """Memory and step time of each method's supernet over batch sizes.
+
+    \b
+    nasbench-pc bench --batch 16 32
+    nasbench-pc bench darts pc-darts --device cuda --batch 64 256 --budget 11GB
+    """
+    _check_device(device)
+    method_batches = [t for t in methods if not t.isdigit()] or ["darts", "pc-darts"]
+    batch_list = list(batches) + [int(t) for t in methods if t.isdigit()] or [32]
+    shape = BenchShape(init_channels=init_channels, layers=layers, image_size=image_size, k=k)
+    points = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task("bench", total=len(method_batches) * len(batch_list))
+        for method in method_batches:
+            for batch in batch_list:
+                progress.update(task, description=f"{method} batch {batch}")
+                points.append(measure(method, batch, shape=shape, device=device, repeats=repeats))
+                progress.advance(task)
+    kind = points[0].memory_kind
+    table = Table(title=f"Supernet step cost: C={init_channels}, {layers} cells, {image_size}x{image_size}, {device}")
+    for col in ("method", "batch", f"{kind} (MiB)", "vs darts", "step s", "img/s"):
+        table.add_column(col)
+    base = {p.batch: p for p in points if p.method == "darts"}
+    for p in points:
+        ref = base.get(p.batch)
+        ratio = f"{ref.memory_bytes / p.memory_bytes:.2f}x less" if ref and p.memory_bytes and ref.memory_bytes \
+            else "-"
+        table.add_row(p.method, str(p.batch), "out of memory" if p.memory_bytes is None else
+                      f"{p.memory_bytes / 2**20:,.0f}", ratio,
+                      "-" if p.step_seconds is None else f"{p.step_seconds:.3f}",
+                      "-" if not p.step_seconds else f"{p.batch / p.step_seconds:.0f}")
+    console.print(table)
+    result: dict[str, Any] = {"shape": shape.__dict__, "device": device, "points": [p.as_dict() for p in points]}
+    if budget:
+        limit = parse_bytes(budget)
+        fits = [largest_batch(m, limit, shape=shape, device=device) for m in method_batches]
+        fit_table = Table(title=f"Largest batch within {budget}")
+        for col in ("method", "largest batch", "how"):
+            fit_table.add_column(col)
+        for fit in fits:
+            fit_table.add_row(fit.method, str(fit.batch), "extrapolated from saved bytes (CPU)" if fit.extrapolated
+                              else "tried on the device")
+        console.print(fit_table)
+        result["budget"] = {"bytes": limit, "fits": [f.__dict__ for f in fits]}
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+
+
+@click.command(name="plan")
+@click.argument("methods", nargs=-1)
+@click.option("--budget", required=True, help="Memory budget, e.g. 11GB or 40GiB.")
+@_shape_options
+def plan_command(methods: tuple[str, ...], budget: str, init_channels: int, layers: int, image_size: int,
+                 k: int | None, device: str) -> None:
+    """Recommend each method's batch for a memory budget, with the learning rate scaled linearly.
+
+    \b
+    nasbench-pc plan --budget 11GB --device cuda
+    """
+    _check_device(device)
+    shape = BenchShape(init_channels=init_channels, layers=layers, image_size=image_size, k=k)
+    table = Table(title=f"Search plan for {budget} ({device})")
+    for col in ("method", "batch", "lr", "arch lr", "from preset", "how"):
+        table.add_column(col)
+    for method in methods or ("darts", "pc-darts"):
+        p = plan(method, parse_bytes(budget), shape=shape, device=device)
+        table.add_row(p.method, str(p.batch), f"{p.lr:.4g}", f"{p.arch_lr:g}",
+                      f"lr {p.reference_lr:g} at batch {p.reference_batch}",
+                      "extrapolated (CPU saved bytes)" if p.extrapolated else "tried on the device")
+    console.print(table)
+    console.print("Use it: nasbench-pc search --method METHOD --preset paper --batch-size BATCH --lr LR")
+
+
+COMMANDS = (compare, bench, plan_command)

@@ -1,0 +1,363 @@
+"""Side-by-side comparison of search runs: aggregation over seeds, genotype stability, collapse.
+
+Works on run directories written by ``nasbench-pc search`` (config.json, metrics.jsonl,
+genotype.json), whether ``compare`` just ran them or they come from other machines.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import itertools
+import json
+import math
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nasbench_pc import genotypes
+from nasbench_pc.errors import ConfigError
+from nasbench_pc.genotypes import Genotype
+
+#: A normal cell with at least this many skip_connect edges (of 8) is flagged as collapsing.
+COLLAPSE_SKIPS = 3
+
+
+@dataclass
+class RunSummary:
+    """What one finished (or stopped) search run says about itself."""
+
+    run_dir: str
+    method: str
+    seed: int
+    dataset: str
+    sampler: str
+    normalizer: str
+    k: int | None
+    batch_size: int
+    device: str
+    world_size: int
+    epochs_done: int
+    epochs: int
+    genotype: Genotype
+    history: list[dict[str, Any]] = field(repr=False)
+    config: dict[str, Any] = field(default_factory=dict, repr=False)
+    info: dict[str, Any] = field(default_factory=dict, repr=False)  # the dataset's DatasetInfo
+    saved_bytes: int | None = None  # bytes saved for backward per step, see attach_saved_bytes
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history[-1] if self.history else {}
+
+    @property
+    def arch_acc(self) -> float:
+        return float(self.final.get("arch_acc", math.nan))
+
+    @property
+    def epoch_seconds(self) -> float:
+        times = [r["epoch_seconds"] for r in self.history]
+        return statistics.fmean(times) if times else math.nan
+
+    @property
+    def step_seconds(self) -> float:
+        """Seconds per weight step (with its architecture step), from the epochs' throughput."""
+        rates = [r["images_per_second"] for r in self.history if r.get("images_per_second")]
+        return self.batch_size / statistics.fmean(rates) if rates else math.nan
+
+    @property
+    def search_hours(self) -> float:
+        """Device-hours: wall time of all epochs times the number of processes."""
+        return sum(r["epoch_seconds"] for r in self.history) * self.world_size / 3600
+
+    @property
+    def memory(self) -> tuple[str, float]:
+        """(label, MiB): CUDA peak on a GPU; bytes saved for backward on CPU; else max RSS."""
+        cuda = [r["peak_cuda_allocated_mib"] for r in self.history if "peak_cuda_allocated_mib" in r]
+        if cuda:
+            return "CUDA peak", max(cuda)
+        if self.saved_bytes is not None:
+            return "saved for backward (CPU)", self.saved_bytes / 2**20
+        saved = [r["saved_for_backward_mib"] for r in self.history if "saved_for_backward_mib" in r]
+        if saved:
+            return "saved for backward (CPU)", max(saved)
+        rss = [r["peak_cpu_rss_mib"] for r in self.history if "peak_cpu_rss_mib" in r]
+        return ("max RSS (CPU)", max(rss)) if rss else ("memory", math.nan)
+
+    @property
+    def skip_connects(self) -> int:
+        return sum(op == "skip_connect" for op, _ in self.genotype.normal)
+
+    @property
+    def collapsing(self) -> bool:
+        return self.skip_connects >= COLLAPSE_SKIPS
+
+
+def load_run(path: str | Path) -> RunSummary:
+    """Read a run directory; a clear error says what is missing."""
+    run = Path(path)
+    config_path, metrics_path = run / "config.json", run / "metrics.jsonl"
+    if not config_path.is_file() or not metrics_path.is_file():
+        raise ConfigError(f"{run} is not a search run directory (it needs config.json and metrics.jsonl, written by "
+                          f"`nasbench-pc search --out DIR`). Point --from at such folders.")
+    try:
+        meta = json.loads(config_path.read_text())
+        history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+        config, method = meta["config"], meta["method"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise ConfigError(f"{run}: config.json or metrics.jsonl is damaged ({exc}). Re-run that search, or leave the "
+                          f"folder out of --from.") from None
+    if (run / "genotype.json").is_file():
+        genotype = genotypes.load(run / "genotype.json")
+    elif history:
+        genotype = genotypes.from_dict(history[-1]["genotype"])
+    else:
+        raise ConfigError(f"{run} has no finished epoch yet, so there is no genotype to compare. Let the search "
+                          f"finish an epoch (or --resume it) first.")
+    return RunSummary(
+        run_dir=str(run), method=config["method"], seed=int(config["seed"]), dataset=config["dataset"],
+        sampler=method["sampler"], normalizer=method["normalizer"],
+        k=config.get("k") or method["sampler_options"].get("k"), batch_size=int(config["batch_size"]),
+        device=config.get("device", "cpu"), world_size=int(meta.get("world_size", 1)),
+        epochs_done=len(history), epochs=int(config["epochs"]), genotype=genotype, history=history, config=config,
+        info=meta.get("dataset", {}))
+
+
+_LINES: dict[tuple, tuple[float, float]] = {}
+
+
+def saved_bytes_line(run: RunSummary) -> tuple[float, float]:
+    """(fixed, per-example) bytes saved for backward by the run's supernet in one step. Saved bytes
+    are affine in the batch, so two tiny batches (2 and 4) give the line exactly, without the memory
+    of the real batch; lines are cached per supernet shape."""
+    from nasbench_pc.api import create_supernet
+    from nasbench_pc.profiling import step_cost
+
+    c, info = run.config, run.info
+    size = c.get("image_size") or info.get("image_size", 32)
+    channels, classes = info.get("in_channels", 3), info.get("num_classes", 10)
+    key = (run.method, c.get("k"), c["init_channels"], c["layers"], c.get("stem", "cifar"), size, channels, classes)
+    if key not in _LINES:
+        overrides = {} if c.get("k") is None else {"k": c["k"]}
+        with torch.random.fork_rng():  # building a net must not move the caller's RNG
+            net = create_supernet(run.method, init_channels=c["init_channels"], layers=c["layers"],
+                                  num_classes=classes, in_channels=channels, stem=c.get("stem", "cifar"), **overrides)
+        small, large = (step_cost(net, torch.zeros(b, channels, size, size),
+                                  torch.zeros(b, dtype=torch.long)).saved_bytes for b in (2, 4))
+        per_example = (large - small) / 2
+        _LINES[key] = (small - 2 * per_example, per_example)
+    return _LINES[key]
+
+
+def attach_saved_bytes(runs: list[RunSummary]) -> None:
+    """Give runs made without CUDA the bytes their supernet saves for backward at their per-process batch."""
+    for run in runs:
+        if run.config and not any("peak_cuda_allocated_mib" in r for r in run.history):
+            fixed, per_example = saved_bytes_line(run)
+            run.saved_bytes = int(fixed + per_example * max(1, run.batch_size // run.world_size))
+
+
+def expand_runs(patterns: list[str]) -> list[Path]:
+    """Run directories named by paths or globs (a folder of runs counts as all runs inside it)."""
+    found: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(str(Path(pattern).expanduser()))) or []
+        for match in map(Path, matches):
+            if (match / "config.json").is_file():
+                found.append(match)
+            elif match.is_dir():
+                found.extend(sorted(p.parent for p in match.glob("*/config.json")))
+    if not found:
+        raise ConfigError(f"No search runs match {' '.join(patterns)}. Give run directories (holding config.json) or "
+                          f"globs such as 'out/runs/*'; quote globs so the shell leaves them to nasbench-pc.")
+    return list(dict.fromkeys(found))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# genotype stability
+
+
+def selected_edges(genotype: Genotype) -> set[tuple[str, int, int]]:
+    """(cell, node, input) of every kept edge."""
+    return {(cell, pos // 2, src) for cell in ("normal", "reduce")
+            for pos, (_, src) in enumerate(getattr(genotype, cell))}
+
+
+def selected_ops(genotype: Genotype) -> set[tuple[str, int, int, str]]:
+    """(cell, node, input, op) of every kept edge."""
+    return {(cell, pos // 2, src, op) for cell in ("normal", "reduce")
+            for pos, (op, src) in enumerate(getattr(genotype, cell))}
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def stability(genos: list[Genotype]) -> tuple[float, float] | None:
+    """Mean pairwise Jaccard similarity of (selected edges, selected edge+op pairs) across runs;
+    None with fewer than two runs. 1.0 means every seed derived the same cells."""
+    if len(genos) < 2:
+        return None
+    pairs = list(itertools.combinations(genos, 2))
+    edges = statistics.fmean(jaccard(selected_edges(a), selected_edges(b)) for a, b in pairs)
+    ops = statistics.fmean(jaccard(selected_ops(a), selected_ops(b)) for a, b in pairs)
+    return edges, ops
+
+
+# ------------------------------------------------------------------------------------------------------------
+# aggregation
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+@dataclass
+class MethodRow:
+    method: str
+    seeds: list[int]
+    sampler: str
+    normalizer: str
+    k: int | None
+    batch_size: int
+    device: str
+    memory_label: str
+    memory_mib: tuple[float, float]
+    step_seconds: tuple[float, float]
+    epoch_seconds: tuple[float, float]
+    search_hours: tuple[float, float]
+    arch_acc: tuple[float, float]
+    skip_connects: tuple[float, float]
+    edge_stability: float | None
+    op_stability: float | None
+    best_seed: int
+    best_genotype: Genotype
+    collapsed_seeds: list[int]
+    derived_params: int | None = None
+    derived_macs: int | None = None
+    memory_vs_darts: float | None = None
+    time_vs_darts: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["best_genotype"] = genotypes.to_dict(self.best_genotype)
+        return data
+
+
+def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str = "darts") -> list[MethodRow]:
+    """One row per method (in first-seen order), mean and std over its runs."""
+    by_method: dict[str, list[RunSummary]] = {}
+    for run in runs:
+        by_method.setdefault(run.method, []).append(run)
+    rows = []
+    for method, group in by_method.items():
+        group.sort(key=lambda r: r.seed)
+        best = max(group, key=lambda r: (r.arch_acc if not math.isnan(r.arch_acc) else -1.0, -r.seed))
+        stab = stability([r.genotype for r in group])
+        labels = {r.memory[0] for r in group}
+        first = group[0]
+        row = MethodRow(
+            method=method, seeds=[r.seed for r in group], sampler=first.sampler, normalizer=first.normalizer,
+            k=first.k, batch_size=first.batch_size, device=first.device,
+            memory_label=labels.pop() if len(labels) == 1 else "memory (mixed devices)",
+            memory_mib=_mean_std([r.memory[1] for r in group]),
+            step_seconds=_mean_std([r.step_seconds for r in group]),
+            epoch_seconds=_mean_std([r.epoch_seconds for r in group]),
+            search_hours=_mean_std([r.search_hours for r in group]),
+            arch_acc=_mean_std([r.arch_acc for r in group]),
+            skip_connects=_mean_std([float(r.skip_connects) for r in group]),
+            edge_stability=stab[0] if stab else None, op_stability=stab[1] if stab else None,
+            best_seed=best.seed, best_genotype=best.genotype,
+            collapsed_seeds=[r.seed for r in group if r.collapsing])
+        if with_cost:
+            from nasbench_pc.cost import genotype_cost
+
+            cost = genotype_cost(best.genotype, stem="cifar")
+            row.derived_params, row.derived_macs = cost.params, cost.macs
+        rows.append(row)
+    base = next((r for r in rows if r.method == baseline), None)
+    if base is not None:
+        for row in rows:
+            if base.memory_label == row.memory_label and base.memory_mib[0] > 0:
+                row.memory_vs_darts = row.memory_mib[0] / base.memory_mib[0]
+            if base.step_seconds[0] > 0:
+                row.time_vs_darts = row.step_seconds[0] / base.step_seconds[0]
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------------------
+# formatting
+
+
+def _pm(pair: tuple[float, float], fmt: str, scale: float = 1.0) -> str:
+    mean, std = pair
+    if math.isnan(mean):
+        return "-"
+    return f"{mean * scale:{fmt}} ± {std * scale:{fmt}}"
+
+
+COLUMNS = ["method", "sampler", "normalizer", "K", "batch", "memory", "memory vs darts", "step s", "step vs darts",
+           "epoch s", "search cost", "arch acc %", "params (eval)", "MACs (eval)", "normal skips", "edge stability",
+           "op stability", "seeds", "best genotype", "warning"]
+
+
+def table_rows(rows: list[MethodRow]) -> list[list[str]]:
+    out = []
+    for r in rows:
+        unit = "GPU-h" if r.device.startswith("cuda") else "CPU-h"
+        warning = f"skip_connect collapse (seeds {', '.join(map(str, r.collapsed_seeds))})" if r.collapsed_seeds \
+            else ""
+        out.append([
+            r.method, r.sampler, r.normalizer, "-" if r.k is None else str(r.k), str(r.batch_size),
+            f"{_pm(r.memory_mib, '.0f')} MiB {r.memory_label}",
+            "-" if r.memory_vs_darts is None else f"{r.memory_vs_darts:.2f}x",
+            _pm(r.step_seconds, ".3f"),
+            "-" if r.time_vs_darts is None else f"{r.time_vs_darts:.2f}x",
+            _pm(r.epoch_seconds, ".1f"),
+            f"{_pm(r.search_hours, '.4f')} {unit}",
+            _pm(r.arch_acc, ".1f", 100),
+            "-" if r.derived_params is None else f"{r.derived_params / 1e6:.2f}M",
+            "-" if r.derived_macs is None else f"{r.derived_macs / 1e6:.0f}M",
+            _pm(r.skip_connects, ".1f"),
+            "-" if r.edge_stability is None else f"{r.edge_stability:.2f}",
+            "-" if r.op_stability is None else f"{r.op_stability:.2f}",
+            " ".join(map(str, r.seeds)),
+            f"seed {r.best_seed}: {genotypes.to_python(r.best_genotype)}",
+            warning,
+        ])
+    return out
+
+
+def to_markdown(rows: list[MethodRow]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows(rows)]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[MethodRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    writer.writerows(table_rows(rows))
+    return buffer.getvalue()
+
+
+def _no_nan(value: Any) -> Any:
+    """JSON has no NaN: missing measurements become null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def to_json(rows: list[MethodRow]) -> str:
+    return json.dumps(_no_nan([r.as_dict() for r in rows]), indent=2) + "\n"

@@ -1,0 +1,115 @@
+"""PNG plots for ``nasbench-pc compare --plot DIR`` (matplotlib, the optional ``plot`` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nasbench_pc.compare import MethodRow, RunSummary, saved_bytes_line
+from nasbench_pc.errors import ConfigError
+from nasbench_pc.genotypes import PRIMITIVES
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("Plots need matplotlib, which is not installed. Install it with `pip install "
+                          "nasbench-pc[plot]` (or `pip install matplotlib`), or leave out --plot.") from None
+    return plt
+
+
+def _first_seed(runs: list[RunSummary]) -> dict[str, RunSummary]:
+    chosen: dict[str, RunSummary] = {}
+    for run in sorted(runs, key=lambda r: r.seed):
+        chosen.setdefault(run.method, run)
+    return chosen
+
+
+def arch_trajectories(runs: list[RunSummary], path: Path) -> Path | None:
+    """Per method (first seed), per normal-cell edge: the edge's strength max_o softmax(alpha)_o over
+    non-'none' ops (solid) and, with edge normalization, its normalized beta (dashed)."""
+    chosen = {m: r for m, r in _first_seed(runs).items() if r.history and "arch_weights" in r.history[0]}
+    if not chosen:
+        return None
+    plt = _pyplot()
+    allowed = [k for k, name in enumerate(PRIMITIVES) if name != "none"]
+    fig, axes = plt.subplots(1, len(chosen), figsize=(5 * len(chosen), 4), squeeze=False)
+    for ax, (method, run) in zip(axes[0], chosen.items()):
+        epochs = [r["epoch"] for r in run.history]
+        alphas = torch.tensor([r["arch_weights"]["alphas_normal"] for r in run.history])  # (epochs, edges, ops)
+        strength = alphas[:, :, allowed].max(dim=2).values
+        colors = plt.cm.tab20(range(strength.shape[1]))
+        for edge in range(strength.shape[1]):
+            ax.plot(epochs, strength[:, edge], color=colors[edge], label=f"edge {edge}")
+        betas = [r["arch_weights"].get("edge_weights_normal") for r in run.history]
+        if all(b is not None for b in betas):
+            beta = torch.tensor(betas)
+            for edge in range(beta.shape[1]):
+                ax.plot(epochs, beta[:, edge], color=colors[edge], linestyle="--", linewidth=0.8)
+        ax.set_title(f"{method} (seed {run.seed}), normal cell")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("max softmax(alpha) [solid], edge weight [dashed]")
+    axes[0][-1].legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def accuracy_curves(runs: list[RunSummary], path: Path) -> Path:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = dict(zip(dict.fromkeys(r.method for r in runs), plt.cm.tab10.colors))
+    for run in runs:
+        epochs = [r["epoch"] for r in run.history]
+        ax.plot(epochs, [100 * r["arch_acc"] for r in run.history], color=colors[run.method],
+                label=f"{run.method} s{run.seed} arch split")
+        ax.plot(epochs, [100 * r["train_acc"] for r in run.history], color=colors[run.method], linestyle=":",
+                linewidth=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy % (solid: architecture split, dotted: weight split)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def memory_vs_batch(runs: list[RunSummary], path: Path, batches: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
+                    ) -> Path:
+    """Bytes saved for backward against batch size for each method's supernet (affine in the batch,
+    measured at two batches)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, run in _first_seed(runs).items():
+        fixed, per_example = saved_bytes_line(run)
+        ax.plot(batches, [(fixed + per_example * b) / 2**30 for b in batches], marker="o", label=method)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("GiB saved for backward per step")
+    ax.set_title("Search memory vs batch (each method's supernet as run)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def comparison_plots(runs: list[RunSummary], rows: list[MethodRow], out: Path) -> list[Path]:
+    from nasbench_pc.render import save_png
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = [accuracy_curves(runs, out / "accuracy.png"), memory_vs_batch(runs, out / "memory_vs_batch.png")]
+    trajectories = arch_trajectories(runs, out / "arch_trajectories.png")
+    if trajectories:
+        written.append(trajectories)
+    for row in rows:
+        written.append(save_png(row.best_genotype, out / f"cells_{row.method}.png",
+                                title=f"{row.method} (best seed {row.best_seed})"))
+    return written
