@@ -41,9 +41,9 @@ def main() -> None:
 
 
 def _attach() -> None:
-    from nasbench_pc.commands import inspect
+    from nasbench_pc.commands import compare, inspect, models, search
 
-    for command in (*inspect.COMMANDS,):
+    for command in (*inspect.COMMANDS, *models.COMMANDS, *search.COMMANDS, *compare.COMMANDS):
         main.add_command(command)
 
 

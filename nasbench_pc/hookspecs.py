@@ -70,3 +70,16 @@ def register_methods() -> dict[str, Any]:
     space, sampler, normalizer, architecture-gradient order and hyperparameter preset together.
     The core never branches on a method's name; everything method-specific lives here.
     """
+
+
+@hookspec
+def register_datasets() -> dict[str, Callable[..., Any]]:
+    """Datasets by name.
+
+    Each value is a loader called with keyword arguments ``split`` ('train' | 'test'), ``root``
+    (str | None), ``download`` (bool), ``seed``, ``augment`` (bool), ``cutout`` (int, 0 = off),
+    ``in_channels`` (1, 3 or None = native) and ``image_size`` (int | None = native) that returns
+    ``(torch.utils.data.Dataset, nasbench_pc.data.DatasetInfo)``; the dataset yields
+    ``(float CHW tensor, int label)``. A missing or malformed dataset raises
+    :class:`nasbench_pc.errors.ConfigError` saying how to get the data.
+    """

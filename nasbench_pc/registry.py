@@ -16,6 +16,7 @@ KINDS = {
     "normalizer": "register_normalizers",
     "evaluator": "register_evaluators",
     "method": "register_methods",
+    "dataset": "register_datasets",
 }
 
 
@@ -52,7 +53,7 @@ def _registry(kind: str) -> dict[str, Any]:
     hook = getattr(pm.hook, KINDS[kind])
     merged: dict[str, Any] = {}
     owner: dict[str, str] = {}
-    for impl in reversed(hook.get_hookimpls()):  # registration order
+    for impl in hook.get_hookimpls():  # registration order
         contributed = impl.function() or {}
         for name, value in contributed.items():
             if name in merged:

@@ -2,9 +2,10 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
-from nasbench_pc.cli import main
+from nasbench_pc.cli import console, main
 
 TINY = ["--epochs", "1", "--limit", "64", "--steps-per-epoch", "2", "--batch-size", "8", "--init-channels", "4",
         "--layers", "3", "--image-size", "16"]
@@ -63,9 +64,14 @@ def test_bench_reports_saved_bytes_ratio_and_budget(tmp_path):
 
 
 def test_plan_scales_learning_rate_with_batch():
+    console.width = 200
     result = CliRunner().invoke(main, ["plan", "pc-darts", "--budget", "500MB", "--init-channels", "8",
                                        "--layers", "3", "--image-size", "16"])
     assert result.exit_code == 0, result.output
-    assert "lr 0.1 at batch 256" in result.output
+    row = next(line for line in result.output.splitlines() if "pc-darts" in line).split("│")
+    batch, lr = int(row[2]), float(row[3])
+    assert batch > 0 and batch % 8 == 0
+    assert lr == pytest.approx(0.1 * batch / 256, rel=1e-3)
+    assert "lr 0.1 at batch 256" in row[5]
     result = CliRunner().invoke(main, ["plan", "--budget", "lots"])
     assert result.exit_code == 2 and "Cannot read the memory budget 'lots'" in result.output

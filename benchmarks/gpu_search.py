@@ -1,0 +1,77 @@
+"""Search step time and peak GPU memory: PC-DARTS (paper preset, batch 256) vs DARTS (batch 64).
+
+Runs full search steps (architecture step + weight step, as after the warm-up) of both methods
+with their reference CIFAR-10 settings on the synthetic dataset (3x32x32, 10 classes) and prints
+the GPU, the mean step time over the timed steps and ``torch.cuda.max_memory_allocated``.
+
+    python benchmarks/gpu_search.py            # 20 timed steps each, after 3 warm-up steps
+    python benchmarks/gpu_search.py --steps 50 --amp bf16
+
+The numbers go into docs/benchmarks.md with the GPU name this prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+
+import torch
+
+from nasbench_pc.presets import resolve_config
+from nasbench_pc.search import Search
+
+RUNS = (("pc-darts", 256), ("darts", 64))  # the paper's batches: PC-DARTS fits 4x DARTS' batch
+
+
+def full_batches(search: Search):
+    """Endless full-size batches of the weight split, pass after pass."""
+    for pass_no in itertools.count():
+        for batch in search.weight_stream.iterate(pass_no):
+            if batch[2] == search.config.batch_size:
+                yield batch
+
+
+def bench(method: str, batch_size: int, steps: int, warmup: int, amp: str | None) -> dict[str, float]:
+    config = resolve_config(method, "paper", dataset="synthetic", batch_size=batch_size, device="cuda", amp=amp)
+    search = Search(config)
+    lr = config.lr
+    batches = full_batches(search)
+    for _ in range(warmup):
+        search.train_step(search.to_device(next(batches)), lr=lr, arch_step=True)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(steps):
+        batch = search.to_device(next(batches))
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        search.train_step(batch, lr=lr, arch_step=True)
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return {"step_s": sum(times) / len(times), "peak_mib": torch.cuda.max_memory_allocated() / 2**20,
+            "order": search.method.order}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per method")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (cuDNN autotuning)")
+    parser.add_argument("--amp", choices=["bf16"], default=None)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("gpu_search.py measures CUDA step time and memory, but this PyTorch sees no CUDA GPU; "
+                 "run it on a machine with an NVIDIA GPU and a CUDA build of PyTorch.")
+    print(f"GPU: {torch.cuda.get_device_name()}  torch {torch.__version__}  amp: {args.amp or 'off (fp32)'}")
+    print("| method | order | batch | step time (s) | images/s | peak memory (MiB) |")
+    print("|---|---|---|---|---|---|")
+    for method, batch in RUNS:
+        r = bench(method, batch, args.steps, args.warmup, args.amp)
+        print(f"| {method} | {r['order']} | {batch} | {r['step_s']:.3f} | {batch / r['step_s']:.0f} | "
+              f"{r['peak_mib']:.0f} |", flush=True)
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""``search``: run, watch and resume a bilevel architecture search."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from click.core import ParameterSource
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nasbench_pc import distributed, genotypes
+from nasbench_pc.cli import console
+from nasbench_pc.errors import ConfigError
+from nasbench_pc.genotypes import Genotype
+from nasbench_pc.presets import PRESETS, resolve_config
+from nasbench_pc.search import CONFIG, SearchConfig, SearchResult, load_run_config, run_search
+
+
+def _input_label(i: int) -> str:
+    return {0: "c_{k-2}", 1: "c_{k-1}"}.get(i, f"node {i - 2}")
+
+
+def genotype_table(genotype: Genotype) -> Table:
+    """The two cells as a readable listing: each intermediate node and its two (op <- input) edges."""
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("node")
+    table.add_column("normal cell")
+    table.add_column("reduction cell")
+    for node in range(len(genotype.normal) // 2):
+        cells = []
+        for cell in (genotype.normal, genotype.reduce):
+            edges = cell[2 * node:2 * node + 2]
+            cells.append(",  ".join(f"{op} <- {_input_label(i)}" for op, i in edges))
+        table.add_row(str(node), *cells)
+    table.add_row("out", f"concat {genotype.normal_concat}", f"concat {genotype.reduce_concat}")
+    return table
+
+
+class ConsoleReporter:
+    """Rich progress: an epoch bar and a step bar with live loss, accuracy and throughput."""
+
+    def __init__(self, progress: Progress, epochs_done: int, epochs: int):
+        self.progress = progress
+        self.epochs = progress.add_task("epochs", total=epochs, completed=epochs_done, stats="")
+        self.steps = progress.add_task("steps", total=1, stats="")
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        self.progress.reset(self.steps, total=steps, description=f"epoch {epoch + 1}/{epochs}", stats="")
+
+    def step(self, step: int, stats: dict[str, float]) -> None:
+        text = f"loss {stats['loss']:.3f}  acc {stats['acc']:.1%}  {stats['img_s']:.0f} img/s"
+        if "arch_loss" in stats:
+            text += f"  arch loss {stats['arch_loss']:.3f}"
+        self.progress.update(self.steps, completed=step + 1, stats=text)
+
+    def epoch_end(self, record: dict[str, Any]) -> None:
+        self.progress.update(self.epochs, advance=1, stats=f"arch acc {record['arch_acc']:.1%}")
+        memory = next((f"{v:.0f} MiB" for k, v in record.items() if k.startswith("peak_")), "")
+        self.progress.console.print(
+            f"epoch {record['epoch']:>3}  train {record['train_loss']:.3f}/{record['train_acc']:.1%}  "
+            f"arch split {record['arch_loss']:.3f}/{record['arch_acc']:.1%}  lr {record['lr']:.3g}  "
+            f"{record['epoch_seconds']:.0f}s  {memory}  skips {record['normal_skip_connects']}"
+            + ("" if record["arch_updates"] else "  (arch warm-up)")
+        )
+
+
+def _summary(result: SearchResult, config: SearchConfig) -> Panel:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    last = result.history[-1] if result.history else {}
+    table.add_row("method", f"{config.method} on {config.dataset} ({config.preset} preset, {config.device})")
+    info = result.dataset
+    channels = "native channels" if config.in_channels is None else (
+        f"--in-channels {config.in_channels}: grayscale is replicated, RGB reduced to luminance")
+    table.add_row("data", f"{info.name}: {info.num_classes} classes, {info.in_channels}x{info.image_size}x"
+                          f"{info.image_size} ({channels})")
+    table.add_row("epochs", f"{len(result.history)}, {result.seconds:.1f}s in total")
+    if last:
+        table.add_row("final", f"train acc {last['train_acc']:.1%}, architecture-split acc {last['arch_acc']:.1%}")
+        memory = next(((k, v) for k, v in last.items() if k.startswith("peak_")), None)
+        if memory:
+            table.add_row("memory", f"{memory[1]:.0f} MiB ({memory[0].removeprefix('peak_').removesuffix('_mib')})")
+    table.add_row("genotype", genotype_table(result.genotype))
+    if result.run_dir is not None:
+        table.add_row("artifacts", f"{result.run_dir}/  genotype.json  metrics.jsonl  genotypes.jsonl  config.json  "
+                                   f"checkpoint.pt")
+        table.add_row("next", f"nasbench-pc train {result.run_dir}")
+    return Panel(table, title="[bold green]search finished", border_style="green", expand=False)
+
+
+def _default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _check_device(device: str, ctx: distributed.Context) -> str:
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device} was asked for, but this PyTorch sees no CUDA GPU. Use --device cpu, "
+                              f"or install a CUDA build of PyTorch on a machine with a GPU.")
+        if ctx.active and device == "cuda":
+            return f"cuda:{ctx.local_rank}"
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) are visible.")
+        return device
+    if device != "cpu":
+        raise ConfigError(f"Unknown --device {device!r}; use cpu, cuda or cuda:N.")
+    return device
+
+
+@click.command()
+@click.option("--method", "-m", default="pc-darts", show_default=True, help="Registered search method.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True,
+              help="quick: CPU smoke test (C=8, 5 cells, 16x16 images, batch 32, 1000 examples, 10 epochs); "
+                   "paper: the method's reference CIFAR-10 settings; imagenet: the PC-DARTS ImageNet search.")
+@click.option("--dataset", "-d", help="Registered dataset (default synthetic; imagenet with --preset imagenet).")
+@click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the dataset files.")
+@click.option("--download/--no-download", default=None, help="Download the dataset into --data-root if missing.")
+@click.option("--limit", type=int, help="Use at most this many training examples (seeded subset).")
+@click.option("--in-channels", type=click.Choice(["1", "3"]), help="Convert images to 1 or 3 channels "
+              "(grayscale is replicated to 3).")
+@click.option("--image-size", type=int, help="Resize images to this square side (where supported).")
+@click.option("--augment/--no-augment", default=None, help="Reference crop/flip augmentation [on].")
+@click.option("--cutout", type=int, help="Cutout length (0 = off).")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", "-b", type=int, help="Global batch size (split over processes).")
+@click.option("--lr", type=float, help="Initial weight learning rate.")
+@click.option("--lr-min", type=float, help="Final learning rate of the cosine schedule.")
+@click.option("--lr-warmup-epochs", type=int, help="Linear learning-rate warm-up epochs.")
+@click.option("--momentum", type=float)
+@click.option("--weight-decay", type=float)
+@click.option("--init-channels", "-C", type=int)
+@click.option("--layers", type=int, help="Number of cells.")
+@click.option("--k", "k", type=int, help="Partial-channel K (partial-channel methods only).")
+@click.option("--stem", type=click.Choice(["cifar", "imagenet"]))
+@click.option("--train-portion", type=float, help="Fraction of the training set for the weights.")
+@click.option("--arch-portion", type=float, help="Per-class fraction for the architecture (enables per-class "
+              "sampling of --train-portion and --arch-portion, as in the ImageNet search).")
+@click.option("--arch-lr", type=float, help="Architecture Adam learning rate.")
+@click.option("--arch-weight-decay", type=float)
+@click.option("--grad-clip", type=float)
+@click.option("--warmup-epochs", type=int, help="Epochs before the first architecture step.")
+@click.option("--seed", type=int)
+@click.option("--steps-per-epoch", type=int, help="Cap on weight steps per epoch.")
+@click.option("--workers", type=int, help="DataLoader worker processes [0].")
+@click.option("--device", help="cpu, cuda or cuda:N [cuda when available].")
+@click.option("--amp", type=click.Choice(["bf16"]), help="Mixed precision on CUDA.")
+@click.option("--channels-last/--no-channels-last", default=None, help="channels_last memory format.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Run directory "
+              "[runs/<method>-<dataset>-<timestamp>].")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue the search in this run "
+              "directory (its config.json decides every option but --device).")
+@click.option("--threads", type=int, help="CPU threads for PyTorch.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary; print only the run directory.")
+@click.pass_context
+def search(ctx: click.Context, method: str, preset: str, out: str | None, resume: str | None, threads: int | None,
+           quiet: bool, **options: Any) -> None:
+    """Search a cell architecture with METHOD's bilevel optimisation and write a run directory.
+
+    \b
+    nasbench-pc search --method pc-darts --dataset synthetic --epochs 2
+    nasbench-pc search --method darts --dataset fashion-mnist --limit 2000 --epochs 3
+    nasbench-pc search --method pc-darts --preset paper --dataset cifar10 --data-root data --download
+    torchrun --nproc_per_node 4 -m nasbench_pc search --method pc-darts --preset paper --dataset cifar10
+    nasbench-pc search --resume runs/pc-darts-synthetic-20260101-120000
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    given = {name for name in (*options, "method", "preset")
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+    dist_ctx = distributed.init_from_env(options["device"] or _default_device())
+    try:
+        if resume:
+            if given - {"device"}:
+                raise ConfigError(f"--resume takes every option but --device from {Path(resume) / CONFIG}; drop "
+                                  f"{', '.join('--' + g.replace('_', '-') for g in sorted(given - {'device'}))} "
+                                  f"(or start a new search with another --out).")
+            run_dir = Path(resume)
+            config = load_run_config(run_dir)
+            device = _check_device(options["device"] or config.device, dist_ctx)
+            config = SearchConfig.from_dict({**config.to_dict(), "device": device})
+        else:
+            overrides = {k: v for k, v in options.items() if k in given}
+            if "in_channels" in overrides:
+                overrides["in_channels"] = int(overrides["in_channels"])
+            overrides["device"] = _check_device(options["device"] or _default_device(), dist_ctx)
+            config = resolve_config(method, preset, **overrides)
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            default = Path("runs") / f"{config.method}-{config.dataset}-{stamp}"
+            run_dir = Path(dist_ctx.broadcast_object(str(Path(out) if out else default)))
+        if dist_ctx.is_main and not quiet:
+            console.print(Panel(_config_table(config, dist_ctx), title=f"[bold]search {config.method}",
+                                subtitle=str(run_dir), expand=False))
+        try:
+            if quiet or not dist_ctx.is_main:
+                result = run_search(config, run_dir, resume=bool(resume), ctx=dist_ctx)
+            else:
+                with Progress(TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
+                              TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), console=console) as progress:
+                    done = _epochs_done(run_dir) if resume else 0
+                    result = run_search(config, run_dir, resume=bool(resume), ctx=dist_ctx,
+                                        reporter=ConsoleReporter(progress, done, config.epochs))
+        except KeyboardInterrupt:
+            if dist_ctx.is_main:
+                console.print(f"[yellow]Interrupted. Finished epochs are saved in {run_dir}; continue with "
+                              f"`nasbench-pc search --resume {run_dir}`.")
+            raise SystemExit(130) from None
+        if dist_ctx.is_main:
+            if quiet:
+                click.echo(str(run_dir))
+            else:
+                console.print(_summary(result, config))
+                console.print(genotypes.to_python(result.genotype), soft_wrap=True, markup=False, highlight=False)
+    finally:
+        distributed.shutdown()
+
+
+def _epochs_done(run_dir: Path) -> int:
+    metrics = run_dir / "metrics.jsonl"
+    return len(metrics.read_text().splitlines()) if metrics.exists() else 0
+
+
+def _config_table(config: SearchConfig, dist_ctx: distributed.Context) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim")
+    table.add_column()
+    table.add_column(style="dim")
+    table.add_column()
+    items = [(k, v) for k, v in config.to_dict().items() if v is not None]
+    if dist_ctx.active:
+        items.append(("processes", dist_ctx.world_size))
+    half = (len(items) + 1) // 2
+    for left, right in zip(items[:half], items[half:] + [("", "")], strict=False):
+        table.add_row(left[0], str(left[1]), right[0], str(right[1]))
+    return table
+
+
+COMMANDS = (search,)
