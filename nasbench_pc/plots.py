@@ -32,29 +32,34 @@ def _first_seed(runs: list[RunSummary]) -> dict[str, RunSummary]:
 
 
 def arch_trajectories(runs: list[RunSummary], path: Path) -> Path | None:
-    """Per method (first seed), per normal-cell edge: the edge's strength max_o softmax(alpha)_o over
-    non-'none' ops (solid) and, with edge normalization, its normalized beta (dashed)."""
+    """Per method (first seed), per normal-cell edge: top row the edge's strength, max over non-'none'
+    ops of softmax(alpha); bottom row its normalized beta (edge normalization only)."""
     chosen = {m: r for m, r in _first_seed(runs).items() if r.history and "arch_weights" in r.history[0]}
     if not chosen:
         return None
     plt = _pyplot()
     allowed = [k for k, name in enumerate(PRIMITIVES) if name != "none"]
-    fig, axes = plt.subplots(1, len(chosen), figsize=(5 * len(chosen), 4), squeeze=False)
-    for ax, (method, run) in zip(axes[0], chosen.items()):
+    fig, axes = plt.subplots(2, len(chosen), figsize=(4.5 * len(chosen) + 1.5, 7), squeeze=False)
+    for col, (method, run) in enumerate(chosen.items()):
         epochs = [r["epoch"] for r in run.history]
         alphas = torch.tensor([r["arch_weights"]["alphas_normal"] for r in run.history])  # (epochs, edges, ops)
         strength = alphas[:, :, allowed].max(dim=2).values
         colors = plt.cm.tab20(range(strength.shape[1]))
+        top, bottom = axes[0][col], axes[1][col]
         for edge in range(strength.shape[1]):
-            ax.plot(epochs, strength[:, edge], color=colors[edge], label=f"edge {edge}")
+            top.plot(epochs, strength[:, edge], color=colors[edge], label=f"edge {edge}")
+        top.set_title(f"{method} (seed {run.seed}): alpha, normal cell")
+        top.set_ylabel("max softmax(alpha) over ops")
         betas = [r["arch_weights"].get("edge_weights_normal") for r in run.history]
         if all(b is not None for b in betas):
             beta = torch.tensor(betas)
             for edge in range(beta.shape[1]):
-                ax.plot(epochs, beta[:, edge], color=colors[edge], linestyle="--", linewidth=0.8)
-        ax.set_title(f"{method} (seed {run.seed}), normal cell")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("max softmax(alpha) [solid], edge weight [dashed]")
+                bottom.plot(epochs, beta[:, edge], color=colors[edge])
+            bottom.set_ylabel("edge weight softmax(beta)")
+        else:
+            bottom.text(0.5, 0.5, "no edge normalization", ha="center", va="center", transform=bottom.transAxes)
+            bottom.set_yticks([])
+        bottom.set_xlabel("epoch")
     axes[0][-1].legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -210,6 +210,19 @@ def alpha_entropy(alphas: torch.Tensor) -> float:
     return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean())
 
 
+def arch_weights(model: torch.nn.Module) -> dict[str, list | None]:
+    """softmax(alpha) per edge and op, and the normalized edge weights (None without edge normalization):
+    the per-epoch trajectories that `compare --plot` draws."""
+    with torch.no_grad():
+        out: dict[str, list | None] = {}
+        for cell, reduction in (("normal", False), ("reduce", True)):
+            alphas = model.alphas_reduce if reduction else model.alphas_normal
+            edge = model.edge_weights(reduction)
+            out[f"alphas_{cell}"] = [[round(v, 6) for v in row] for row in F.softmax(alphas.float(), -1).tolist()]
+            out[f"edge_weights_{cell}"] = None if edge is None else [round(v, 6) for v in edge.float().tolist()]
+    return out
+
+
 class Search:
     """The supernet, its optimizers and data streams for one search configuration."""
 
@@ -346,6 +359,7 @@ class Search:
             "alpha_entropy_reduce": alpha_entropy(self.model.alphas_reduce),
             "normal_skip_connects": sum(op == "skip_connect" for op, _ in genotype.normal),
             "genotype": genotypes.to_dict(genotype),
+            "arch_weights": arch_weights(self.model),
         }
         self.history.append(record)
         if reporter:

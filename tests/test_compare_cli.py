@@ -15,7 +15,7 @@ def test_compare_runs_saves_and_reaggregates(tmp_path):
     runner = CliRunner()
     out = tmp_path / "out"
     result = runner.invoke(main, ["compare", "darts-1st", "pc-darts", "--seeds", "0", "1", *TINY, "--save", str(out),
-                                  "--format", "json"])
+                                  "--format", "json", "--plot", str(tmp_path / "plots")])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["method"] for r in rows] == ["darts-1st", "pc-darts"]
@@ -27,6 +27,10 @@ def test_compare_runs_saves_and_reaggregates(tmp_path):
     assert rows[1]["memory_mib"][0] < rows[0]["memory_mib"][0] / 2.5
     assert 0.0 <= rows[0]["edge_stability"] <= 1.0
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.json", "compare.md", "runs"]
+    plots = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert plots == ["accuracy.png", "arch_trajectories.png", "cells_darts-1st.png", "cells_pc-darts.png",
+                     "memory_vs_batch.png"]
+    assert all((tmp_path / "plots" / name).read_bytes()[:4] == b"\x89PNG" for name in plots)
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["darts-1st-seed0", "darts-1st-seed1",
                                                                "pc-darts-seed0", "pc-darts-seed1"]
     again = runner.invoke(main, ["compare", "--from", str(out / "runs" / "*"), "--format", "json"])
