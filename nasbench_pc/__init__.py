@@ -1,6 +1,6 @@
 """nasbench-pc: a plugin-based harness for differentiable NAS around PC-DARTS."""
 
-from nasbench_pc import genotypes
+from nasbench_pc import derived, genotypes  # derived: registers the timm models (pc_darts_cifar, darts_cifar, ...)
 from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.errors import ConfigError, GenotypeError, NasbenchError, PluginError
 from nasbench_pc.genotypes import KNOWN, PRIMITIVES, Genotype
@@ -22,6 +22,7 @@ __all__ = [
     "SearchHParams",
     "available",
     "create_supernet",
+    "derived",
     "genotypes",
     "hookimpl",
     "plugin_manager",

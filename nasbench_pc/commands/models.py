@@ -1,0 +1,256 @@
+"""``show``, ``train`` and ``export``: a genotype's cost and cells, training it, and exporting it to timm."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, replace
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nasbench_pc import genotypes
+from nasbench_pc.cli import console
+from nasbench_pc.cost import SETTINGS, genotype_cost
+from nasbench_pc.data import DatasetInfo
+from nasbench_pc.errors import ConfigError
+from nasbench_pc.export import describe_metrics, resolve_source, write_folder
+from nasbench_pc.render import cell_tree, save_png
+from nasbench_pc.train import LR_SCHEDULES, NETWORKS, PRESETS, TrainConfig, TrainProgress, make_config, resume, train
+
+_NETWORK = click.Choice(NETWORKS)
+
+
+@click.command()
+@click.argument("genotype")
+@click.option("--network", type=_NETWORK, default=None, help="Cost for this network only (default: both).")
+@click.option("--init-channels", "-C", type=int, default=None, help="Initial channels (default: reference).")
+@click.option("--layers", type=int, default=None, help="Number of cells (default: reference).")
+@click.option("--num-classes", type=int, default=None, help="Classes (default: 10 CIFAR, 1000 ImageNet).")
+@click.option("--image-size", type=int, default=None, help="Input side for MACs (default: 32 / 224).")
+@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw both cells into this PNG file (needs matplotlib).")
+def show(genotype: str, network: str | None, init_channels: int | None, layers: int | None,
+         num_classes: int | None, image_size: int | None, png: Path | None) -> None:
+    """Render GENOTYPE's cells and its parameters and MACs.
+
+    GENOTYPE is a name from KNOWN, a genotype.json, a search run directory or JSON text.
+    """
+    parsed = genotypes.parse(genotype)
+    console.print(cell_tree(parsed, genotype if genotype in genotypes.KNOWN else "genotype"))
+    custom = any(v is not None for v in (init_channels, layers, num_classes, image_size))
+    table = Table(title="Cost (auxiliary head excluded; MACs of convolutions and linear layers)")
+    for col in ("network", "C", "cells", "classes", "input", "params", "MACs"):
+        table.add_column(col, justify="right" if col in ("params", "MACs") else "left")
+    for net in [network] if network else (["cifar"] if custom else list(NETWORKS)):
+        c, n, k, size = SETTINGS[net]
+        cost = genotype_cost(parsed, stem=net, init_channels=init_channels, layers=layers, num_classes=num_classes,
+                             image_size=image_size)
+        table.add_row(net, str(init_channels or c), str(layers or n), str(num_classes or k),
+                      "x".join(map(str, cost.input_size)), f"{cost.params:,} ({cost.params / 1e6:.2f}M)",
+                      f"{cost.macs / 1e6:,.1f}M")
+    console.print(table)
+    console.print(f"[dim]reference literal:[/dim] {genotypes.to_python(parsed)}")
+    if png is not None:
+        console.print(f"cell diagram written to [bold]{save_png(parsed, png, title=genotype)}[/bold]")
+
+
+class RichTrainProgress(TrainProgress):
+    """Epoch and step bars with live loss, accuracy and throughput."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console, disable=quiet,
+        )
+        self.epochs: Any = None
+        self.steps: Any = None
+        self.tick = time.perf_counter()
+
+    def start(self, config: TrainConfig, info: DatasetInfo, steps_per_epoch: int, first_epoch: int) -> None:
+        hp = config.hparams
+        if not self.quiet:
+            console.print(Panel(
+                f"{config.source or 'genotype'} as the {config.network} network (C={hp.init_channels}, "
+                f"{hp.layers} cells) on {info.name}: {info.num_classes} classes, {info.in_channels}x{info.image_size}"
+                f"x{info.image_size}\npreset {config.preset}: "
+                + ", ".join(f"{k}={v}" for k, v in asdict(hp).items()), title="train", expand=False))
+        self.progress.start()
+        self.epochs = self.progress.add_task("epochs", total=hp.epochs, completed=first_epoch, info="")
+        self.steps = self.progress.add_task("steps", total=steps_per_epoch, info="")
+
+    def step(self, epoch: int, loss: float, top1: float, images: int) -> None:
+        now = time.perf_counter()
+        rate = images / max(now - self.tick, 1e-9)
+        self.tick = now
+        self.progress.update(self.steps, advance=1, description=f"epoch {epoch + 1}",
+                             info=f"loss {loss:.3f}  top-1 {top1:.1%}  {rate:.0f} img/s")
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        self.progress.update(self.epochs, advance=1,
+                             info=f"test top-1 {record['test_top1']:.2%}  top-5 {record['test_top5']:.2%}")
+        self.progress.reset(self.steps)
+        self.tick = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.steps is not None:
+            self.progress.remove_task(self.steps)  # the finished run needs only the epoch bar
+            self.steps = None
+        self.progress.stop()
+
+
+def _default_out(source: str, dataset: str) -> Path:
+    path = Path(source)
+    if source in genotypes.KNOWN:
+        name = source
+    elif path.exists():  # a run directory's name, or the folder of its genotype.json
+        name = path.resolve().parent.name if path.name == "genotype.json" else path.resolve().stem
+    else:  # JSON text or a Genotype(...) literal
+        name = "genotype"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:40] or "genotype"
+    return Path("runs") / f"train-{name}-{dataset}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+_HPARAM_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "lr_schedule", "warmup_epochs", "momentum",
+                   "weight_decay", "grad_clip", "auxiliary_weight", "drop_path", "cutout", "label_smoothing",
+                   "init_channels", "layers", "seed")
+_JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_channels", "preset", "network", "out")
+
+
+@click.command(name="train")
+@click.argument("source", required=False)
+@click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name.")
+@click.option("--data-root", default=None, help="Where the dataset lives.")
+@click.option("--download", is_flag=True, help="Download the dataset first (needs a network).")
+@click.option("--limit", type=int, default=None, help="Use at most N examples of each split.")
+@click.option("--image-size", type=int, default=None, help="Resize images to this side.")
+@click.option("--in-channels", type=click.Choice(["1", "3"]), default=None, help="Convert images to 1 or 3 channels.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="paper", show_default=True,
+              help="Hyperparameter preset (the reference evaluation recipe).")
+@click.option("--network", type=_NETWORK, default=None, help="Network (default: imagenet for --dataset imagenet).")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None, help="Initial learning rate.")
+@click.option("--lr-min", type=float, default=None)
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=None)
+@click.option("--warmup-epochs", type=int, default=None)
+@click.option("--momentum", type=float, default=None)
+@click.option("--weight-decay", type=float, default=None)
+@click.option("--grad-clip", type=float, default=None)
+@click.option("--auxiliary-weight", type=float, default=None, help="Auxiliary loss weight (0: no auxiliary head).")
+@click.option("--drop-path", type=float, default=None, help="Final drop-path probability.")
+@click.option("--cutout", type=int, default=None, help="Cutout length (0: off).")
+@click.option("--label-smoothing", type=float, default=None)
+@click.option("--init-channels", "-C", type=int, default=None)
+@click.option("--layers", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory (default runs/train-<genotype>-<dataset>-<time>).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Continue the run in this directory with its stored settings.")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
+@click.option("--workers", type=int, default=None, help="DataLoader workers (default: 2 on CUDA, 0 on CPU).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.pass_context
+def train_command(ctx: click.Context, source: str | None, resume_dir: Path | None, device: str | None,
+                  workers: int | None, quiet: bool, **options: Any) -> None:
+    """Train SOURCE's network from scratch and export it for timm.
+
+    SOURCE is a genotype: a name from KNOWN, a genotype.json, a search run directory or JSON text.
+    The run directory gets checkpoints after every epoch (continue with --resume DIR), metrics.jsonl,
+    and at the end model/, a folder that timm.create_model('local-dir:DIR/model', pretrained=True) loads.
+    """
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    workers = workers if workers is not None else (2 if device.startswith("cuda") else 0)
+    progress = RichTrainProgress(quiet)
+    if resume_dir is not None:
+        given = [name for name in (*_HPARAM_OPTIONS, *_JOB_OPTIONS)
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if source is not None or given:
+            extra = ", ".join(["SOURCE"] * (source is not None) + [f"--{g.replace('_', '-')}" for g in given])
+            raise ConfigError(
+                f"--resume continues {resume_dir} with the settings stored in it, so {extra} cannot be given "
+                f"with it. Drop them, or start a new run with another --out."
+            )
+        run_dir = resume_dir
+        run = partial(resume, run_dir, device=device, workers=workers, progress=progress)
+    else:
+        if source is None:
+            raise ConfigError("Name the genotype to train (e.g. `nasbench-pc train PC_DARTS_cifar`), or pass "
+                              "--resume RUN_DIR to continue a run.")
+        hparams = {name: options.pop(name) for name in _HPARAM_OPTIONS}
+        run_dir = options.pop("out") or _default_out(source, options["dataset"])
+        in_channels = options.pop("in_channels")
+        config = make_config(source, in_channels=int(in_channels) if in_channels else None, **options, **hparams)
+        run = partial(train, config, run_dir, device=device, workers=workers, progress=progress)
+    try:
+        result = run()
+    except KeyboardInterrupt:
+        raise ConfigError(
+            f"Interrupted. Every finished epoch is saved in {run_dir}; continue with "
+            f"`nasbench-pc train --resume {run_dir}`."
+        ) from None
+    finally:
+        progress.stop()
+    final = result.final
+    console.print(Panel(
+        f"test top-1 [bold]{final['test_top1']:.2%}[/bold]  top-5 {final['test_top5']:.2%}  "
+        f"(loss {final['test_loss']:.4f}) after epoch {final['epoch']}\n"
+        f"run directory: {result.run_dir}\n"
+        f"timm folder:   {result.model_dir}  ->  timm.create_model('local-dir:{result.model_dir}', pretrained=True)",
+        title="trained", border_style="green", expand=False))
+
+
+@click.command()
+@click.argument("source")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write (config.json, model.safetensors, README.md).")
+@click.option("--network", type=_NETWORK, default=None, help="Untrained sources: network (default cifar).")
+@click.option("--init-channels", "-C", type=int, default=None, help="Untrained sources: initial channels.")
+@click.option("--layers", type=int, default=None, help="Untrained sources: number of cells.")
+@click.option("--num-classes", type=int, default=None, help="Untrained sources: classes.")
+def export(source: str, out: Path, network: str | None, init_channels: int | None, layers: int | None,
+           num_classes: int | None) -> None:
+    """Export SOURCE as a timm model folder: timm.create_model("local-dir:OUT") loads it.
+
+    SOURCE is a train run directory or its checkpoint.pt (weights included), a search run directory, a
+    genotype.json or a name from KNOWN (architecture only: load it with pretrained=False).
+    """
+    spec = resolve_source(source)
+    shape = {"network": network, "init_channels": init_channels, "layers": layers, "num_classes": num_classes}
+    given = [k for k, v in shape.items() if v is not None]
+    if spec.state_dict is not None and given:
+        raise ConfigError(
+            f"{source} holds trained weights, whose network is fixed; drop "
+            f"{', '.join('--' + k.replace('_', '-') for k in given)}."
+        )
+    if spec.state_dict is None:
+        stem = network or "cifar"
+        c, n, k, _ = SETTINGS[stem]
+        spec = replace(spec, stem=stem, init_channels=init_channels or c, layers=layers or n,
+                       num_classes=num_classes or k)
+    folder = write_folder(spec, out)
+    if spec.state_dict is None:
+        console.print(Panel(
+            f"{source} has no trained weights: wrote an untrained {spec.architecture} (C={spec.init_channels}, "
+            f"{spec.layers} cells, {spec.num_classes} classes) to {folder}.\nLoad it with "
+            f"timm.create_model('local-dir:{folder}', pretrained=False); train it with `nasbench-pc train`.",
+            title="exported (architecture only)", border_style="yellow", expand=False))
+    else:
+        console.print(Panel(
+            f"{spec.architecture} with trained weights ({spec.dataset}, "
+            + describe_metrics(spec.metrics)
+            + f") written to {folder}.\nLoad it with timm.create_model('local-dir:{folder}', pretrained=True) "
+            "after `import nasbench_pc`.",
+            title="exported", border_style="green", expand=False))
+
+
+COMMANDS = (show, train_command, export)
