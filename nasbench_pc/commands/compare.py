@@ -35,7 +35,8 @@ _SHARED = ("preset", "dataset", "data_root", "download", "limit", "in_channels",
            "warmup_epochs", "steps_per_epoch", "workers", "amp", "channels_last")
 _SEARCH_PARAMS = {p.name: p for p in search_command.params}
 
-# The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes.
+# The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes. Used
+# only when none of these is given; otherwise the preset decides the rest of the budget.
 COMPARE_DEFAULTS = {"epochs": 4, "limit": 512, "steps_per_epoch": 4, "batch_size": 32}
 
 
@@ -180,8 +181,8 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
                  if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
         if "in_channels" in given:
             given["in_channels"] = int(given["in_channels"])
-        if given.get("preset", "quick") == "quick":
-            given = {**COMPARE_DEFAULTS, **given}
+        if given.get("preset", "quick") == "quick" and not set(COMPARE_DEFAULTS) & set(given):
+            given = {**COMPARE_DEFAULTS, **given}  # no budget given: the README's small one
         for method in method_list:  # fail fast, before any run, on a bad method or option
             resolve_config(method, given.get("preset", "quick"), **{k: v for k, v in given.items() if k != "preset"})
         root = Path(save) if save else Path("runs") / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
