@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import platform
 import resource
 import time
@@ -34,6 +33,7 @@ from nasbench_pc.architect import Architect
 from nasbench_pc.data import DatasetInfo, get_dataset, per_class_split, search_split, targets_of
 from nasbench_pc.distributed import Context, check_batch, global_batchnorm
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.files import atomic_torch_save, atomic_write_bytes
 from nasbench_pc.genotypes import Genotype
 
 CHECKPOINT = "checkpoint.pt"
@@ -411,20 +411,7 @@ class Search:
 # run directory
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """torch.save to a temporary file, then rename: a kill never leaves a half-written checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+save_checkpoint = atomic_torch_save  # a kill never leaves a half-written checkpoint
 
 
 def _versions() -> dict[str, str]:
@@ -441,9 +428,9 @@ def _versions() -> dict[str, str]:
 
 def _write_run_files(run_dir: Path, history: list[dict[str, Any]]) -> None:
     lines = "".join(json.dumps(r) + "\n" for r in history)
-    _atomic_write(run_dir / METRICS, lines.encode())
+    atomic_write_bytes(run_dir / METRICS, lines.encode())
     gens = "".join(json.dumps({"epoch": r["epoch"], "genotype": r["genotype"]}) + "\n" for r in history)
-    _atomic_write(run_dir / GENOTYPE_HISTORY, gens.encode())
+    atomic_write_bytes(run_dir / GENOTYPE_HISTORY, gens.encode())
 
 
 def load_run_config(run_dir: Path) -> SearchConfig:
@@ -479,7 +466,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
         meta = {"config": config.to_dict(), "method": asdict(search.method),
                 "dataset": asdict(search.info), "world_size": ctx.world_size, "versions": _versions(),
                 "plugins": sorted(name for name, _ in registry.plugin_manager().list_name_plugin())}
-        _atomic_write(writer / CONFIG, (json.dumps(meta, indent=2) + "\n").encode())
+        atomic_write_bytes(writer / CONFIG, (json.dumps(meta, indent=2) + "\n").encode())
         _write_run_files(writer, search.history)  # drop any line written after the last checkpoint
     while search.epoch < config.epochs:
         search.train_epoch(reporter if ctx.is_main else None)
@@ -490,7 +477,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
             _write_run_files(writer, search.history)
     genotype = search.model.genotype()
     if writer is not None:
-        _atomic_write(writer / GENOTYPE, (genotypes.to_json(genotype) + "\n").encode())
+        atomic_write_bytes(writer / GENOTYPE, (genotypes.to_json(genotype) + "\n").encode())
     return SearchResult(run_dir=writer, dataset=search.info, genotype=genotype, history=search.history,
                         seconds=elapsed_before + time.perf_counter() - started,
                         arch_parameters=[p.detach().cpu().clone() for p in search.model.arch_parameters()])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -41,6 +40,7 @@ from nasbench_pc.export import (
     spec_from_checkpoint,
     write_folder,
 )
+from nasbench_pc.files import atomic_torch_save, atomic_write_text
 from nasbench_pc.genotypes import Genotype
 
 NETWORKS = ("cifar", "imagenet")
@@ -195,18 +195,6 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_text(text: str, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _load_data(config: TrainConfig, split: str) -> tuple[Any, DatasetInfo]:
     return get_dataset(config.dataset, split=split, root=config.data_root, download=config.download,
                        limit=config.limit, seed=config.hparams.seed, augment=split == "train",
@@ -357,12 +345,12 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
         if device.type == "cuda":
             record["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         history.append(record)
-        _atomic_save({
+        atomic_torch_save({
             "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epoch + 1, "config": config.to_dict(),
             "model_args": args, "data": asdict(info), "state_dict": model.state_dict(),
             "optimizer": optimizer.state_dict(), "history": history,
         }, out / CHECKPOINT_NAME)
-        _atomic_text("".join(json.dumps(r) + "\n" for r in history), out / "metrics.jsonl")
+        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         progress.epoch(record)
     model_dir = write_folder(spec_from_checkpoint(load_checkpoint(out / CHECKPOINT_NAME), str(out)), out / "model")
     return TrainResult(run_dir=out, model_dir=model_dir, history=history)
