@@ -251,9 +251,13 @@ class MethodRow:
 
 
 def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str = "darts") -> list[MethodRow]:
-    """One row per method (in first-seen order), mean and std over its runs."""
+    """One row per method, mean and std over its runs. Rows follow the methods' registration order
+    (darts first), so a table rebuilt with --from matches the one printed when the runs were made."""
+    from nasbench_pc.registry import available
+
+    order = {name: i for i, name in enumerate(available("method"))}
     by_method: dict[str, list[RunSummary]] = {}
-    for run in runs:
+    for run in sorted(runs, key=lambda r: (order.get(r.method, len(order)), r.method)):
         by_method.setdefault(run.method, []).append(run)
     rows = []
     for method, group in by_method.items():

@@ -273,13 +273,12 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
                 progress.advance(task)
     kind = points[0].memory_kind
     table = Table(title=f"Supernet step cost: C={init_channels}, {layers} cells, {image_size}x{image_size}, {device}")
-    for col in ("method", "batch", f"{kind} (MiB)", "vs darts", "step s", "img/s"):
+    for col in ("method", "batch", f"{kind} (MiB)", "darts / method", "step s", "img/s"):
         table.add_column(col)
     base = {p.batch: p for p in points if p.method == "darts"}
     for p in points:
         ref = base.get(p.batch)
-        ratio = f"{ref.memory_bytes / p.memory_bytes:.2f}x less" if ref and p.memory_bytes and ref.memory_bytes \
-            else "-"
+        ratio = f"{ref.memory_bytes / p.memory_bytes:.2f}x" if ref and p.memory_bytes and ref.memory_bytes else "-"
         table.add_row(p.method, str(p.batch), "out of memory" if p.memory_bytes is None else
                       f"{p.memory_bytes / 2**20:,.0f}", ratio,
                       "-" if p.step_seconds is None else f"{p.step_seconds:.3f}",
