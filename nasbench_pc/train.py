@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from nasbench_pc import genotypes, registry
 from nasbench_pc.data import DatasetInfo, get_dataset
 from nasbench_pc.derived import DartsNetwork
+from nasbench_pc.devices import check_device
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.export import (
     CHECKPOINT_FORMAT,
@@ -291,13 +292,7 @@ def resume(run_dir: str | Path, *, device: str | torch.device = "cpu", workers: 
 
 
 def _device(device: str | torch.device) -> torch.device:
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"Unknown device {device!r}; use cpu, cuda or cuda:N.") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device} asks for a CUDA GPU but none is visible to torch; use --device cpu.")
-    return resolved
+    return torch.device(check_device(device))
 
 
 def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: torch.device, workers: int,

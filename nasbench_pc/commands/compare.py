@@ -23,6 +23,7 @@ from nasbench_pc import compare as cmp
 from nasbench_pc.bench import BenchShape, largest_batch, measure, parse_bytes, plan
 from nasbench_pc.cli import console, err_console
 from nasbench_pc.commands.search import search as search_command
+from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.presets import resolve_config
 from nasbench_pc.search import GENOTYPE, run_search
@@ -196,7 +197,7 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
         if devices:
             _run_on_devices(jobs, given, [d.strip() for d in devices.split(",") if d.strip()], progress_to)
         else:
-            dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            dev = check_device(device or default_device())
             _run_in_process(jobs, given, dev, progress_to)
         runs = [cmp.load_run(root / "runs" / f"{m}-seed{s}") for m in method_list for s in seed_list]
     cmp.attach_saved_bytes(runs)
@@ -234,12 +235,6 @@ def _shape_options(f):
     return f
 
 
-def _check_device(device: str) -> None:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: this PyTorch sees no CUDA GPU. Use --device cpu (saved-bytes "
-                          f"measurement) or run on a GPU machine.")
-
-
 @click.command()
 @click.argument("methods", nargs=-1)
 @click.option("--batch", "batches", type=int, multiple=True, help="Batch size(s) [32]; repeat or list: "
@@ -258,7 +253,7 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
     nasbench-pc bench --batch 16 32
     nasbench-pc bench darts pc-darts --device cuda --batch 64 256 --budget 11GB
     """
-    _check_device(device)
+    device = check_device(device)
     method_batches = [t for t in methods if not t.isdigit()] or ["darts", "pc-darts"]
     batch_list = list(batches) + [int(t) for t in methods if t.isdigit()] or [32]
     shape = BenchShape(init_channels=init_channels, layers=layers, image_size=image_size, k=k)
@@ -311,7 +306,7 @@ def plan_command(methods: tuple[str, ...], budget: str, init_channels: int, laye
     \b
     nasbench-pc plan --budget 11GB --device cuda
     """
-    _check_device(device)
+    device = check_device(device)
     shape = BenchShape(init_channels=init_channels, layers=layers, image_size=image_size, k=k)
     table = Table(title=f"Search plan for {budget} ({device})")
     for col in ("method", "batch", "lr", "arch lr", "from preset", "how"):

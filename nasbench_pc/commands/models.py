@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import torch
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -20,6 +19,7 @@ from nasbench_pc import genotypes
 from nasbench_pc.cli import console
 from nasbench_pc.cost import SETTINGS, genotype_cost
 from nasbench_pc.data import DatasetInfo
+from nasbench_pc.devices import default_device
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.export import describe_metrics, resolve_source, write_folder
 from nasbench_pc.render import cell_tree, save_png
@@ -168,7 +168,7 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
     The run directory gets checkpoints after every epoch (continue with --resume DIR), metrics.jsonl,
     and at the end model/, a folder that timm.create_model('local-dir:DIR/model', pretrained=True) loads.
     """
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     workers = workers if workers is not None else (2 if device.startswith("cuda") else 0)
     progress = RichTrainProgress(quiet)
     if resume_dir is not None:

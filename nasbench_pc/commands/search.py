@@ -15,6 +15,7 @@ from rich.table import Table
 
 from nasbench_pc import distributed, genotypes
 from nasbench_pc.cli import console
+from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import Genotype
 from nasbench_pc.presets import PRESETS, resolve_config
@@ -94,24 +95,10 @@ def _summary(result: SearchResult, config: SearchConfig) -> Panel:
     return Panel(table, title="[bold green]search finished", border_style="green", expand=False)
 
 
-def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _check_device(device: str, ctx: distributed.Context) -> str:
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device} was asked for, but this PyTorch sees no CUDA GPU. Use --device cpu, "
-                              f"or install a CUDA build of PyTorch on a machine with a GPU.")
-        if ctx.active and device == "cuda":
-            return f"cuda:{ctx.local_rank}"
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) are visible.")
-        return device
-    if device != "cpu":
-        raise ConfigError(f"Unknown --device {device!r}; use cpu, cuda or cuda:N.")
-    return device
+    checked = check_device(device)
+    # under torchrun, plain "cuda" means this process's GPU
+    return f"cuda:{ctx.local_rank}" if ctx.active and device == "cuda" else checked
 
 
 @click.command()
@@ -174,7 +161,7 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
         torch.set_num_threads(threads)
     given = {name for name in (*options, "method", "preset")
              if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
-    dist_ctx = distributed.init_from_env(options["device"] or _default_device())
+    dist_ctx = distributed.init_from_env(options["device"] or default_device())
     try:
         if resume:
             if given - {"device"}:
@@ -189,7 +176,7 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
             overrides = {k: v for k, v in options.items() if k in given}
             if "in_channels" in overrides:
                 overrides["in_channels"] = int(overrides["in_channels"])
-            overrides["device"] = _check_device(options["device"] or _default_device(), dist_ctx)
+            overrides["device"] = _check_device(options["device"] or default_device(), dist_ctx)
             config = resolve_config(method, preset, **overrides)
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             default = Path("runs") / f"{config.method}-{config.dataset}-{stamp}"
