@@ -24,6 +24,24 @@ class PluginError(NasbenchError):
     """A plugin that cannot be loaded or that clashes with another."""
 
 
+class DivergedError(NasbenchError):
+    """Training produced a NaN or infinite loss."""
+
+
+def check_finite(loss: float, *, what: str, epoch: int, lr: float, kept: str) -> None:
+    """Stop with a clear error when ``loss`` is NaN or infinite, instead of training on garbage.
+
+    ``kept`` says where the finished epochs are, so the user knows nothing finished is lost."""
+    import math
+
+    if not math.isfinite(loss):
+        raise DivergedError(
+            f"The {what} became {loss} in epoch {epoch} (learning rate {lr:g}): training diverged. {kept} "
+            f"Lower the learning rate (--lr, or --arch-lr for the architecture), keep --grad-clip on, and start "
+            f"again with those settings."
+        )
+
+
 def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...], hint: str = "") -> ConfigError:
     """Error for a name missing from a registry, with a close match when there is one."""
     import difflib

@@ -32,7 +32,7 @@ from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.architect import Architect
 from nasbench_pc.data import DatasetInfo, get_dataset, per_class_split, search_split, targets_of
 from nasbench_pc.distributed import Context, check_batch, global_batchnorm
-from nasbench_pc.errors import ConfigError
+from nasbench_pc.errors import ConfigError, check_finite
 from nasbench_pc.files import atomic_torch_save, atomic_write_bytes
 from nasbench_pc.genotypes import Genotype
 
@@ -223,6 +223,9 @@ def arch_weights(model: torch.nn.Module) -> dict[str, list | None]:
     return out
 
 
+_KEPT = "The checkpoint and metrics of every finished epoch are kept in the run directory."
+
+
 class Search:
     """The supernet, its optimizers and data streams for one search configuration."""
 
@@ -300,11 +303,13 @@ class Search:
         if arch_step:
             arch_batch = self.to_device(self.arch_stream.next())
             arch_loss = float(self.architect.step(batch, arch_batch, eta=lr, weight_optimizer=self.optimizer))
+            check_finite(arch_loss, what="architecture-split loss", epoch=self.epoch + 1, lr=lr, kept=_KEPT)
         x, y, n = batch
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             logits = self.model(x)
         loss = F.cross_entropy(logits.float(), y, reduction="sum") / n
+        check_finite(loss.item(), what="weight-split loss", epoch=self.epoch + 1, lr=lr, kept=_KEPT)
         loss.backward()
         weights = self.model.weight_parameters()
         self.ctx.all_reduce([p.grad for p in weights if p.grad is not None])
@@ -458,7 +463,13 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
         if run_dir is None or not (run_dir / CHECKPOINT).exists():
             raise ConfigError(f"No checkpoint in {run_dir}: the search stopped before its first epoch ended. "
                               f"Start it again without --resume (same --out).")
-        state = torch.load(run_dir / CHECKPOINT, map_location=search.device, weights_only=True)
+        try:
+            state = torch.load(run_dir / CHECKPOINT, map_location=search.device, weights_only=True)
+        except Exception as exc:  # torch raises many types for a truncated or foreign file
+            raise ConfigError(f"{run_dir / CHECKPOINT} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); it is "
+                              f"damaged or not a nasbench-pc search checkpoint. metrics.jsonl and genotypes.jsonl in "
+                              f"{run_dir} still hold the finished epochs; start the search again with a new --out.") \
+                from None
         search.load_state_dict(state)
         elapsed_before = float(state.get("seconds", 0.0))
     if writer is not None:

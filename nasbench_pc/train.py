@@ -31,7 +31,7 @@ from nasbench_pc import genotypes, registry
 from nasbench_pc.data import DatasetInfo, get_dataset
 from nasbench_pc.derived import DartsNetwork
 from nasbench_pc.devices import check_device
-from nasbench_pc.errors import ConfigError
+from nasbench_pc.errors import ConfigError, check_finite
 from nasbench_pc.export import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
@@ -249,6 +249,8 @@ def _run_epoch(model: DartsNetwork, loader: DataLoader, optimizer: torch.optim.O
         loss = criterion(logits, targets)
         if logits_aux is not None:
             loss = loss + hp.auxiliary_weight * criterion(logits_aux, targets)
+        check_finite(loss.item(), what="training loss", epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"],
+                     kept="The checkpoint of every finished epoch is kept in the run directory.")
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
         optimizer.step()

@@ -73,3 +73,22 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     except KeyboardInterrupt:
         pass
     assert torch.load(path, weights_only=True) == {"epoch": 1}
+
+
+def test_resuming_from_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    from click.testing import CliRunner
+    from test_search import text
+
+    from nasbench_pc.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    args = ["search", "--method", "pc-darts", "--epochs", "1", "--limit", "64", "--steps-per-epoch", "1",
+            "--batch-size", "8", "-C", "4", "--layers", "3", "--image-size", "16", "--out", str(run), "--quiet"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(main, ["search", "--resume", str(run)])
+    assert result.exit_code == 2
+    assert "cannot be read" in text(result) and "damaged or not a nasbench-pc search checkpoint" in text(result)
+    assert "Traceback" not in result.output
+    assert (run / "metrics.jsonl").read_text().count("\n") == 1  # the finished epoch is still there

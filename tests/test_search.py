@@ -153,3 +153,18 @@ def test_darts_on_fashion_mnist_learns_above_chance(tmp_path):
     # 10 classes: chance is 0.1; 0.15 on the 160 architecture-split images is 2.1 standard deviations above it
     assert records[-1]["arch_acc"] > 0.15 and records[-1]["arch_acc"] > records[0]["arch_acc"]
     assert json.loads((out / "config.json").read_text())["dataset"]["in_channels"] == 1
+
+
+def test_a_diverging_search_stops_with_a_clear_error_and_keeps_finished_epochs(tmp_path):
+    from nasbench_pc.errors import DivergedError
+    from nasbench_pc.presets import resolve_config
+    from nasbench_pc.search import run_search
+
+    # cosine from lr=0.01 "down" to lr_min=1e38: epoch 1 trains at 0.01, epoch 2 at ~5e37 and blows up
+    config = resolve_config("darts-1st", "quick", epochs=2, lr=0.01, lr_min=1e38, limit=64, steps_per_epoch=3,
+                            batch_size=8, init_channels=4, layers=3, image_size=16, device="cpu")
+    with pytest.raises(DivergedError, match=r"The (architecture|weight)-split loss became (nan|inf) in epoch 2 "
+                                            r".* The checkpoint and metrics of every finished epoch are kept"):
+        run_search(config, tmp_path / "run")
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
