@@ -8,20 +8,12 @@ from typing import Any
 import torch
 
 from nasbench_pc.compare import MethodRow, RunSummary, saved_bytes_line
-from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import PRIMITIVES
+from nasbench_pc.render import pyplot, save_png
 
 
 def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError("Plots need matplotlib, which is not installed. Install it with `pip install "
-                          "nasbench-pc[plot]` (or `pip install matplotlib`), or leave out --plot.") from None
-    return plt
+    return pyplot("Plots", "--plot")
 
 
 def _first_seed(runs: list[RunSummary]) -> dict[str, RunSummary]:
@@ -107,8 +99,6 @@ def memory_vs_batch(runs: list[RunSummary], path: Path, batches: tuple[int, ...]
 
 
 def comparison_plots(runs: list[RunSummary], rows: list[MethodRow], out: Path) -> list[Path]:
-    from nasbench_pc.render import save_png
-
     out.mkdir(parents=True, exist_ok=True)
     written = [accuracy_curves(runs, out / "accuracy.png"), memory_vs_batch(runs, out / "memory_vs_batch.png")]
     trajectories = arch_trajectories(runs, out / "arch_trajectories.png")

@@ -7,6 +7,7 @@ intermediate nodes ``0..steps-1``, and ``c_{k}`` the cell output (concat of the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.tree import Tree
 
@@ -50,19 +51,26 @@ _OP_COLORS = {
 }
 
 
-def save_png(genotype: Genotype, path: str | Path, title: str = "") -> Path:
-    """Draw both cells (inputs left, nodes in the middle, output right; one labelled arrow per edge)."""
+def pyplot(purpose: str, option: str) -> Any:
+    """matplotlib.pyplot on the Agg backend, or a clear error naming the optional ``plot`` extra."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.patches import FancyArrowPatch
     except ImportError:
         raise ConfigError(
-            "Drawing a cell diagram needs matplotlib, which is not installed. Install it with "
-            "`pip install nasbench-pc[plot]` (or `pip install matplotlib`), or leave out --png."
+            f"{purpose} needs matplotlib, which is not installed. Install it with "
+            f"`pip install nasbench-pc[plot]` (or `pip install matplotlib`), or leave out {option}."
         ) from None
+    return plt
+
+
+def save_png(genotype: Genotype, path: str | Path, title: str = "") -> Path:
+    """Draw both cells (inputs left, nodes in the middle, output right; one labelled arrow per edge)."""
+    plt = pyplot("Drawing a cell diagram", "--png")
+    from matplotlib.patches import FancyArrowPatch
+
     path = Path(path)
     fig, axes = plt.subplots(2, 1, figsize=(11, 8.5))
     for ax, cell in zip(axes, CELLS, strict=True):

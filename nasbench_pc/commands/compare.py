@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -102,7 +101,7 @@ def _run_on_devices(jobs: list[tuple[str, int, Path]], options: dict[str, Any], 
                    "--device", device]
             cmd += ["--resume", str(run_dir)] if (run_dir / "checkpoint.pt").exists() else \
                 ["--out", str(run_dir), *_cli_args(options)]
-            result = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+            result = subprocess.run(cmd, capture_output=True, text=True)
             out.print(f"{'done' if result.returncode == 0 else '[red]failed'} {method} seed {seed} on {device}")
             if result.returncode != 0:
                 failures.append(f"{method} seed {seed} on {device}: {result.stderr.strip()[-400:]}")
@@ -145,7 +144,7 @@ def _print_rows(rows: list[cmp.MethodRow], fmt: str) -> None:
                               f"known collapse. Edge normalization and partial channels are meant to resist it.")
 
 
-@click.command(context_settings={"ignore_unknown_options": False})
+@click.command()
 @click.argument("methods", nargs=-1)
 @click.option("--seeds", help="Seeds to run each method with: --seeds 0 1 2 (or 0,1,2) [0].")
 @click.option("--from", "from_runs", multiple=True, help="Aggregate these run directories (globs allowed, "
@@ -254,14 +253,14 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
     nasbench-pc bench darts pc-darts --device cuda --batch 64 256 --budget 11GB
     """
     device = check_device(device)
-    method_batches = [t for t in methods if not t.isdigit()] or ["darts", "pc-darts"]
+    method_list = [t for t in methods if not t.isdigit()] or ["darts", "pc-darts"]
     batch_list = list(batches) + [int(t) for t in methods if t.isdigit()] or [32]
     shape = BenchShape(init_channels=init_channels, layers=layers, image_size=image_size, k=k)
     points = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:
-        task = progress.add_task("bench", total=len(method_batches) * len(batch_list))
-        for method in method_batches:
+        task = progress.add_task("bench", total=len(method_list) * len(batch_list))
+        for method in method_list:
             for batch in batch_list:
                 progress.update(task, description=f"{method} batch {batch}")
                 points.append(measure(method, batch, shape=shape, device=device, repeats=repeats))
@@ -282,7 +281,7 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
     result: dict[str, Any] = {"shape": shape.__dict__, "device": device, "points": [p.as_dict() for p in points]}
     if budget:
         limit = parse_bytes(budget)
-        fits = [largest_batch(m, limit, shape=shape, device=device) for m in method_batches]
+        fits = [largest_batch(m, limit, shape=shape, device=device) for m in method_list]
         fit_table = Table(title=f"Largest batch within {budget}")
         for col in ("method", "largest batch", "how"):
             fit_table.add_column(col)

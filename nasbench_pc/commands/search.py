@@ -19,26 +19,18 @@ from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import Genotype
 from nasbench_pc.presets import PRESETS, resolve_config
+from nasbench_pc.render import cell_lines
 from nasbench_pc.search import CONFIG, SearchConfig, SearchResult, load_run_config, run_search
 
 
-def _input_label(i: int) -> str:
-    return {0: "c_{k-2}", 1: "c_{k-1}"}.get(i, f"node {i - 2}")
-
-
 def genotype_table(genotype: Genotype) -> Table:
-    """The two cells as a readable listing: each intermediate node and its two (op <- input) edges."""
+    """The two cells side by side, one row per intermediate node (render.cell_lines' wording)."""
     table = Table(show_header=True, header_style="bold", box=None)
-    table.add_column("node")
     table.add_column("normal cell")
     table.add_column("reduction cell")
-    for node in range(len(genotype.normal) // 2):
-        cells = []
-        for cell in (genotype.normal, genotype.reduce):
-            edges = cell[2 * node:2 * node + 2]
-            cells.append(",  ".join(f"{op} <- {_input_label(i)}" for op, i in edges))
-        table.add_row(str(node), *cells)
-    table.add_row("out", f"concat {genotype.normal_concat}", f"concat {genotype.reduce_concat}")
+    for normal, reduce in zip(cell_lines(genotype, "normal"), cell_lines(genotype, "reduce"), strict=True):
+        table.add_row(normal, reduce)
+    table.add_row(f"output = concat {genotype.normal_concat}", f"output = concat {genotype.reduce_concat}")
     return table
 
 
