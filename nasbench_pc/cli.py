@@ -10,13 +10,10 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
 from rich.panel import Panel
 
+from nasbench_pc.console import err_console
 from nasbench_pc.errors import NasbenchError
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 def report_error(exc: NasbenchError) -> None:
@@ -31,7 +28,7 @@ class Group(click.Group):
             return super().invoke(ctx)
         except NasbenchError as exc:
             report_error(exc)
-            sys.exit(2)
+            sys.exit(exc.exit_code)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

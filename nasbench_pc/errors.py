@@ -9,7 +9,9 @@ from __future__ import annotations
 
 
 class NasbenchError(Exception):
-    """Base class: the message says what went wrong and how to fix it."""
+    """Base class: the message says what went wrong and how to fix it; the CLI exits with ``exit_code``."""
+
+    exit_code = 2
 
 
 class ConfigError(NasbenchError, ValueError):

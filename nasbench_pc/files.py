@@ -13,13 +13,25 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
 
+def _sync_dir(path: Path) -> None:
+    """Make a rename in ``path``'s folder durable (a power cut after it keeps the new file)."""
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a synced temporary file and a rename. A symlink at ``path`` is
+    replaced, never followed, so a write cannot land outside ``path``'s folder."""
     tmp = _tmp(path)
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _sync_dir(path)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -27,7 +39,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, then rename over ``path``."""
+    """torch.save to a synced temporary file, then rename over ``path``."""
     tmp = _tmp(path)
-    torch.save(obj, tmp)
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _sync_dir(path)

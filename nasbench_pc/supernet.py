@@ -57,19 +57,14 @@ def node_slices(steps: int) -> list[slice]:
     return out
 
 
-def _conv_friendly(x: torch.Tensor) -> torch.Tensor:
-    """On CPU, oneDNN runs the depthwise convolutions of sep/dil convs (and their backward, most of a
-    search step) 2-4x faster on channels_last tensors. Converting once per edge, before the shared
-    ReLU, changes no value and keeps one saved activation, which every conv op of the edge reads."""
-    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
-
-
 class MixedOp(nn.Module):
     """One edge's continuous relaxation: sum over candidate ops of softmax(alpha)_o * o(x).
 
     Exact shortcuts keep it cheaper than the reference: the 'none' op is skipped (its term
     is identically zero, and so is its gradient), and the ReLU that several ops start with
-    is computed once, in a layout the CPU convolutions prefer, and shared.
+    is computed once and shared. Activations keep PyTorch's default layout: a channels-last copy made
+    the CPU depthwise convolutions faster but drove oneDNN's AVX2 strided 1x1 backward kernel into
+    heap corruption (docs/benchmarks.md, "channels-last on CPU").
     """
 
     def __init__(self, ops: list[nn.Module]):
@@ -86,7 +81,7 @@ class MixedOp(nn.Module):
                 continue
             if isinstance(op, ReLUOp):
                 if activated is None:
-                    activated = torch.relu(_conv_friendly(x))
+                    activated = torch.relu(x)
                 y = op.forward_activated(activated)
             else:
                 y = op(x)

@@ -5,7 +5,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from nasbench_pc.cli import console, main
+from nasbench_pc.cli import main
+from nasbench_pc.console import console
 
 TINY = ["--epochs", "1", "--limit", "64", "--steps-per-epoch", "2", "--batch-size", "8", "--init-channels", "4",
         "--layers", "3", "--image-size", "16"]

@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from nasbench_pc import hookimpl, registry
-from nasbench_pc.cli import console, main
+from nasbench_pc.cli import main
+from nasbench_pc.console import console
 from nasbench_pc.errors import PluginError
 
 PLUGIN = textwrap.dedent('''

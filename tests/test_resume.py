@@ -62,9 +62,8 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
     save_checkpoint({"epoch": 1}, path)
 
-    def crash(obj, f):  # a kill during the write leaves only the temporary file behind
-        with open(f, "wb") as fh:
-            fh.write(b"half")
+    def crash(obj, fh):  # a kill during the write leaves only the temporary file behind
+        fh.write(b"half")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(torch, "save", crash)

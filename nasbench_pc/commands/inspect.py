@@ -7,7 +7,7 @@ from rich.table import Table
 
 from nasbench_pc import registry
 from nasbench_pc.api import create_supernet, resolve_method
-from nasbench_pc.cli import console
+from nasbench_pc.console import console
 from nasbench_pc.genotypes import to_python
 
 

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nasbench_pc import genotypes
-from nasbench_pc.cli import console
+from nasbench_pc.console import console
 from nasbench_pc.cost import SETTINGS, genotype_cost
 from nasbench_pc.data import DatasetInfo
 from nasbench_pc.devices import default_device

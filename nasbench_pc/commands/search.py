@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nasbench_pc import distributed, genotypes
-from nasbench_pc.cli import console
+from nasbench_pc.console import console
 from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import Genotype
