@@ -8,13 +8,21 @@ Hessian-vector product::
     grad = da L_val(w') - eta * (da L_train(w+) - da L_train(w-)) / (2R),
     w± = w ± R * dw' L_val(w'),  R = 0.01 / ||dw' L_val(w')||
 
-Both use Adam(betas=(0.5, 0.999)) on the architecture parameters. ``loss_fn(model, batch)`` gives
-the loss of a batch; ``reduce`` sums gradients over data-parallel ranks (identity on one process),
-so the loss should already be divided by the global batch size.
+Both use Adam(betas=(0.5, 0.999)) on the architecture parameters, after clipping the gradient's
+norm to ``grad_clip`` when one is given (the reference ImageNet search clips it to 5, the CIFAR
+search does not). ``loss_fn(model, batch)`` gives the loss of a batch in the precision it is called
+in; ``reduce`` sums gradients over data-parallel ranks (identity on one process), so the loss
+should already be divided by the global batch size.
+
+Mixed precision: the first-order loss runs inside ``autocast()`` (e.g. bf16 autocast), but the
+second-order gradient always runs in float32: its finite difference moves the weights by
+``R * v`` with ``R = 0.01 / ||v||``, a step below bf16's resolution, so under bf16 the
+Hessian-vector product would be rounding noise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,6 +33,7 @@ from torch import nn
 Batch = Any
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 Reduce = Callable[[Sequence[torch.Tensor]], None]
+Autocast = Callable[[], contextlib.AbstractContextManager]
 
 
 def _no_reduce(tensors: Sequence[torch.Tensor]) -> None:
@@ -44,7 +53,8 @@ class Architect:
 
     def __init__(self, model: nn.Module, *, arch_lr: float, arch_weight_decay: float, order: int,
                  momentum: float, weight_decay: float, loss_fn: LossFn, reduce: Reduce = _no_reduce,
-                 hvp_radius: float = 1e-2):
+                 hvp_radius: float = 1e-2, grad_clip: float | None = None,
+                 autocast: Autocast = contextlib.nullcontext):
         if order not in (1, 2):
             raise ValueError(f"architecture gradient order must be 1 or 2, got {order}")
         self.model = model
@@ -54,6 +64,8 @@ class Architect:
         self.loss_fn = loss_fn
         self.reduce = reduce
         self.hvp_radius = hvp_radius  # r of R = r / ||v||; 0.01 in the reference
+        self.grad_clip = grad_clip
+        self.autocast = autocast
         self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=arch_lr, betas=(0.5, 0.999),
                                           weight_decay=arch_weight_decay)
 
@@ -61,19 +73,23 @@ class Architect:
              weight_optimizer: torch.optim.Optimizer) -> torch.Tensor:
         """One Adam step of the architecture parameters; returns the architecture-split loss (detached)."""
         if self.order == 1:
-            loss = self.loss_fn(self.model, arch_batch)
+            with self.autocast():
+                loss = self.loss_fn(self.model, arch_batch)
             grads = _grads(loss, self.model.arch_parameters(), self.reduce)
         else:
             loss, grads = self.unrolled_gradient(train_batch, arch_batch, eta=eta, weight_optimizer=weight_optimizer)
         self.optimizer.zero_grad(set_to_none=True)
         for p, g in zip(self.model.arch_parameters(), grads, strict=True):
             p.grad = g
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.arch_parameters(), self.grad_clip)
         self.optimizer.step()
         return loss.detach()
 
     def unrolled_gradient(self, train_batch: Batch, arch_batch: Batch, *, eta: float,
                           weight_optimizer: torch.optim.Optimizer) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The second-order architecture gradient (see the module docstring) and the unrolled arch loss."""
+        """The second-order architecture gradient (see the module docstring) and the unrolled arch loss,
+        in float32 (never under ``autocast``)."""
         model = self.model
         weights = model.weight_parameters()
         # virtual step w' = w - eta * (momentum * buf + dw + wd * w), on a deep copy of the supernet

@@ -1,8 +1,8 @@
 """The ``nasbench-pc`` command line (click + rich).
 
 Each subcommand lives in its own module and is attached to :func:`main` at the bottom.
-Errors a user can cause are :class:`NasbenchError`s: printed as one paragraph, exit code 2,
-no traceback.
+Errors a user can cause are :class:`NasbenchError`s: printed as one paragraph, exit code
+``exc.exit_code`` (2, or 128 + signal for a run stopped by a signal), no traceback unless ``--debug``.
 """
 
 from __future__ import annotations
@@ -21,19 +21,22 @@ def report_error(exc: NasbenchError) -> None:
 
 
 class Group(click.Group):
-    """Turns NasbenchError into a clean message instead of a traceback."""
+    """Turns NasbenchError into a clean message instead of a traceback (``--debug`` shows it too)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except NasbenchError as exc:
+            if ctx.params.get("debug"):
+                err_console.print_exception()
             report_error(exc)
             sys.exit(exc.exit_code)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="nasbench-pc")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Also print the traceback of an error (for bug reports).")
+def main(debug: bool) -> None:
     """nasbench-pc: DARTS, PC-DARTS and their ablations as plugins of one search harness."""
 
 

@@ -2,8 +2,10 @@
 
 Datasets come from the ``register_datasets`` hook (built-ins in ``plugins/datasets.py``). Each
 registered value is a loader called as ``loader(split=..., root=..., download=..., seed=...,
-augment=..., cutout=..., in_channels=..., image_size=...)`` that returns ``(dataset, DatasetInfo)``;
-:func:`get_dataset` adds the generic parts (``limit``, option checks) on top.
+augment=..., cutout=..., color_jitter=..., in_channels=..., image_size=..., bad_images=...)`` that
+returns ``(dataset, DatasetInfo)``; :func:`get_dataset` checks the options and adds the generic
+parts (``limit``) on top. A loader for data held in memory ignores ``bad_images``; one that only
+does small-image augmentation ignores ``color_jitter``.
 
 Every dataset yields ``(float CHW tensor, int label)``. Transforms work on tensors, so in-memory
 datasets (synthetic, CIFAR, Fashion-MNIST) never round-trip through PIL.
@@ -23,6 +25,7 @@ from nasbench_pc import registry
 from nasbench_pc.errors import ConfigError
 
 SPLITS = ("train", "test")
+BAD_IMAGES = ("stop", "skip")  # what an image-file dataset does with a file that cannot be decoded
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,20 @@ class DatasetInfo:
 
 def get_dataset(name: str, *, split: str = "train", root: str | None = None, download: bool = False,
                 limit: int | None = None, seed: int = 0, augment: bool = False, cutout: int = 0,
-                in_channels: int | None = None, image_size: int | None = None,
-                ) -> tuple[Dataset, DatasetInfo]:
+                color_jitter: bool = False, in_channels: int | None = None, image_size: int | None = None,
+                bad_images: str = "stop") -> tuple[Dataset, DatasetInfo]:
     """A registered dataset split, ready for a DataLoader.
 
     ``augment`` applies the reference training augmentation (pad-4 random crop and horizontal flip
-    on small images; random-resized crop, flip and ColorJitter on ImageNet-style data); ``cutout``
-    is the CIFAR cutout length (0 = off). ``in_channels`` converts the images (grayscale is
-    replicated to 3 channels; RGB is reduced to luminance for 1); None keeps the native channels.
-    ``image_size`` resizes where the dataset supports it. ``limit`` keeps a seeded random subset of
-    at most that many examples (in their original order).
+    on small images; random-resized crop and flip on ImageNet-style data); ``color_jitter`` adds
+    ColorJitter(0.4, 0.4, 0.4, 0.2) to the ImageNet-style augmentation, as the reference
+    ``train_imagenet.py`` does and its ``train_search_imagenet.py`` does not. ``cutout`` is the
+    CIFAR cutout length (0 = off). ``in_channels`` converts the images (grayscale is replicated to 3
+    channels; RGB is reduced to luminance for 1); None keeps the native channels. ``image_size``
+    resizes where the dataset supports it. ``bad_images`` says what a dataset of image files does
+    with a file that cannot be decoded: 'stop' raises a ConfigError naming it, 'skip' leaves it out
+    with one warning. ``limit`` keeps a seeded random subset of at most that many examples (in their
+    original order).
     """
     if split not in SPLITS:
         raise ConfigError(f"Unknown dataset split {split!r}; use one of {', '.join(SPLITS)}.")
@@ -58,9 +65,12 @@ def get_dataset(name: str, *, split: str = "train", root: str | None = None, dow
         raise ConfigError(f"cutout must be 0 (off) or a positive length in pixels, got {cutout}.")
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be a positive number of examples, got {limit}.")
+    if bad_images not in BAD_IMAGES:
+        raise ConfigError(f"--bad-images must be one of {', '.join(BAD_IMAGES)}, got {bad_images!r}.")
     loader = registry.get("dataset", name)
     dataset, info = loader(split=split, root=root, download=download, seed=seed, augment=augment, cutout=cutout,
-                           in_channels=in_channels, image_size=image_size)
+                           color_jitter=color_jitter, in_channels=in_channels, image_size=image_size,
+                           bad_images=bad_images)
     if limit is not None and limit < len(dataset):
         dataset = random_subset(dataset, limit, seed)
     return dataset, info
@@ -113,13 +123,15 @@ def _convert_channels(native: int, wanted: int) -> Callable[[torch.Tensor], torc
 
 
 def image_transform(*, native_channels: int, in_channels: int, mean: Sequence[float], std: Sequence[float],
-                    image_size: int, augment: bool, cutout: int, style: str = "small",
-                    resize: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+                    image_size: int, augment: bool, cutout: int, style: str = "small", resize: bool = False,
+                    color_jitter: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
     """Float CHW tensor in [0, 1] -> network input.
 
     ``style='small'``: reference CIFAR pipeline (RandomCrop(size, padding=4) + flip when augmenting).
-    ``style='imagenet'``: RandomResizedCrop + flip + ColorJitter(0.4, 0.4, 0.4, 0.2) when augmenting,
+    ``style='imagenet'``: RandomResizedCrop + flip when augmenting (the reference search), plus
+    ColorJitter(0.4, 0.4, 0.4, 0.2) on RGB when ``color_jitter`` (the reference ImageNet training);
     else Resize(size / 0.875) + CenterCrop. ``resize`` resizes small-style images to ``image_size``.
+    The small style never jitters colours: the CIFAR reference does not.
     """
     steps: list[Callable[[torch.Tensor], torch.Tensor]] = []
     if native_channels != in_channels:
@@ -127,7 +139,7 @@ def image_transform(*, native_channels: int, in_channels: int, mean: Sequence[fl
     if style == "imagenet":
         if augment:
             steps += [T.RandomResizedCrop(image_size, antialias=True), T.RandomHorizontalFlip()]
-            if in_channels == 3:
+            if color_jitter and in_channels == 3:
                 steps.append(T.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.2))
         else:
             steps += [T.Resize(round(image_size / 0.875), antialias=True), T.CenterCrop(image_size)]

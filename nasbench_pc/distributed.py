@@ -4,7 +4,8 @@ Every rank holds the whole supernet and draws the same global batches; each take
 contiguous shard. Gradients of the weights and of the architecture parameters are summed over
 ranks (the loss is divided by the global batch size), and batch normalisation computes its
 statistics over the global batch, so N ranks follow the single-process run of the same global
-batch up to float rounding. Rank 0 alone writes the run directory.
+batch up to float rounding. Rank 0 alone writes the run directory; what differs between ranks
+(random states, running sums) is gathered to it first, so a checkpoint holds every rank's.
 """
 
 from __future__ import annotations
@@ -56,6 +57,24 @@ class Context:
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def gather_object(self, obj: object) -> list[object]:
+        """Every rank's ``obj``, in rank order (on every rank)."""
+        if not self.active:
+            return [obj]
+        out: list[object] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any: ranks agree on when to stop, so none of them
+        waits forever in a collective the others left."""
+        if not self.active:
+            return flag
+        device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+        box = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(box, op=dist.ReduceOp.MAX)
+        return bool(box.item())
 
     def barrier(self) -> None:
         if self.active:

@@ -10,17 +10,19 @@ registers the ``darts_cifar`` / ``darts_imagenet`` architectures).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 import torch
-from safetensors.torch import save_file
 
 from nasbench_pc import genotypes
 from nasbench_pc.cost import model_cost
 from nasbench_pc.derived import DartsNetwork, default_cfgs
 from nasbench_pc.errors import ConfigError, GenotypeError
+from nasbench_pc.files import atomic_write_bytes, atomic_write_text
 from nasbench_pc.genotypes import Genotype
 from nasbench_pc.render import cell_lines
 
@@ -84,7 +86,11 @@ class ExportSpec:
 
 
 def write_folder(spec: ExportSpec, out: str | Path) -> Path:
-    """Write the timm folder for ``spec``; weights only when ``spec.state_dict`` is set."""
+    """Write the timm folder for ``spec``; weights only when ``spec.state_dict`` is set.
+
+    Every file goes through a temporary file and a rename, so a symlink already in ``out`` is replaced,
+    never followed: nothing is written outside ``out``.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a directory path for the exported model.")
@@ -127,11 +133,11 @@ def write_folder(spec: ExportSpec, out: str | Path) -> Path:
     }
     weights = out / WEIGHTS_NAME
     if tensors is not None:
-        save_file(tensors, str(weights))
-    elif weights.exists():
-        weights.unlink()  # a stale file would be loaded as if it belonged to this architecture
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    (out / "README.md").write_text(model_card(spec, cost.describe(), out))
+        atomic_write_bytes(weights, safetensors.torch.save(tensors))
+    else:
+        weights.unlink(missing_ok=True)  # a stale file would be loaded as if it belonged to this architecture
+    atomic_write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
+    atomic_write_text(out / "README.md", model_card(spec, cost.describe(), out))
     return out
 
 
@@ -188,38 +194,123 @@ def model_card(spec: ExportSpec, cost: str, out: Path) -> str:
 
 # --- reading sources --------------------------------------------------------------------------------------------
 
+#: What every train checkpoint holds, and the type of each field.
+_CHECKPOINT_FIELDS = {"epoch": int, "config": dict, "model_args": dict, "data": dict, "state_dict": dict,
+                      "optimizer": dict, "history": list}
+
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A ``nasbench-pc train`` checkpoint (weights_only load)."""
+    """A ``nasbench-pc train`` checkpoint, loaded with ``weights_only=True``: tensors and plain data only, so a
+    file holding a pickled object that would run code is refused, never executed."""
     path = Path(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise ConfigError(
-            f"Cannot read {path} as a nasbench-pc train checkpoint ({type(exc).__name__}: {exc}). Pass the "
-            f"{CHECKPOINT_NAME} of a `nasbench-pc train` run (or its run directory)."
-        ) from None
+    except Exception as exc:  # torch raises many types for a truncated, foreign or unsafe file
+        raise _unreadable(path, exc) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(
             f"{path} is not a `nasbench-pc train` checkpoint. Export a train run directory, its {CHECKPOINT_NAME}, "
             f"a search run directory, a genotype.json or a known genotype name."
         )
+    bad = [name for name, kind in _CHECKPOINT_FIELDS.items() if not isinstance(ckpt.get(name), kind)]
+    if bad:
+        raise ConfigError(
+            f"{path} is a `nasbench-pc train` checkpoint without a usable {', '.join(bad)}: it was edited or written "
+            f"by another version of nasbench-pc. Use an intact checkpoint, or start the run again with --force."
+        )
     return ckpt
 
 
-def spec_from_checkpoint(ckpt: dict[str, Any], source: str) -> ExportSpec:
-    """The export of a train checkpoint: its network, weights, data statistics and final test accuracy."""
-    args, data, config = ckpt["model_args"], ckpt["data"], ckpt["config"]
-    final = ckpt["history"][-1] if ckpt["history"] else {}
-    return ExportSpec(
-        genotype=genotypes.from_dict(args["genotype"]),
-        stem=args["stem"], init_channels=args["init_channels"], layers=args["layers"],
-        num_classes=args["num_classes"], in_chans=args["in_chans"],
-        image_size=data["image_size"], mean=tuple(data["mean"]), std=tuple(data["std"]),
-        state_dict=ckpt["state_dict"], source=source, method=config.get("method"), dataset=data["name"],
-        metrics={k: final[k] for k in ("test_top1", "test_top5") if k in final},
-        recipe={**config["hparams"], "epochs_done": ckpt["epoch"]},
+def _unreadable(path: Path, exc: Exception) -> ConfigError:
+    """The error for a checkpoint torch cannot load: one that would run code, or a damaged one."""
+    text = str(exc)
+    code = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if code:
+        return ConfigError(
+            f"{path} was not loaded: besides tensors and plain data it holds a Python object ({code.group(1)}) that "
+            f"would run code when loaded. A `nasbench-pc train` checkpoint never holds one; use the "
+            f"{CHECKPOINT_NAME} of a run you made or trust."
+        )
+    first = text.strip().splitlines()[0][:120] if text.strip() else "no data"
+    return ConfigError(
+        f"{path} cannot be read as a checkpoint ({type(exc).__name__}: {first}): it is damaged, cut short or not a "
+        f"checkpoint at all. A run replaces its {CHECKPOINT_NAME} atomically, so it was changed outside nasbench-pc "
+        f"(a copy, a full disk). Use an intact checkpoint, or start the run again with --force; its metrics.jsonl "
+        f"keeps the numbers of the finished epochs."
     )
+
+
+def spec_from_checkpoint(ckpt: dict[str, Any], source: str) -> ExportSpec:
+    """The export of a train checkpoint: its network, weights, data statistics and final test accuracy.
+
+    A checkpoint written mid-epoch (by Ctrl-C or SIGTERM) has weights that no test accuracy belongs to, so
+    its export carries no metrics."""
+    try:
+        args, data, config = ckpt["model_args"], ckpt["data"], ckpt["config"]
+        step = ckpt.get("step", 0)
+        final = ckpt["history"][-1] if ckpt["history"] and not step else {}
+        return ExportSpec(
+            genotype=genotypes.from_dict(args["genotype"]),
+            stem=args["stem"], init_channels=args["init_channels"], layers=args["layers"],
+            num_classes=args["num_classes"], in_chans=args["in_chans"],
+            image_size=data["image_size"], mean=tuple(data["mean"]), std=tuple(data["std"]),
+            state_dict=ckpt["state_dict"], source=source, method=config.get("method"), dataset=data["name"],
+            metrics={k: final[k] for k in ("test_top1", "test_top5") if k in final},
+            recipe={"recipe": config.get("recipe"), **config["hparams"], "epochs_done": ckpt["epoch"],
+                    **({"steps_into_next_epoch": step} if step else {})},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"The checkpoint of {source} lacks or garbles a field a `nasbench-pc train` checkpoint holds "
+            f"({type(exc).__name__}: {exc}): it was edited or written by another version of nasbench-pc. Export an "
+            f"intact checkpoint."
+        ) from None
+
+
+def existing_path(source: str) -> Path | None:
+    """``source`` as a file or folder that exists; None for text that names none (JSON or a Genotype(...) literal,
+    some too long for a file name, or ``~user`` of no user)."""
+    try:
+        path = Path(source).expanduser()
+        return path if path.exists() else None
+    except (OSError, RuntimeError):
+        return None
+
+
+def _search_run(source: str) -> tuple[str, dict[str, Any], Path] | None:
+    """(method name, config.json, run directory) of the search run that ``source`` (its directory or a file in
+    it) names; None for anything else, a train run included."""
+    path = existing_path(source)
+    if path is None:
+        return None
+    run_dir = path.parent if path.is_file() else path
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or config.get("kind") == TRAIN_RUN_KIND:
+        return None
+    method = _name(config.get("method"))
+    return None if method is None else (method, config, run_dir)
+
+
+def _name(value: Any) -> str | None:
+    """A method or dataset name as a search run's config.json records it (a record with a name, or the name)."""
+    if isinstance(value, dict):
+        value = value.get("name")
+    return value if isinstance(value, str) else None
+
+
+def search_method(source: str) -> tuple[str, dict[str, Any]] | None:
+    """The method that searched ``source`` (a search run directory or a file in it) and the method options it
+    ran with (``k``), read from the run's config.json; None when ``source`` is no search run."""
+    found = _search_run(source)
+    if found is None:
+        return None
+    method, config, _ = found
+    settings = config.get("config")
+    k = settings.get("k") if isinstance(settings, dict) else None
+    return method, ({} if k is None else {"k": k})
 
 
 def provenance(source: str) -> str | None:
@@ -227,21 +318,11 @@ def provenance(source: str) -> str | None:
     or the paper for a published genotype; None when unknown."""
     if source in PUBLISHED:
         return PUBLISHED[source]
-    path = Path(source).expanduser()
-    run_dir = path.parent if path.is_file() else path
-    try:
-        config = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
+    found = _search_run(source)
+    if found is None:
         return None
-
-    def name(value: Any) -> str | None:
-        if isinstance(value, dict):
-            value = value.get("name")
-        return value if isinstance(value, str) else None
-
-    method, dataset = name(config.get("method")), name(config.get("dataset"))
-    if method is None:
-        return None
+    method, config, run_dir = found
+    dataset = _name(config.get("dataset"))
     return f"{method} on {dataset} ({run_dir})" if dataset else f"{method} ({run_dir})"
 
 
@@ -256,15 +337,15 @@ def is_train_run(path: Path) -> bool:
 def resolve_source(source: str) -> ExportSpec:
     """An ExportSpec from a train run directory or checkpoint, a search run directory, a genotype.json
     or a known genotype name. Architecture-only sources give the reference CIFAR setting."""
-    path = Path(source).expanduser()
-    if is_train_run(path):
+    path = existing_path(source)
+    if path is not None and is_train_run(path):
         if not (path / CHECKPOINT_NAME).is_file():
             raise ConfigError(
                 f"The train run {path} has no {CHECKPOINT_NAME} yet (it is written after the first epoch). Let the "
                 f"run finish an epoch, or export its genotype alone with `nasbench-pc export {path / 'genotype.json'}`."
             )
         return spec_from_checkpoint(load_checkpoint(path / CHECKPOINT_NAME), str(path))
-    if path.is_file() and path.suffix in (".pt", ".pth"):
+    if path is not None and path.is_file() and path.suffix in (".pt", ".pth"):
         return spec_from_checkpoint(load_checkpoint(path), str(path))
     try:
         genotype = genotypes.parse(source)

@@ -9,8 +9,15 @@ from typing import Any
 import torch
 
 
-def _tmp(path: Path) -> Path:
+def temporary_path(path: Path) -> Path:
+    """Where an atomic write of ``path`` stages its bytes (a kill mid-write leaves only this behind)."""
     return path.with_name(f".{path.name}.tmp")
+
+
+def _open_new(tmp: Path):
+    """A fresh temporary file: a leftover file or a symlink planted at ``tmp`` is removed, never followed."""
+    tmp.unlink(missing_ok=True)
+    return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb")
 
 
 def _sync_dir(path: Path) -> None:
@@ -25,8 +32,8 @@ def _sync_dir(path: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a synced temporary file and a rename. A symlink at ``path`` is
     replaced, never followed, so a write cannot land outside ``path``'s folder."""
-    tmp = _tmp(path)
-    with open(tmp, "wb") as fh:
+    tmp = temporary_path(path)
+    with _open_new(tmp) as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -40,8 +47,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """torch.save to a synced temporary file, then rename over ``path``."""
-    tmp = _tmp(path)
-    with open(tmp, "wb") as fh:
+    tmp = temporary_path(path)
+    with _open_new(tmp) as fh:
         torch.save(obj, fh)
         fh.flush()
         os.fsync(fh.fileno())

@@ -10,6 +10,7 @@ reference names.
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,6 +41,15 @@ class Genotype(NamedTuple):
 
 def _cell_text(cell: list[Edge]) -> str:
     return "[" + ", ".join(f"({op!r}, {i})" for op, i in cell) + "]"
+
+
+def _show(value: Any, width: int = 60) -> str:
+    """A short repr for error messages: user input can be huge (an int too long for repr, a long list)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return f"<an integer of {value.bit_length()} bits>"
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def to_dict(genotype: Genotype) -> dict[str, Any]:
@@ -77,7 +87,7 @@ def from_dict(data: Any, *, steps: int = 4) -> Genotype:
             f"The genotype lacks the field(s) {', '.join(missing)}. A genotype needs normal, "
             f"normal_concat, reduce and reduce_concat, as written by `nasbench_pc.genotypes.to_json`."
         )
-    extra = sorted(set(data) - set(Genotype._fields))
+    extra = sorted(map(_show, set(data) - set(Genotype._fields)))
     if extra:
         raise GenotypeError(
             f"The genotype has unexpected field(s) {', '.join(extra)}. Only normal, normal_concat, "
@@ -87,6 +97,7 @@ def from_dict(data: Any, *, steps: int = 4) -> Genotype:
 
 
 def from_json(text: str, *, steps: int = 4) -> Genotype:
+    """Parse the JSON that :func:`to_json` writes."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -94,14 +105,37 @@ def from_json(text: str, *, steps: int = 4) -> Genotype:
             f"The genotype is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}). "
             f"Fix the file or regenerate it with `nasbench_pc.genotypes.to_json`."
         ) from None
+    except (ValueError, RecursionError) as exc:  # an integer too long to convert, or absurd nesting
+        raise GenotypeError(
+            f"The genotype JSON cannot be read ({exc}). Fix the file or regenerate it with "
+            f"`nasbench_pc.genotypes.to_json`."
+        ) from None
     return from_dict(data, steps=steps)
+
+
+_MAX_RANGE = 1000  # far more than any concat list; keeps range(10**12) from allocating
 
 
 def _literal(node: ast.AST) -> Any:
     # ``range(a, b)`` is how the reference writes concat lists; everything else must be a literal.
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
-        return list(range(*[_literal(a) for a in node.args]))
-    return ast.literal_eval(node)
+    if isinstance(node, ast.Call):
+        if not (isinstance(node.func, ast.Name) and node.func.id == "range"):
+            raise ValueError(f"only range(...) may be called, not {ast.unparse(node.func)[:40]}(...)")
+        args = [_literal(a) for a in node.args]
+        if node.keywords or not 1 <= len(args) <= 3 or any(type(a) is not int for a in args):
+            raise ValueError("range() takes one to three integer arguments, as in range(2, 6)")
+        if args[-1] == 0 and len(args) == 3:
+            raise ValueError("range() step must not be zero")
+        span = range(*args)
+        if len(span) > _MAX_RANGE:
+            raise ValueError(f"range() of {len(span)} numbers is far too long for a concat list")
+        return list(span)
+    try:
+        return ast.literal_eval(node)
+    except ValueError as exc:
+        if str(exc).startswith("malformed node"):  # literal_eval's message names an AST object, not the text
+            raise ValueError(f"{_show(ast.unparse(node), 40)} is not a literal") from None
+        raise
 
 
 def from_python(text: str, *, steps: int = 4) -> Genotype:
@@ -110,12 +144,26 @@ def from_python(text: str, *, steps: int = 4) -> Genotype:
         call = ast.parse(text.strip(), mode="eval").body
         if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Genotype"):
             raise ValueError("not a Genotype(...) call")
+        if len(call.args) > len(Genotype._fields):
+            raise ValueError(f"{len(call.args)} positional arguments, but a Genotype has {len(Genotype._fields)} "
+                             f"fields")
         fields = dict(zip(Genotype._fields, [_literal(a) for a in call.args]))
-        fields.update({kw.arg: _literal(kw.value) for kw in call.keywords})
-    except (SyntaxError, ValueError) as exc:
+        for kw in call.keywords:
+            if kw.arg is None:
+                raise ValueError("** unpacking is not allowed")
+            if kw.arg in fields:
+                raise ValueError(f"{kw.arg} is given twice")
+            fields[kw.arg] = _literal(kw.value)
+    except (RecursionError, MemoryError):  # the parser's own limits on nesting
         raise GenotypeError(
-            f"Could not read {text[:60]!r} as a Genotype(...) literal ({exc}). Use the form printed by the "
-            f"reference code, e.g. Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), ...)."
+            f"Could not read {_show(text)} as a Genotype(...) literal: it is nested far too deeply. Use the form "
+            f"printed by the reference code, e.g. Genotype(normal=[('sep_conv_3x3', 0), ...], ...)."
+        ) from None
+    except (SyntaxError, ValueError, TypeError) as exc:
+        raise GenotypeError(
+            f"Could not read {_show(text)} as a Genotype(...) literal ({exc}). Use the form "
+            f"printed by the reference code, e.g. Genotype(normal=[('sep_conv_3x3', 0), ...], "
+            f"normal_concat=range(2, 6), ...)."
         ) from None
     return from_dict(fields, steps=steps)
 
@@ -135,29 +183,31 @@ def validate(genotype: Genotype, *, steps: int = 4) -> Genotype:
         for pos, edge in enumerate(edges):
             if not (isinstance(edge, (list, tuple)) and len(edge) == 2):
                 raise GenotypeError(
-                    f"Edge {pos} of the {cell} cell is {edge!r}; each edge must be an (op, input) pair "
+                    f"Edge {pos} of the {cell} cell is {_show(edge)}; each edge must be an (op, input) pair "
                     f"such as ('sep_conv_3x3', 0)."
                 )
             op, src = edge
             if op not in PRIMITIVES:
                 raise GenotypeError(
-                    f"Edge {pos} of the {cell} cell uses the unknown op {op!r}. Known ops: "
+                    f"Edge {pos} of the {cell} cell uses the unknown op {_show(op)}. Known ops: "
                     f"{', '.join(PRIMITIVES)}."
                 )
             node = pos // 2
             if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < node + 2:
                 raise GenotypeError(
-                    f"Edge {pos} of the {cell} cell feeds node {node + 2} from input {src!r}, but that node "
+                    f"Edge {pos} of the {cell} cell feeds node {node + 2} from input {_show(src)}, but that node "
                     f"can only read inputs 0..{node + 1} (the two cell inputs and the nodes before it)."
                 )
             clean.append((op, src))
         concat = genotype._asdict()[f"{cell}_concat"]
-        concat_list = list(concat) if isinstance(concat, (list, tuple, range)) else None
+        # the length check comes first so that range(10**12) is never listed
+        sequence = isinstance(concat, (list, tuple, range)) and 0 < len(concat) <= steps + 2
+        concat_list = list(concat) if sequence else []
         if not concat_list or any(
             isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < steps + 2 for i in concat_list
         ):
             raise GenotypeError(
-                f"{cell}_concat is {concat!r}; it must list state indices in 0..{steps + 1}, "
+                f"{cell}_concat is {_show(concat)}; it must list 1 to {steps + 2} state indices in 0..{steps + 1}, "
                 f"usually [2, 3, 4, 5]."
             )
         cells[cell] = clean
@@ -177,28 +227,51 @@ def parse(spec: Any, *, steps: int = 4) -> Genotype:
         text = str(spec).strip()
         if text in KNOWN:
             return KNOWN[text]
-        if text.startswith("{"):
+        if text.startswith(("{", "[")):
             return from_json(text, steps=steps)
         if text.startswith("Genotype("):
             return from_python(text, steps=steps)
-        path = Path(text).expanduser()
-        if path.is_dir() and (path / "genotype.json").is_file():
-            path = path / "genotype.json"
-        if path.is_file():
-            return load(path, steps=steps)
-        raise GenotypeError(
-            f"{text!r} is neither a known genotype ({', '.join(KNOWN)}), nor a genotype.json file or run "
-            f"directory that exists, nor JSON text. Pass one of those."
-        )
+        return load(_genotype_file(text), steps=steps)
     raise GenotypeError(f"Cannot read a genotype from a {type(spec).__name__}; pass a Genotype, dict, JSON or path.")
 
 
+def _genotype_file(text: str) -> Path:
+    """The genotype.json that ``text`` names, itself or in the run directory it names."""
+    try:
+        path = Path(text).expanduser()
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except (OSError, RuntimeError, ValueError):  # too long for the file system; an unknown ~user; ~ and a NUL
+        is_dir = is_file = False
+    if is_dir:
+        if not (path / "genotype.json").is_file():
+            raise GenotypeError(
+                f"The folder {_show(text)} holds no genotype.json. Pass a run directory written by "
+                f"`nasbench-pc search` (it saves genotype.json) or the genotype file itself."
+            )
+        return path / "genotype.json"
+    if is_file:
+        return path
+    by_case = {name.casefold(): name for name in KNOWN}
+    close = difflib.get_close_matches(text.casefold(), by_case, n=1)
+    guess = f" Did you mean {by_case[close[0]]!r}?" if close else ""
+    raise GenotypeError(
+        f"{_show(text)} is neither a known genotype ({', '.join(KNOWN)}), nor a genotype.json file or run "
+        f"directory that exists, nor JSON text, nor a Genotype(...) literal.{guess} Pass one of those."
+    )
+
+
 def load(path: str | Path, *, steps: int = 4) -> Genotype:
+    """Read a genotype.json file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise GenotypeError(f"Cannot read genotype file {path}: {exc.strerror}. Check the path.") from None
+    except UnicodeDecodeError:
+        raise GenotypeError(
+            f"{path} is not a text file (it is not valid UTF-8), so it cannot be a genotype.json. Pass the JSON "
+            f"file that `nasbench-pc search` writes, or its run directory."
+        ) from None
     try:
         return from_json(text, steps=steps)
     except GenotypeError as exc:

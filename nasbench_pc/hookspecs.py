@@ -78,7 +78,11 @@ def register_datasets() -> dict[str, Callable[..., Any]]:
 
     Each value is a loader called with keyword arguments ``split`` ('train' | 'test'), ``root``
     (str | None), ``download`` (bool), ``seed``, ``augment`` (bool), ``cutout`` (int, 0 = off),
-    ``in_channels`` (1, 3 or None = native) and ``image_size`` (int | None = native) that returns
+    ``color_jitter`` (bool: add ColorJitter(0.4, 0.4, 0.4, 0.2) to ImageNet-style augmentation, as
+    the reference ImageNet training does and its search does not), ``in_channels`` (1, 3 or
+    None = native), ``image_size`` (int | None = native) and ``bad_images`` ('stop' | 'skip': raise
+    a ConfigError naming an image file that cannot be decoded, or leave such files out with one
+    warning; loaders of in-memory data ignore it) that returns
     ``(torch.utils.data.Dataset, nasbench_pc.data.DatasetInfo)``; the dataset yields
     ``(float CHW tensor, int label)``. A missing or malformed dataset raises
     :class:`nasbench_pc.errors.ConfigError` saying how to get the data.

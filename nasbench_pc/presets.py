@@ -3,7 +3,8 @@
 ``paper``: the method's reference CIFAR-10 search settings (its ``Method.hparams``).
 ``imagenet``: the PC-DARTS ImageNet search (K=2 for partial-channel samplers, ImageNet stems,
 per-class 10% / 2.5% subsets for weights / architecture, batch 1024, lr 0.5 to 0, arch lr 6e-3,
-architecture updates from epoch 35 of 50, 5-epoch linear LR warm-up when the batch exceeds 256).
+architecture gradient clipped to norm 5, architecture updates from epoch 35 of 50, 5-epoch linear LR
+warm-up when the batch exceeds 256).
 ``quick``: the command line's default, a CPU smoke test with the method's own optimiser settings on
 a small supernet (C=8, 5 cells, 16x16 images, batch 32, 1000 examples, 10 epochs); the architecture
 warm-up keeps the method's fraction of the epochs (PC-DARTS: 15/50), so its behaviour stays visible,
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
+from nasbench_pc import registry
 from nasbench_pc.api import resolve_method
 from nasbench_pc.errors import ConfigError, unknown_name
 from nasbench_pc.interfaces import Method
@@ -35,7 +37,7 @@ def _paper(method: Method, overrides: dict[str, Any]) -> dict[str, Any]:
 def _imagenet(method: Method, overrides: dict[str, Any]) -> dict[str, Any]:
     values = _paper(method, overrides)
     values.update(dataset="imagenet", stem="imagenet", batch_size=1024, lr=0.5, lr_min=0.0, arch_lr=6e-3,
-                  epochs=50, warmup_epochs=35, train_portion=0.1, arch_portion=0.025)
+                  arch_grad_clip=5.0, epochs=50, warmup_epochs=35, train_portion=0.1, arch_portion=0.025)
     if "k" in method.sampler_options:  # partial-channel samplers sample 1/2 of the channels on ImageNet
         values["k"] = 2
     batch = overrides.get("batch_size", values["batch_size"])
@@ -71,4 +73,6 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
     resolved = resolve_method(method)
     values = PRESETS[preset](resolved, overrides)
     values.update(overrides)
-    return SearchConfig(method=resolved.name, preset=preset, **values)
+    config = SearchConfig(method=resolved.name, preset=preset, **values)
+    registry.get("dataset", config.dataset)  # an unknown name fails here, before anything is printed or loaded
+    return config

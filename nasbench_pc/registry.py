@@ -32,6 +32,10 @@ def plugin_manager() -> pluggy.PluginManager:
             f"A nasbench_pc plugin failed to load: {type(exc).__name__}: {exc}. Fix or uninstall the package "
             f"that provides it (`pip show` the distribution named in the entry point)."
         ) from exc
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise _unknown_hook(pm, exc.plugin) from None
     if not pm.get_plugins():
         raise PluginError(
             "No nasbench_pc plugins were found, not even the built-in ones. The package metadata is missing: "
@@ -39,6 +43,21 @@ def plugin_manager() -> pluggy.PluginManager:
             "it on PYTHONPATH."
         )
     return pm
+
+
+def _unknown_hook(pm: pluggy.PluginManager, plugin: object) -> PluginError:
+    """A ``@hookimpl`` that matches no hook spec is a typo that pluggy would otherwise ignore silently."""
+    import difflib
+
+    valid = sorted(name for name, caller in vars(pm.hook).items() if not name.startswith("_") and caller.has_spec())
+    unknown = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [] if not caller.has_spec())
+    guesses = [f"{name!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(name, valid, n=1))
+               else repr(name) for name in unknown]
+    return PluginError(
+        f"The nasbench_pc plugin {pm.get_name(plugin)!r} ({getattr(plugin, '__name__', plugin)}) implements the "
+        f"unknown hook(s) {', '.join(guesses)}, so nothing it registers there would be used. Rename the "
+        f"function to one of the hooks in nasbench_pc.hookspecs: {', '.join(valid)}."
+    )
 
 
 def reload() -> None:

@@ -6,6 +6,13 @@ gradient clipping; the learning rate follows a cosine from ``lr`` to ``lr_min`` 
 (after an optional linear warm-up). At the end of each epoch the architecture split is evaluated,
 one line goes to ``metrics.jsonl`` and a checkpoint is written atomically.
 
+Stopping: SIGINT / SIGTERM end the search after the current weight step with a mid-epoch
+checkpoint (the same ``checkpoint.pt``: position in the epoch, its running sums, every rank's
+random state), and ``--resume`` continues inside that epoch; on CPU with ``workers=0`` the
+resumed run is bit-identical to an uninterrupted one. SIGKILL loses at most the steps since the
+last checkpoint (writes are atomic; a half-written temporary file is discarded on the next start).
+CUDA out of memory stops with the batch that ``nasbench-pc plan`` suggests instead.
+
 Nothing here depends on the method's name: the supernet comes from the method's plugins and the
 architecture gradient order from ``Method.order``.
 """
@@ -13,13 +20,17 @@ architecture gradient order from ``Method.order``.
 from __future__ import annotations
 
 import contextlib
+import gc
+import hashlib
 import json
 import math
+import os
 import platform
 import resource
+import signal
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,17 +41,24 @@ from torch.utils.data import DataLoader, Dataset
 from nasbench_pc import genotypes, registry
 from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.architect import Architect
+from nasbench_pc.bench import BenchShape, plan
 from nasbench_pc.data import DatasetInfo, get_dataset, per_class_split, search_split, targets_of
 from nasbench_pc.distributed import Context, check_batch, global_batchnorm
 from nasbench_pc.errors import ConfigError, check_finite
-from nasbench_pc.files import atomic_torch_save, atomic_write_bytes
+from nasbench_pc.files import atomic_torch_save, atomic_write_bytes, temporary_path
 from nasbench_pc.genotypes import Genotype
+from nasbench_pc.interrupt import StopSignals
+from nasbench_pc.rundir import claim
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 GENOTYPE_HISTORY = "genotypes.jsonl"
 GENOTYPE = "genotype.json"
+RUN_FILES = (CONFIG, METRICS, GENOTYPE_HISTORY, GENOTYPE, CHECKPOINT)
+# what an atomic write (nasbench_pc.files) killed half-way leaves behind: garbage, removed on every start
+LEFTOVERS = tuple(temporary_path(Path(name)).name for name in RUN_FILES)
+CHECKPOINT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -72,6 +90,7 @@ class SearchConfig:
     arch_lr: float = 3e-4
     arch_weight_decay: float = 1e-3
     grad_clip: float = 5.0
+    arch_grad_clip: float | None = None  # architecture gradient norm clip; the ImageNet search uses 5
     warmup_epochs: int = 0  # epochs before the first architecture step
     seed: int = 2
     steps_per_epoch: int | None = None  # cap on weight steps per epoch, for smoke tests and benchmarks
@@ -79,22 +98,45 @@ class SearchConfig:
     device: str = "cpu"
     amp: str | None = None  # None or "bf16"
     channels_last: bool = False
+    bad_images: str = "stop"  # an undecodable image file: "stop" with an error, or "skip" it with a warning
     preset: str = "paper"
 
     def __post_init__(self) -> None:
-        positive = ("epochs", "batch_size", "init_channels", "layers")
-        for name in positive:
+        for name in ("epochs", "batch_size", "init_channels", "layers"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}.")
-        for name in ("lr", "lr_min", "arch_lr", "weight_decay", "arch_weight_decay", "grad_clip", "momentum"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} cannot be negative, got {getattr(self, name)}.")
+                raise ConfigError(f"--{_option(name)} must be at least 1, got {getattr(self, name)}.")
+        for name in ("lr", "arch_lr", "grad_clip"):
+            if not 0 < getattr(self, name) < math.inf:  # also refuses nan
+                raise ConfigError(f"--{_option(name)} must be a positive finite number, got {getattr(self, name)}: "
+                                  f"with 0 nothing would be learned, and inf or nan diverges at once.")
+        for name in ("lr_min", "weight_decay", "arch_weight_decay", "momentum"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(f"--{_option(name)} must be a finite number of at least 0, got "
+                                  f"{getattr(self, name)}.")
+        if self.momentum > 1:
+            raise ConfigError(f"--momentum must lie between 0 and 1 (the reference uses 0.9), got {self.momentum}: "
+                              f"above 1 the weight updates grow without bound.")
+        if self.lr_min > self.lr:
+            raise ConfigError(f"--lr-min ({self.lr_min}) is above --lr ({self.lr}); the cosine schedule anneals from "
+                              f"--lr down to --lr-min. Lower --lr-min or raise --lr.")
+        if self.arch_grad_clip is not None and not 0 < self.arch_grad_clip < math.inf:
+            raise ConfigError(f"--arch-grad-clip must be positive (or left out for no clipping), got "
+                              f"{self.arch_grad_clip}.")
+        for name in ("train_portion", "arch_portion"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < 1:
+                raise ConfigError(f"--{_option(name)} is a fraction of the training set and must lie strictly "
+                                  f"between 0 and 1, got {value}.")
         if self.warmup_epochs < 0 or self.lr_warmup_epochs < 0 or self.workers < 0:
             raise ConfigError("--warmup-epochs, --lr-warmup-epochs and --workers cannot be negative.")
         if self.amp not in (None, "bf16"):
             raise ConfigError(f"--amp takes 'bf16' (or leave it out), got {self.amp!r}.")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ConfigError(f"--steps-per-epoch must be at least 1, got {self.steps_per_epoch}.")
+        if self.channels_last and not self.device.startswith("cuda"):
+            raise ConfigError(f"--channels-last is for CUDA devices only, got --device {self.device}: on CPU, "
+                              f"channels-last activations drive oneDNN's AVX2 strided 1x1 backward kernel into heap "
+                              f"corruption. Drop --channels-last, or run on --device cuda.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +149,10 @@ class SearchConfig:
             raise ConfigError(f"config.json has unknown field(s) {', '.join(unknown)}; it was written by another "
                               f"version of nasbench-pc. Start a new search with that version or without --resume.")
         return cls(**data)
+
+
+def _option(name: str) -> str:
+    return name.replace("_", "-")
 
 
 class Reporter(Protocol):
@@ -133,17 +179,38 @@ class SearchResult:
 # data streams
 
 
+def derived_seed(*parts: int | str) -> int:
+    """A 63-bit seed from a tuple such as (seed, stream, pass, rank): different tuples give unrelated seeds."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") >> 1
+
+
+def _ignore_ctrl_c(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C (sent to the terminal's whole process group) to the main process, which
+    stops at a step boundary and then ends them; a worker killed by it would fail the step instead. (SIGTERM
+    keeps its default: the main process ends daemonic workers with it at exit.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _loader(dataset: Dataset, batches: list[list[int]], *, workers: int, pin_memory: bool, seed: int) -> DataLoader:
+    """A DataLoader over fixed batches with its own generator seeded by ``seed``: worker processes seed their
+    augmentation from it, so it must differ per (stream, pass, rank) or the draws repeat; and creating the
+    loader never draws from the global RNG (the main process's draws stay bit-exact across a resume)."""
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=pin_memory,
+                      generator=torch.Generator().manual_seed(seed), worker_init_fn=_ignore_ctrl_c)
+
+
 class BatchStream:
     """Global batches of one split in a seeded order, one pass at a time, sharded over ranks.
 
     The order of pass ``p`` depends only on (seed, p), so the stream's whole state is
     ``(pass_no, position)``: that is what a checkpoint stores for the persistent architecture iterator.
+    ``name`` ('weights', 'architecture') keeps the augmentation draws of two streams apart.
     """
 
-    def __init__(self, dataset: Dataset, indices: list[int], *, batch_size: int, seed: int, ctx: Context,
+    def __init__(self, dataset: Dataset, indices: list[int], *, name: str, batch_size: int, seed: int, ctx: Context,
                  workers: int, pin_memory: bool):
         self.dataset, self.indices, self.batch_size, self.seed = dataset, indices, batch_size, seed
-        self.ctx, self.workers, self.pin_memory = ctx, workers, pin_memory
+        self.name, self.ctx, self.workers, self.pin_memory = name, ctx, workers, pin_memory
         self.pass_no, self.position = 0, 0
         self._iter: Iterator[tuple[torch.Tensor, torch.Tensor, int]] | None = None
 
@@ -158,9 +225,9 @@ class BatchStream:
         """(inputs, targets, global batch size) of this rank for batches ``start:stop`` of a pass."""
         chosen = self.batches(pass_no)[start:stop]
         shards = [b[self.ctx.shard(len(b))] for b in chosen]
-        # its own generator, so creating a loader never draws from the global RNG (bit-exact resume)
-        loader = DataLoader(self.dataset, batch_sampler=shards, num_workers=self.workers,
-                            pin_memory=self.pin_memory, generator=torch.Generator())
+        # start too: a pass continued after a resume does not replay the draws of its first batches
+        seed = derived_seed(self.seed, self.name, pass_no, start, self.ctx.rank)
+        loader = _loader(self.dataset, shards, workers=self.workers, pin_memory=self.pin_memory, seed=seed)
         for (x, y), b in zip(loader, chosen, strict=True):
             yield x, y, len(b)
 
@@ -226,6 +293,17 @@ def arch_weights(model: torch.nn.Module) -> dict[str, list | None]:
 _KEPT = "The checkpoint and metrics of every finished epoch are kept in the run directory."
 
 
+@dataclass
+class EpochProgress:
+    """How far the current epoch got: what a mid-epoch checkpoint adds to continue inside the epoch."""
+
+    step: int = 0  # weight steps done
+    # this rank's loss sum, correct predictions and examples
+    totals: torch.Tensor = field(default_factory=lambda: torch.zeros(3, dtype=torch.float64))
+    seen: int = 0  # global examples
+    seconds: float = 0.0
+
+
 class Search:
     """The supernet, its optimizers and data streams for one search configuration."""
 
@@ -237,7 +315,8 @@ class Search:
         self.method = resolve_method(config.method, **({} if config.k is None else {"k": config.k}))
         data_options = {"split": "train", "root": config.data_root, "limit": config.limit, "seed": config.seed,
                         "augment": config.augment, "cutout": config.cutout, "in_channels": config.in_channels,
-                        "image_size": config.image_size}
+                        "image_size": config.image_size, "bad_images": config.bad_images,
+                        "color_jitter": False}  # the reference ImageNet search has no ColorJitter
         if config.download and self.ctx.is_main:  # one rank downloads; the others wait, then read the files
             get_dataset(config.dataset, download=True, **data_options)
         self.ctx.barrier()
@@ -249,8 +328,8 @@ class Search:
                                                    config.seed)
         stream = {"batch_size": config.batch_size, "ctx": self.ctx, "workers": config.workers,
                   "pin_memory": self.device.type == "cuda"}
-        self.weight_stream = BatchStream(dataset, weight_idx, seed=config.seed, **stream)
-        self.arch_stream = BatchStream(dataset, arch_idx, seed=config.seed + 1, **stream)
+        self.weight_stream = BatchStream(dataset, weight_idx, name="weights", seed=config.seed, **stream)
+        self.arch_stream = BatchStream(dataset, arch_idx, name="architecture", seed=config.seed + 1, **stream)
         self.eval_batches = [arch_idx[i:i + config.batch_size] for i in range(0, len(arch_idx), config.batch_size)]
         self.dataset = dataset
         if self.weight_stream.batches(0) == []:
@@ -272,8 +351,10 @@ class Search:
                                          weight_decay=config.weight_decay)
         self.architect = Architect(self.model, arch_lr=config.arch_lr, arch_weight_decay=config.arch_weight_decay,
                                    order=self.method.order, momentum=config.momentum,
-                                   weight_decay=config.weight_decay, loss_fn=self.loss, reduce=self.ctx.all_reduce)
+                                   weight_decay=config.weight_decay, loss_fn=self.loss, reduce=self.ctx.all_reduce,
+                                   grad_clip=config.arch_grad_clip, autocast=self._autocast)
         self.epoch = 0  # epochs finished
+        self.progress = EpochProgress()  # of the epoch after them
         self.history: list[dict[str, Any]] = []
 
     # -- one step --------------------------------------------------------------------------------------------------
@@ -289,11 +370,10 @@ class Search:
         return x, y.to(self.device, non_blocking=True), n
 
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor, int]) -> torch.Tensor:
-        """Cross-entropy of this rank's shard divided by the global batch size (summed over ranks = the mean)."""
+        """Cross-entropy of this rank's shard divided by the global batch size (summed over ranks = the mean),
+        in the precision of the caller (the architect decides where autocast applies)."""
         x, y, n = batch
-        with self._autocast():
-            logits = model(x)
-        return F.cross_entropy(logits.float(), y, reduction="sum") / n
+        return F.cross_entropy(model(x).float(), y, reduction="sum") / n
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor, int], *, lr: float, arch_step: bool
                    ) -> tuple[float, int, float | None]:
@@ -319,8 +399,11 @@ class Search:
 
     # -- one epoch -------------------------------------------------------------------------------------------------
 
-    def train_epoch(self, reporter: Reporter | None = None) -> dict[str, Any]:
-        config, epoch = self.config, self.epoch
+    def train_epoch(self, reporter: Reporter | None = None, stopping: Callable[[], bool] = lambda: False
+                    ) -> dict[str, Any] | None:
+        """Run the rest of the current epoch and return its record; or None when ``stopping()`` (asked after
+        every weight step) says to stop, with ``self.progress`` holding how far the epoch got."""
+        config, epoch, progress = self.config, self.epoch, self.progress
         lr = learning_rate(config, epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -330,23 +413,26 @@ class Search:
             reporter.epoch_start(epoch, config.epochs, steps)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        start = time.perf_counter()
-        totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, examples (this rank)
-        seen = 0
-        for step, batch in enumerate(self.weight_stream.iterate(epoch, 0, config.steps_per_epoch)):
+        start = time.perf_counter() - progress.seconds
+        batches = self.weight_stream.iterate(epoch, progress.step, config.steps_per_epoch)
+        for step, batch in enumerate(batches, start=progress.step):
             loss_sum, correct, arch_loss = self.train_step(self.to_device(batch), lr=lr, arch_step=arch_step)
-            totals += torch.tensor([loss_sum, correct, len(batch[1])], dtype=torch.float64)
-            seen += batch[2]
+            progress.totals += torch.tensor([loss_sum, correct, len(batch[1])], dtype=torch.float64)
+            progress.seen += batch[2]
+            progress.step, progress.seconds = step + 1, time.perf_counter() - start
             if reporter:
-                stats = {"loss": totals[0].item() / totals[2].item(), "acc": totals[1].item() / totals[2].item(),
-                         "img_s": seen / (time.perf_counter() - start)}
+                totals = progress.totals.tolist()
+                stats = {"loss": totals[0] / totals[2], "acc": totals[1] / totals[2],
+                         "img_s": progress.seen / progress.seconds}
                 if arch_loss is not None:
                     stats["arch_loss"] = arch_loss
                 reporter.step(step, stats)
+            if stopping():
+                return None
+        totals = progress.totals.clone()
         self.ctx.all_reduce([totals])
-        seconds = time.perf_counter() - start
         arch_metrics = self.evaluate_arch_split()
-        self.epoch += 1
+        self.epoch, self.progress = self.epoch + 1, EpochProgress()
         genotype = self.model.genotype()
         memory_field, memory = peak_memory(self.device)
         record = {
@@ -357,8 +443,8 @@ class Search:
             "train_acc": totals[1].item() / totals[2].item(),
             "arch_loss": arch_metrics["loss"],
             "arch_acc": arch_metrics["top1"],
-            "epoch_seconds": seconds,
-            "images_per_second": seen / seconds,
+            "epoch_seconds": progress.seconds,
+            "images_per_second": progress.seen / progress.seconds,
             memory_field: memory,
             "alpha_entropy_normal": alpha_entropy(self.model.alphas_normal),
             "alpha_entropy_reduce": alpha_entropy(self.model.alphas_reduce),
@@ -374,8 +460,8 @@ class Search:
     def evaluate_arch_split(self) -> dict[str, float]:
         """Loss and top-1 on the whole architecture split (the reference ``infer`` on valid_queue)."""
         shards = [b[self.ctx.shard(len(b))] for b in self.eval_batches if len(b) >= self.ctx.world_size]
-        loader = DataLoader(self.dataset, batch_sampler=shards, num_workers=self.config.workers,
-                            pin_memory=self.device.type == "cuda", generator=torch.Generator())
+        loader = _loader(self.dataset, shards, workers=self.config.workers, pin_memory=self.device.type == "cuda",
+                         seed=derived_seed(self.config.seed, "evaluation", self.epoch, self.ctx.rank))
         batches = ((x.contiguous(memory_format=self.memory_format), y) for x, y in loader)
         with self._autocast():
             metrics = registry.get("evaluator", "accuracy").evaluate(self.model, batches, self.device)
@@ -388,28 +474,45 @@ class Search:
     # -- checkpoints -----------------------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
+        """The whole search state, mid-epoch included. Collective: every rank calls it (their random states and
+        running sums are gathered), rank 0 writes it."""
+        rank_state = {"rng_cpu": torch.get_rng_state(), "totals": self.progress.totals,
+                      "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
         return {
-            "format": 1,
+            "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,  # the LR schedule is a function of the epoch, so this is its whole state
+            "step": self.progress.step,
+            "seen": self.progress.seen,
+            "epoch_seconds": self.progress.seconds,
             "model": self.model.state_dict(),
             "weight_optimizer": self.optimizer.state_dict(),
             "arch_optimizer": self.architect.optimizer.state_dict(),
             "arch_stream": self.arch_stream.state_dict(),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "ranks": self.ctx.gather_object(rank_state),
             "history": self.history,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state``. Each rank restores its own random state; when the checkpoint was written by
+        another number of processes, each rank's generators are reseeded from (seed, epoch, step, rank) instead,
+        and rank 0 carries the epoch's running sums."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["weight_optimizer"])
         self.architect.optimizer.load_state_dict(state["arch_optimizer"])
         self.arch_stream.load_state_dict(state["arch_stream"])
-        torch.set_rng_state(state["rng_cpu"])
-        if self.device.type == "cuda" and state["rng_cuda"]:
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
+        ranks, rank = state["ranks"], self.ctx.rank
+        if len(ranks) == self.ctx.world_size:
+            torch.set_rng_state(ranks[rank]["rng_cpu"])
+            if self.device.type == "cuda" and ranks[rank]["rng_cuda"] is not None:
+                torch.cuda.set_rng_state(ranks[rank]["rng_cuda"], self.device)
+            totals = ranks[rank]["totals"]
+        else:
+            torch.manual_seed(derived_seed(self.config.seed, int(state["epoch"]), int(state["step"]), rank))
+            totals = sum(r["totals"] for r in ranks) if rank == 0 else torch.zeros(3, dtype=torch.float64)
+        self.progress = EpochProgress(step=int(state["step"]), totals=totals.to(torch.float64),
+                                      seen=int(state["seen"]), seconds=float(state["epoch_seconds"]))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -448,47 +551,139 @@ def load_run_config(run_dir: Path) -> SearchConfig:
                           f"the folder a search wrote with --out (it holds config.json and checkpoint.pt).") from None
 
 
-def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = False, reporter: Reporter | None = None,
-               ctx: Context | None = None) -> SearchResult:
-    """Run (or, with ``resume``, continue) a search; rank 0 writes ``run_dir`` unless it is None."""
+def _brief(exc: Exception, limit: int = 240) -> str:
+    """An exception as one short line for an error paragraph."""
+    words = " ".join(str(exc).split()) or "no message"
+    return f"{type(exc).__name__}: {words if len(words) <= limit else words[:limit] + '...'}"
+
+
+def _model_mismatch(model: torch.nn.Module, saved: dict[str, torch.Tensor]) -> str:
+    """How a checkpoint's model tensors differ from ``model``'s ('' when they fit)."""
+    own = model.state_dict()
+    notes = []
+    if missing := sorted(own.keys() - saved.keys()):
+        notes.append(f"it lacks {len(missing)} tensor(s) of this supernet (e.g. {missing[0]})")
+    if extra := sorted(saved.keys() - own.keys()):
+        notes.append(f"it holds {len(extra)} tensor(s) this supernet does not have (e.g. {extra[0]})")
+    if resized := [name for name in own if name in saved and saved[name].shape != own[name].shape]:
+        name = resized[0]
+        notes.append(f"{len(resized)} tensor(s) have another shape (e.g. {name}: {tuple(saved[name].shape)} in the "
+                     f"checkpoint, {tuple(own[name].shape)} here)")
+    return "; ".join(notes)
+
+
+def _resume(search: Search, run_dir: Path | None) -> float:
+    """Load ``run_dir``'s checkpoint into ``search``; returns the seconds the search has run so far."""
+    path = None if run_dir is None else run_dir / CHECKPOINT
+    if path is None or not path.exists():
+        raise ConfigError(f"No checkpoint in {run_dir}: the search stopped before writing one (it writes one "
+                          f"after every epoch and when interrupted). Start it again without --resume (same --out).")
+    try:  # on the CPU: random states must stay there; load_state_dict moves the rest to the device
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a truncated or foreign file
+        raise ConfigError(f"{path} cannot be read ({_brief(exc)}); it is "
+                          f"damaged or not a nasbench-pc search checkpoint. metrics.jsonl and genotypes.jsonl in "
+                          f"{run_dir} still hold the finished epochs; start the search again with a new --out.") \
+            from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ConfigError(f"{path} is not a search checkpoint of this nasbench-pc version (format {found}, expected "
+                          f"{CHECKPOINT_FORMAT}). Resume it with the version that wrote it, or start a new search.")
+    config = search.config
+    try:
+        reason = _model_mismatch(search.model, state["model"])
+        if not reason:
+            search.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+        reason = _brief(exc)
+    if reason:
+        raise ConfigError(f"{path} does not fit the search that {run_dir / CONFIG} describes ({config.method}, "
+                          f"C={config.init_channels}, {config.layers} cells): {reason}. "
+                          f"config.json was edited after the checkpoint was written, or the two come from different "
+                          f"runs; put back the run's own config.json, or start a new search with another --out.") \
+            from None
+    return float(state["seconds"])
+
+
+def _free_memory(device: torch.device) -> int:
+    """Bytes a batch may use on ``device``: the GPU's free memory, or the machine's RAM."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        return torch.cuda.mem_get_info(device)[0]
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _out_of_memory(config: SearchConfig, info: DatasetInfo, order: int, device: torch.device, ctx: Context
+                   ) -> ConfigError:
+    """The error for a batch that did not fit, naming the batch ``nasbench-pc plan`` suggests for this device."""
+    shape = BenchShape(init_channels=config.init_channels, layers=config.layers, image_size=info.image_size,
+                       num_classes=info.num_classes, k=config.k)
+    suggested = plan(config.method, _free_memory(device), shape=shape, device=str(device))
+    where = f"{device}" if not ctx.active else f"{device} ({ctx.world_size} processes, one shard each)"
+    if suggested.batch == 0:
+        fix = "even a batch of 8 does not fit: lower --init-channels, --layers or --image-size"
+    else:
+        batch = suggested.batch * ctx.world_size
+        caveat = " (measured for a weight step; the second-order architecture step needs more)" if order == 2 else ""
+        fix = (f"`nasbench-pc plan` suggests a batch of at most {batch} for {config.method} here{caveat}, with --lr "
+               f"{suggested.lr:.3g} scaled linearly; start again with --batch-size {batch} --lr {suggested.lr:.3g} "
+               f"and a new --out")
+    return ConfigError(f"Out of memory: the batch of {config.batch_size} did not fit on {where}. {_KEPT} To go "
+                       f"on, {fix}.")
+
+
+def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = False, force: bool = False,
+               reporter: Reporter | None = None, ctx: Context | None = None) -> SearchResult:
+    """Run (or, with ``resume``, continue) a search; rank 0 writes ``run_dir`` unless it is None.
+
+    A ``run_dir`` holding another search is refused unless ``force`` (then its files are replaced).
+    With a ``run_dir``, SIGINT / SIGTERM stop after the current step with a checkpoint and raise
+    :class:`~nasbench_pc.interrupt.Interrupted`.
+    """
     ctx = ctx or Context()
     writer = run_dir if ctx.is_main else None
-    if writer is not None and not resume and (writer / CHECKPOINT).exists():
-        raise ConfigError(f"{writer} already holds a search. Continue it with --resume {writer}, or choose another "
-                          f"--out so that its results are not overwritten.")
+    if writer is not None and not resume:
+        claim(writer, what="search", started=CHECKPOINT, finished=GENOTYPE, files=RUN_FILES + LEFTOVERS,
+              force=force, resume=f"nasbench-pc search --resume {writer}")
     search = Search(config, ctx=ctx)
-    started = time.perf_counter()
-    elapsed_before = 0.0
-    if resume:
-        if run_dir is None or not (run_dir / CHECKPOINT).exists():
-            raise ConfigError(f"No checkpoint in {run_dir}: the search stopped before its first epoch ended. "
-                              f"Start it again without --resume (same --out).")
-        try:
-            state = torch.load(run_dir / CHECKPOINT, map_location=search.device, weights_only=True)
-        except Exception as exc:  # torch raises many types for a truncated or foreign file
-            raise ConfigError(f"{run_dir / CHECKPOINT} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); it is "
-                              f"damaged or not a nasbench-pc search checkpoint. metrics.jsonl and genotypes.jsonl in "
-                              f"{run_dir} still hold the finished epochs; start the search again with a new --out.") \
-                from None
-        search.load_state_dict(state)
-        elapsed_before = float(state.get("seconds", 0.0))
+    clock = time.perf_counter() - (_resume(search, run_dir) if resume else 0.0)  # seconds across resumes
     if writer is not None:
         writer.mkdir(parents=True, exist_ok=True)
+        for name in LEFTOVERS:
+            (writer / name).unlink(missing_ok=True)
         meta = {"config": config.to_dict(), "method": asdict(search.method),
                 "dataset": asdict(search.info), "world_size": ctx.world_size, "versions": _versions(),
                 "plugins": sorted(name for name, _ in registry.plugin_manager().list_name_plugin())}
         atomic_write_bytes(writer / CONFIG, (json.dumps(meta, indent=2) + "\n").encode())
         _write_run_files(writer, search.history)  # drop any line written after the last checkpoint
-    while search.epoch < config.epochs:
-        search.train_epoch(reporter if ctx.is_main else None)
+
+    def save() -> None:
+        state = search.state_dict()  # on every rank: it gathers theirs
         if writer is not None:
-            state = search.state_dict()
-            state["seconds"] = elapsed_before + time.perf_counter() - started
+            state["seconds"] = time.perf_counter() - clock
             save_checkpoint(state, writer / CHECKPOINT)
-            _write_run_files(writer, search.history)
+
+    out_of_memory = False
+    try:
+        with StopSignals() if run_dir is not None else contextlib.nullcontext() as stop:
+            stopping = (lambda: ctx.any_rank(stop.requested)) if stop else (lambda: False)
+            while search.epoch < config.epochs:
+                record = search.train_epoch(reporter if ctx.is_main else None, stopping)
+                save()
+                if writer is not None and record is not None:
+                    _write_run_files(writer, search.history)
+                if record is None or (search.epoch < config.epochs and stopping()):
+                    raise stop.interrupted("search", str(run_dir), f"nasbench-pc search --resume {run_dir}")
+    except torch.OutOfMemoryError:
+        out_of_memory = True  # handled below, once the traceback no longer holds the step's activations
+    if out_of_memory:
+        info, order = search.info, search.method.order
+        del search
+        gc.collect()
+        raise _out_of_memory(config, info, order, torch.device(config.device), ctx)
     genotype = search.model.genotype()
     if writer is not None:
         atomic_write_bytes(writer / GENOTYPE, (genotypes.to_json(genotype) + "\n").encode())
     return SearchResult(run_dir=writer, dataset=search.info, genotype=genotype, history=search.history,
-                        seconds=elapsed_before + time.perf_counter() - started,
+                        seconds=time.perf_counter() - clock,
                         arch_parameters=[p.detach().cpu().clone() for p in search.model.arch_parameters()])

@@ -1,17 +1,25 @@
-"""Train a genotype's network from scratch: the reference evaluation recipe, resumable.
+"""Train a genotype's network from scratch: the reference evaluation recipe of its search, resumable.
 
-``paper`` is the reference recipe: on CIFAR-style data (``cifar`` network) the PC-DARTS
-``train.py`` (600 epochs, batch 96, lr 0.025 cosine to 0, momentum 0.9, wd 3e-4, grad clip 5,
-auxiliary weight 0.4, cutout 16, drop path 0.3 raised linearly from 0 over the epochs, C=36,
-20 cells); on ImageNet (``imagenet`` network) ``train_imagenet.py`` (250 epochs, batch 1024,
-lr 0.5 with its linear decay, 5 warm-up epochs, wd 3e-5, label smoothing 0.1, auxiliary 0.4,
-C=48, 14 cells). Every value can be overridden.
+Two recipes, each the reference evaluation of its paper (every value can be overridden):
 
-A run directory holds ``config.json``, ``genotype.json``, ``metrics.jsonl`` (one line per
-epoch), ``checkpoint.pt`` (written atomically after every epoch) and, at the end, ``model/``:
-the timm folder that :mod:`nasbench_pc.export` writes. The random state of each epoch (data
-order, augmentation, drop path) is seeded from ``(seed, epoch)``, so on CPU a run resumed from
-its checkpoint ends bit-identical to an uninterrupted one.
+- ``pc-darts``: on CIFAR-style data (``cifar`` network) the PC-DARTS ``train.py`` (600 epochs, batch 96,
+  lr 0.025 cosine to 0, momentum 0.9, wd 3e-4, grad clip 5, auxiliary weight 0.4, cutout 16, drop path 0.3
+  raised linearly from 0 over the epochs, C=36, 20 cells); on ImageNet (``imagenet`` network)
+  ``train_imagenet.py`` (250 epochs, batch 1024, lr 0.5 with its linear decay, 5 warm-up epochs, wd 3e-5,
+  label smoothing 0.1, auxiliary 0.4, C=48, 14 cells).
+- ``darts``: the DARTS ``train.py``, the same but drop path 0.2; DARTS ``train_imagenet.py`` (250 epochs,
+  batch 128, lr 0.1 times 0.97 every epoch, no warm-up, wd 3e-5, label smoothing 0.1, auxiliary 0.4,
+  C=48, 14 cells, no drop path).
+
+``auto`` picks the recipe from the genotype's provenance (:func:`choose_recipe`).
+
+A run directory holds ``config.json``, ``genotype.json``, ``metrics.jsonl`` (one line per epoch),
+``checkpoint.pt`` (written atomically after every epoch, and mid-epoch when Ctrl-C or SIGTERM stops
+the run) and, at the end, ``model/``: the timm folder that :mod:`nasbench_pc.export` writes. An
+epoch's batch order comes from its own generator seeded by ``(seed, epoch)``; the global RNG
+(augmentation, drop path) is seeded from ``(seed, epoch)`` at the epoch's start and saved with a
+mid-epoch checkpoint. So on CPU (workers=0) a run resumed from any checkpoint ends bit-identical to an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -19,44 +27,58 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from nasbench_pc import genotypes, registry
+from nasbench_pc.api import resolve_method
 from nasbench_pc.data import DatasetInfo, get_dataset
 from nasbench_pc.derived import DartsNetwork
 from nasbench_pc.devices import check_device
-from nasbench_pc.errors import ConfigError, check_finite
+from nasbench_pc.errors import ConfigError, check_finite, unknown_name
 from nasbench_pc.export import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
     TRAIN_RUN_KIND,
+    is_train_run,
     load_checkpoint,
     provenance,
+    search_method,
     spec_from_checkpoint,
     write_folder,
 )
 from nasbench_pc.files import atomic_torch_save, atomic_write_text
 from nasbench_pc.genotypes import Genotype
+from nasbench_pc.interfaces import Method
+from nasbench_pc.interrupt import StopSignals
+from nasbench_pc.rundir import claim
 
 NETWORKS = ("cifar", "imagenet")
-LR_SCHEDULES = ("cosine", "linear")
+LR_SCHEDULES = ("cosine", "linear", "step")
+RECIPES = ("darts", "pc-darts")
+DEFAULT_RECIPE = "pc-darts"  # for a genotype whose search is unknown
+MODEL_DIR = "model"
+#: Every file and folder a train run writes (what --force removes).
+RUN_FILES = ("config.json", "genotype.json", "metrics.jsonl", CHECKPOINT_NAME, MODEL_DIR)
 
 
 @dataclass(frozen=True)
 class TrainHParams:
-    """Training hyperparameters; the defaults are the reference CIFAR evaluation recipe."""
+    """Training hyperparameters; the defaults are the reference PC-DARTS CIFAR evaluation recipe."""
 
     epochs: int = 600
     batch_size: int = 96
     lr: float = 0.025
     lr_min: float = 0.0
-    lr_schedule: str = "cosine"  # 'cosine' or 'linear' (reference train_imagenet.py adjust_lr)
+    lr_schedule: str = "cosine"  # 'cosine', 'linear' (PC-DARTS train_imagenet.py) or 'step' (DARTS StepLR)
+    lr_gamma: float = 0.97  # 'step': the lr is multiplied by this after every epoch
     warmup_epochs: int = 0  # linear LR warm-up, (epoch + 1) / warmup_epochs of the scheduled LR
     momentum: float = 0.9
     weight_decay: float = 3e-4
@@ -70,33 +92,84 @@ class TrainHParams:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive = ("epochs", "batch_size", "init_channels", "layers")
-        bad = [f"{name}={getattr(self, name)}" for name in positive if getattr(self, name) < 1]
-        bad += [f"{name}={getattr(self, name)}" for name in ("lr", "grad_clip") if getattr(self, name) <= 0]
-        bad += [f"{name}={getattr(self, name)}" for name in ("lr_min", "weight_decay", "momentum", "warmup_epochs",
-                                                             "auxiliary_weight", "cutout") if getattr(self, name) < 0]
-        if not 0 <= self.drop_path < 1:
-            bad.append(f"drop_path={self.drop_path}")
-        if not 0 <= self.label_smoothing < 1:
-            bad.append(f"label_smoothing={self.label_smoothing}")
+        rules = (
+            (("epochs", "batch_size", "init_channels", "layers"), lambda v: v >= 1, "at least 1"),
+            (("lr", "grad_clip"), lambda v: 0 < v < math.inf, "above 0"),
+            (("lr_min", "weight_decay", "momentum", "warmup_epochs", "auxiliary_weight", "cutout"),
+             lambda v: 0 <= v < math.inf, "0 or more"),
+            (("drop_path", "label_smoothing"), lambda v: 0 <= v < 1, "at least 0 and below 1"),
+            (("lr_gamma",), lambda v: 0 < v <= 1, "above 0 and at most 1"),
+        )
+        bad = [f"--{name.replace('_', '-')} {getattr(self, name)} (must be {rule})"
+               for names, ok, rule in rules for name in names if not ok(getattr(self, name))]
         if bad:
-            raise ConfigError(
-                f"Invalid training setting(s): {', '.join(bad)}. Counts must be positive, lr and grad_clip above "
-                f"0, the other rates non-negative, and drop_path and label_smoothing below 1."
-            )
+            raise ConfigError(f"Invalid training setting(s): {'; '.join(bad)}. Change them and start again.")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"Unknown lr_schedule {self.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}.")
 
 
-#: preset -> network -> hyperparameters.
-PRESETS: dict[str, dict[str, TrainHParams]] = {
-    "paper": {
+_IMAGENET = dict(epochs=250, weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1, init_channels=48,
+                 layers=14)
+#: recipe -> network -> hyperparameters: the reference train.py / train_imagenet.py of each paper.
+RECIPE_HPARAMS: dict[str, dict[str, TrainHParams]] = {
+    "pc-darts": {
         "cifar": TrainHParams(),
-        "imagenet": TrainHParams(epochs=250, batch_size=1024, lr=0.5, lr_schedule="linear", warmup_epochs=5,
-                                 weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1,
-                                 init_channels=48, layers=14),
+        "imagenet": TrainHParams(batch_size=1024, lr=0.5, lr_schedule="linear", warmup_epochs=5, **_IMAGENET),
+    },
+    "darts": {
+        "cifar": TrainHParams(drop_path=0.2),
+        "imagenet": TrainHParams(batch_size=128, lr=0.1, lr_schedule="step", lr_gamma=0.97, **_IMAGENET),
     },
 }
+#: The search behind each published genotype (reference genotypes.py), hence the recipe it was trained with.
+PUBLISHED_RECIPES = {"DARTS_V1": "darts", "DARTS_V2": "darts", "PC_DARTS_cifar": "pc-darts",
+                     "PC_DARTS_image": "pc-darts"}
+#: What ``--recipe auto`` does, for ``train --help``.
+AUTO_RECIPE = (
+    "auto: DARTS_V1/DARTS_V2 -> darts, PC_DARTS_cifar/PC_DARTS_image -> pc-darts; a search run -> darts when "
+    "its method's sampler sends every channel through the mixed ops (full channels: darts, darts-1st, en-only), "
+    "pc-darts when it sends part of them (partial channels: pc-darts, pc-only); anything else -> pc-darts."
+)
+
+
+def choose_recipe(source: str | Genotype, recipe: str = "auto") -> tuple[str, str]:
+    """(recipe, why): ``recipe`` itself unless it is 'auto', else the recipe of the search behind ``source``.
+
+    The search is a published genotype's name or the method in a search run's config.json; a method
+    follows DARTS when its sampler passes every channel of an edge through the MixedOp, PC-DARTS otherwise.
+    """
+    if recipe != "auto":
+        if recipe not in RECIPES:
+            raise unknown_name("training recipe", recipe, [*RECIPES, "auto"])
+        return recipe, f"--recipe {recipe}"
+    if isinstance(source, str) and source in PUBLISHED_RECIPES:
+        chosen = PUBLISHED_RECIPES[source]
+        return chosen, f"{source} is a published {chosen} genotype"
+    searched = search_method(source) if isinstance(source, str) else None
+    if searched is None:
+        return DEFAULT_RECIPE, "the genotype's search is unknown (no published name, no search run), so the default"
+    name, options = searched
+    if name not in registry.available("method"):
+        return DEFAULT_RECIPE, f"searched by {name}, which is not installed here, so the default"
+    method = resolve_method(name, **options)
+    if _samples_every_channel(method):
+        return "darts", f"searched by {name}, whose {method.sampler!r} sampler sends every channel (as DARTS)"
+    return "pc-darts", f"searched by {name}, whose {method.sampler!r} sampler sends part of the channels (as PC-DARTS)"
+
+
+def _samples_every_channel(method: Method) -> bool:
+    """Whether ``method``'s sampler builds an edge whose MixedOp sees all of its channels (DARTS) rather than a
+    part of them (PC-DARTS): asked of the sampler itself, so an outside sampler is judged the same way."""
+    channels = math.lcm(*range(1, 17))  # any K up to 16 divides it, so every sampler accepts it
+    seen: list[int] = []
+
+    def mixed_op(c: int) -> nn.Module:
+        seen.append(c)
+        return nn.Identity()
+
+    sampler = registry.get("sampler", method.sampler)(**method.sampler_options)
+    sampler.build_edge(mixed_op, channels, 1)
+    return seen == [channels]
 
 
 @dataclass(frozen=True)
@@ -107,12 +180,14 @@ class TrainConfig:
     dataset: str = "synthetic"
     network: str = "cifar"
     hparams: TrainHParams = field(default_factory=TrainHParams)
-    preset: str = "paper"
+    recipe: str = DEFAULT_RECIPE
+    recipe_reason: str = ""  # why this recipe (see :func:`choose_recipe`)
     data_root: str | None = None
     download: bool = False
     limit: int | None = None
     image_size: int | None = None
     in_channels: int | None = None
+    bad_images: str = "stop"  # what an image-file dataset does with an undecodable file: 'stop' or 'skip'
     source: str = ""
     method: str | None = None
 
@@ -127,36 +202,41 @@ class TrainConfig:
                       "hparams": TrainHParams(**data["hparams"])})
 
 
-def make_config(source: str | Genotype, *, dataset: str = "synthetic", preset: str = "paper",
+def make_config(source: str | Genotype, *, dataset: str = "synthetic", recipe: str = "auto",
                 network: str | None = None, data_root: str | None = None, download: bool = False,
                 limit: int | None = None, image_size: int | None = None, in_channels: int | None = None,
-                **overrides: Any) -> TrainConfig:
+                bad_images: str = "stop", **overrides: Any) -> TrainConfig:
     """Resolve a training job: the genotype from ``source`` (anything :func:`genotypes.parse` takes),
-    the network ('imagenet' for the imagenet dataset, else 'cifar'), the preset's hyperparameters
-    for that network, then ``overrides`` (any :class:`TrainHParams` field)."""
+    the network ('imagenet' for the imagenet dataset, else 'cifar'), the recipe (``auto``: from the
+    genotype's provenance, see :func:`choose_recipe`) and its hyperparameters for that network, then
+    ``overrides`` (any :class:`TrainHParams` field; None keeps the recipe's value)."""
     genotype = genotypes.parse(source)
     network = network or ("imagenet" if dataset == "imagenet" else "cifar")
     if network not in NETWORKS:
         raise ConfigError(f"Unknown network {network!r}; use 'cifar' (32x32 stem) or 'imagenet' (mobile stem).")
-    if preset not in PRESETS:
-        raise ConfigError(f"Unknown preset {preset!r}; available: {', '.join(PRESETS)}.")
     valid = {f.name for f in fields(TrainHParams)}
     unknown = sorted(set(overrides) - valid)
     if unknown:
         raise ConfigError(f"Unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}.")
-    hparams = replace(PRESETS[preset][network], **{k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig(genotype=genotype, dataset=dataset, network=network, hparams=hparams, preset=preset,
-                       data_root=data_root, download=download, limit=limit, image_size=image_size,
-                       in_channels=in_channels, source=str(source) if not isinstance(source, Genotype) else "",
-                       method=None if isinstance(source, Genotype) else provenance(str(source)))
+    recipe, reason = choose_recipe(source, recipe)
+    hparams = replace(RECIPE_HPARAMS[recipe][network], **{k: v for k, v in overrides.items() if v is not None})
+    named = not isinstance(source, Genotype)
+    return TrainConfig(genotype=genotype, dataset=dataset, network=network, hparams=hparams, recipe=recipe,
+                       recipe_reason=reason, data_root=data_root, download=download, limit=limit,
+                       image_size=image_size, in_channels=in_channels, bad_images=bad_images,
+                       source=str(source) if named else "",
+                       method=provenance(str(source)) if named else None)
 
 
 def lr_at(hp: TrainHParams, epoch: int) -> float:
     """The learning rate of ``epoch`` (0-based), set once at its start as the reference does."""
     if hp.lr_schedule == "cosine":
         lr = hp.lr_min + (hp.lr - hp.lr_min) * (1 + math.cos(math.pi * epoch / hp.epochs)) / 2
+    elif hp.lr_schedule == "step":
+        # DARTS train_imagenet.py: StepLR(period 1, gamma), stepped at the start of every epoch
+        lr = hp.lr * hp.lr_gamma ** epoch
     elif hp.epochs > 5:
-        # reference adjust_lr: linear to ~0 over epochs - 5, with a gentler slope over the last 5 epochs
+        # PC-DARTS train_imagenet.py adjust_lr: linear to ~0 over epochs - 5, gentler over the last 5 epochs
         if hp.epochs - epoch > 5:
             lr = hp.lr * (hp.epochs - 5 - epoch) / (hp.epochs - 5)
         else:
@@ -171,8 +251,9 @@ def lr_at(hp: TrainHParams, epoch: int) -> float:
 class TrainProgress:
     """Receives progress events; the CLI draws them with rich. The base class ignores them."""
 
-    def start(self, config: TrainConfig, info: DatasetInfo, steps_per_epoch: int, first_epoch: int) -> None:
-        """Before the first epoch to run (``first_epoch`` > 0 on resume)."""
+    def start(self, config: TrainConfig, info: DatasetInfo, steps_per_epoch: int, first_epoch: int,
+              first_step: int) -> None:
+        """Before the first step to run (epoch ``first_epoch``, after ``first_step`` steps of it, on resume)."""
 
     def step(self, epoch: int, loss: float, top1: float, images: int) -> None:
         """After each training step: running loss and top-1 of the epoch, images in this step."""
@@ -193,14 +274,30 @@ class TrainResult:
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of the global RNG (augmentation, drop path) at the start of ``epoch``."""
     return seed * 100_003 + epoch
 
 
-def _load_data(config: TrainConfig, split: str) -> tuple[Any, DatasetInfo]:
+def epoch_batches(num_examples: int, batch_size: int, seed: int, epoch: int
+                  ) -> tuple[list[list[int]], torch.Generator]:
+    """The shuffled batches of ``epoch`` and the generator that drew them, seeded by (seed, epoch) alone.
+
+    The order never depends on DataLoader internals, so a resumed run starts at a saved batch index of
+    the same list. The generator, past the shuffle, also seeds the DataLoader's workers.
+    """
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(num_examples, generator=g).tolist()
+    return [order[i:i + batch_size] for i in range(0, num_examples, batch_size)], g
+
+
+def _load_data(config: TrainConfig, split: str) -> tuple[Dataset, DatasetInfo]:
+    """A split as the reference evaluation reads it: the training split augmented, with ColorJitter on
+    ImageNet-style data (both papers' train_imagenet.py)."""
+    training = split == "train"
     return get_dataset(config.dataset, split=split, root=config.data_root, download=config.download,
-                       limit=config.limit, seed=config.hparams.seed, augment=split == "train",
-                       cutout=config.hparams.cutout if split == "train" else 0, in_channels=config.in_channels,
-                       image_size=config.image_size)
+                       limit=config.limit, seed=config.hparams.seed, augment=training, color_jitter=training,
+                       cutout=config.hparams.cutout if training else 0, in_channels=config.in_channels,
+                       image_size=config.image_size, bad_images=config.bad_images)
 
 
 def model_args(config: TrainConfig, info: DatasetInfo) -> dict[str, Any]:
@@ -222,6 +319,8 @@ def _check_runs(model: DartsNetwork, info: DatasetInfo, device: torch.device) ->
     with torch.no_grad():
         try:
             model(x)
+        except torch.OutOfMemoryError:
+            raise
         except RuntimeError as exc:
             raise ConfigError(
                 f"The {model.stem_type} network cannot run on {info.image_size}x{info.image_size} images ({exc}). "
@@ -229,6 +328,8 @@ def _check_runs(model: DartsNetwork, info: DatasetInfo, device: torch.device) ->
             ) from None
         try:
             model.forward_with_aux(x)
+        except torch.OutOfMemoryError:
+            raise
         except RuntimeError:
             raise ConfigError(
                 f"The reference auxiliary head after cell {model.aux_index} expects the reference map size there "
@@ -238,63 +339,130 @@ def _check_runs(model: DartsNetwork, info: DatasetInfo, device: torch.device) ->
             ) from None
 
 
-def _run_epoch(model: DartsNetwork, loader: DataLoader, optimizer: torch.optim.Optimizer, criterion: nn.Module,
-               hp: TrainHParams, device: torch.device, epoch: int, progress: TrainProgress) -> dict[str, float]:
-    model.train()
-    loss_sum, top1, top5, count = 0.0, 0, 0, 0
-    for inputs, targets in loader:
-        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-        optimizer.zero_grad(set_to_none=True)
-        logits, logits_aux = model.forward_with_aux(inputs)
-        loss = criterion(logits, targets)
-        if logits_aux is not None:
-            loss = loss + hp.auxiliary_weight * criterion(logits_aux, targets)
-        check_finite(loss.item(), what="training loss", epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"],
-                     kept="The checkpoint of every finished epoch is kept in the run directory.")
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
-        optimizer.step()
-        n = targets.numel()
-        ranked = logits.detach().topk(min(5, logits.shape[1]), dim=1).indices
-        hits = ranked == targets[:, None]
-        loss_sum += loss.item() * n
-        top1 += int(hits[:, 0].sum())
-        top5 += int(hits.any(dim=1).sum())
-        count += n
-        progress.step(epoch, loss_sum / count, top1 / count, n)
-    return {"train_loss": loss_sum / count, "train_top1": top1 / count, "train_top5": top5 / count}
+@dataclass
+class _Running:
+    """The sums of the epoch in progress: what a mid-epoch checkpoint keeps to finish the epoch's metrics."""
+
+    loss_sum: float = 0.0
+    top1: int = 0
+    top5: int = 0
+    count: int = 0
+    seconds: float = 0.0  # spent on this epoch by earlier processes (a resumed epoch)
+
+
+@dataclass
+class _Run:
+    """A training run's model, optimizer and history, and the checkpoint that saves and restores them."""
+
+    config: TrainConfig
+    out: Path
+    args: dict[str, Any]
+    info: DatasetInfo
+    model: DartsNetwork
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self, epoch: int, step: int, running: _Running) -> None:
+        """Checkpoint after ``epoch`` finished epochs and ``step`` batches of the next one (0: at its start),
+        with the global RNG state that the rest of that epoch draws from."""
+        atomic_torch_save({
+            "format": CHECKPOINT_FORMAT, "version": 2, "epoch": epoch, "step": step, "running": asdict(running),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "config": self.config.to_dict(), "model_args": self.args, "data": asdict(self.info),
+            "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "history": self.history,
+        }, self.out / CHECKPOINT_NAME)
+
+    def restore(self, ckpt: dict[str, Any]) -> tuple[int, int, _Running]:
+        """Load a checkpoint; returns (finished epochs, batches done in the next one, that epoch's sums).
+
+        A mid-epoch checkpoint also restores the global RNG, so nothing may draw from it after this call
+        and before the epoch goes on."""
+        try:
+            self.model.load_state_dict(ckpt["state_dict"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            epoch, step = int(ckpt["epoch"]), int(ckpt.get("step", 0))
+            if len(ckpt["history"]) != epoch:
+                raise ValueError(f"{len(ckpt['history'])} epochs of metrics for {epoch} finished epochs")
+            running = _Running(**ckpt["running"]) if step else _Running()
+            if step:
+                torch.set_rng_state(ckpt["rng_cpu"])
+                if self.device.type == "cuda" and ckpt["rng_cuda"] is not None:
+                    torch.cuda.set_rng_state(ckpt["rng_cuda"], self.device)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ConfigError(
+                f"{self.out / CHECKPOINT_NAME} does not fit the run it belongs to ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]}): its weights do not match the architecture recorded with it, "
+                f"or a field is missing or garbled, so it was edited or written by another version of nasbench-pc. "
+                f"Start the run again with --force; metrics.jsonl keeps the numbers of the finished epochs."
+            ) from None
+        self.history = list(ckpt["history"])
+        return epoch, step, running
 
 
 def train(config: TrainConfig, out: str | Path, *, device: str | torch.device = "cpu", workers: int = 0,
-          progress: TrainProgress | None = None) -> TrainResult:
-    """Train ``config`` into the new run directory ``out``."""
+          progress: TrainProgress | None = None, force: bool = False) -> TrainResult:
+    """Train ``config`` into the run directory ``out``. A folder that holds a training run, finished or not, is
+    refused unless ``force``, which removes that run's files first."""
     out = Path(out)
-    if (out / CHECKPOINT_NAME).exists():
-        raise ConfigError(
-            f"{out} already holds a training run. Continue it with `nasbench-pc train --resume {out}`, or pass "
-            f"another --out."
-        )
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; pass a directory path for the training run.")
     device = _device(device)
+    claim(out, what="training run", started=CHECKPOINT_NAME, finished=MODEL_DIR, files=RUN_FILES, force=force,
+          resume=f"nasbench-pc train --resume {out}")
     out.mkdir(parents=True, exist_ok=True)
-    return _fit(config, out, None, device, workers, progress or TrainProgress())
+    with _memory_guard(config.hparams, out):
+        return _fit(config, out, None, device, workers, progress or TrainProgress())
 
 
 def resume(run_dir: str | Path, *, device: str | torch.device = "cpu", workers: int = 0,
            progress: TrainProgress | None = None) -> TrainResult:
-    """Continue the run in ``run_dir`` from its last finished epoch."""
+    """Continue the run in ``run_dir`` from its checkpoint (the last finished epoch, or mid-epoch)."""
     run_dir = Path(run_dir)
+    if not is_train_run(run_dir):
+        raise ConfigError(
+            f"{run_dir} is not a `nasbench-pc train` run directory (it has no config.json of kind "
+            f"'{TRAIN_RUN_KIND}'), so there is nothing to resume. A search run continues with `nasbench-pc search "
+            f"--resume {run_dir}` and its genotype trains with `nasbench-pc train {run_dir}`; a new training run "
+            f"starts with `nasbench-pc train SOURCE --out DIR`."
+        )
     if not (run_dir / CHECKPOINT_NAME).is_file():
         raise ConfigError(
             f"{run_dir} holds no {CHECKPOINT_NAME}, so there is nothing to resume (a run writes it after its first "
-            f"epoch). Start the run again without --resume."
+            f"epoch, or when Ctrl-C stops it). Start the run again without --resume."
         )
+    device = _device(device)
     ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME)
-    return _fit(TrainConfig.from_dict(ckpt["config"]), run_dir, ckpt, _device(device), workers,
-                progress or TrainProgress())
+    try:
+        config = TrainConfig.from_dict(ckpt["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"The settings stored in {run_dir / CHECKPOINT_NAME} cannot be read ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}): it was edited or written by another version of nasbench-pc. "
+            f"Start the run again with --force, or resume it with the version that wrote it."
+        ) from None
+    with _memory_guard(config.hparams, run_dir):
+        return _fit(config, run_dir, ckpt, device, workers, progress or TrainProgress())
 
 
 def _device(device: str | torch.device) -> torch.device:
     return torch.device(check_device(device))
+
+
+@contextmanager
+def _memory_guard(hp: TrainHParams, out: Path) -> Iterator[None]:
+    """Turn running out of GPU memory into advice instead of a traceback."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise ConfigError(
+            f"Out of memory: a batch of {hp.batch_size} images on the network with C={hp.init_channels} and "
+            f"{hp.layers} cells did not fit on the device. The checkpoint of every finished epoch is kept in {out} "
+            f"(`nasbench-pc export {out}` exports it). --resume keeps the stored batch size, so start a new run "
+            f"with a lower --batch-size (e.g. {max(1, hp.batch_size // 2)}) in another --out, or with --force to "
+            f"replace this one."
+        ) from None
 
 
 def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: torch.device, workers: int,
@@ -308,46 +476,82 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
     _check_runs(model, info, device)
     optimizer = torch.optim.SGD(model.parameters(), hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
     criterion = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
-    history: list[dict[str, Any]] = []
-    if ckpt is not None:
-        model.load_state_dict(ckpt["state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        history = list(ckpt["history"])
-    else:
-        (out / "config.json").write_text(json.dumps({"kind": TRAIN_RUN_KIND, **config.to_dict()}, indent=2) + "\n")
-        genotypes.save(config.genotype, out / "genotype.json")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     evaluator = registry.get("evaluator", "accuracy")
     test_loader = DataLoader(test_data, batch_size=hp.batch_size, shuffle=False, num_workers=workers,
-                             pin_memory=device.type == "cuda")
-    first_epoch = len(history)
-    progress.start(config, info, math.ceil(len(train_data) / hp.batch_size), first_epoch)
-    for epoch in range(first_epoch, hp.epochs):
-        started = time.perf_counter()
+                             pin_memory=device.type == "cuda", generator=torch.Generator())
+    run = _Run(config, out, args, info, model, optimizer, device)
+    if ckpt is None:
+        first_epoch, step, running = 0, 0, _Running()
+        atomic_write_text(out / "config.json", json.dumps({"kind": TRAIN_RUN_KIND, **config.to_dict()}, indent=2)
+                          + "\n")
+        atomic_write_text(out / "genotype.json", genotypes.to_json(config.genotype) + "\n")
+    else:
+        first_epoch, step, running = run.restore(ckpt)  # the last thing before the loop (it may set the RNG)
+    progress.start(config, info, math.ceil(len(train_data) / hp.batch_size), first_epoch, step)
+    with StopSignals() as stop:
+        for epoch in range(first_epoch, hp.epochs):
+            started = time.perf_counter()
+            record = _train_epoch(run, train_data, epoch, step, running, criterion, workers, progress, stop)
+            test = evaluator.evaluate(model, test_loader, device)
+            record.update(test_loss=test["loss"], test_top1=test["top1"], test_top5=test["top5"],
+                          seconds=running.seconds + time.perf_counter() - started)
+            if device.type == "cuda":
+                record["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+            run.history.append(record)
+            step, running = 0, _Running()
+            run.save(epoch + 1, step, running)
+            atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in run.history))
+            progress.epoch(record)
+            if stop.requested:
+                raise stop.interrupted("training", str(out), f"nasbench-pc train --resume {out}")
+    model_dir = write_folder(spec_from_checkpoint(load_checkpoint(out / CHECKPOINT_NAME), str(out)), out / MODEL_DIR)
+    return TrainResult(run_dir=out, model_dir=model_dir, history=run.history)
+
+
+def _train_epoch(run: _Run, data: Dataset, epoch: int, step: int, running: _Running, criterion: nn.Module,
+                 workers: int, progress: TrainProgress, stop: StopSignals) -> dict[str, Any]:
+    """Train epoch ``epoch`` from batch ``step`` on (``running`` holds the sums of the batches before it).
+
+    After every batch, a requested stop writes a mid-epoch checkpoint and raises
+    :class:`~nasbench_pc.interrupt.Interrupted`."""
+    hp, model, optimizer, device = run.config.hparams, run.model, run.optimizer, run.device
+    started = time.perf_counter()
+    lr = lr_at(hp, epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    model.drop_path_prob = hp.drop_path * epoch / hp.epochs
+    if step == 0:  # a resumed epoch goes on with the RNG state saved with its checkpoint
         torch.manual_seed(_epoch_seed(hp.seed, epoch))
-        lr = lr_at(hp, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.drop_path_prob = hp.drop_path * epoch / hp.epochs
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        loader = DataLoader(train_data, batch_size=hp.batch_size, shuffle=True, num_workers=workers,
-                            pin_memory=device.type == "cuda", drop_last=False)
-        record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, "drop_path": model.drop_path_prob}
-        record.update(_run_epoch(model, loader, optimizer, criterion, hp, device, epoch, progress))
-        test = evaluator.evaluate(model, test_loader, device)
-        record.update(test_loss=test["loss"], test_top1=test["top1"], test_top5=test["top5"],
-                      seconds=time.perf_counter() - started)
-        if device.type == "cuda":
-            record["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
-        history.append(record)
-        atomic_torch_save({
-            "format": CHECKPOINT_FORMAT, "version": 1, "epoch": epoch + 1, "config": config.to_dict(),
-            "model_args": args, "data": asdict(info), "state_dict": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "history": history,
-        }, out / CHECKPOINT_NAME)
-        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
-        progress.epoch(record)
-    model_dir = write_folder(spec_from_checkpoint(load_checkpoint(out / CHECKPOINT_NAME), str(out)), out / "model")
-    return TrainResult(run_dir=out, model_dir=model_dir, history=history)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    batches, generator = epoch_batches(len(data), hp.batch_size, hp.seed, epoch)
+    loader = DataLoader(data, batch_sampler=batches[step:], num_workers=workers, pin_memory=device.type == "cuda",
+                        generator=generator)
+    model.train()
+    for done, (inputs, targets) in enumerate(loader, start=step + 1):
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        logits, logits_aux = model.forward_with_aux(inputs)
+        loss = criterion(logits, targets)
+        if logits_aux is not None:
+            loss = loss + hp.auxiliary_weight * criterion(logits_aux, targets)
+        check_finite(loss.item(), what="training loss", epoch=epoch + 1, lr=lr,
+                     kept="The checkpoint of every finished epoch is kept in the run directory.")
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
+        optimizer.step()
+        n = targets.numel()
+        hits = logits.detach().topk(min(5, logits.shape[1]), dim=1).indices == targets[:, None]
+        running.loss_sum += loss.item() * n
+        running.top1 += int(hits[:, 0].sum())
+        running.top5 += int(hits.any(dim=1).sum())
+        running.count += n
+        progress.step(epoch, running.loss_sum / running.count, running.top1 / running.count, n)
+        if stop.requested:
+            run.save(epoch, done, replace(running, seconds=running.seconds + time.perf_counter() - started))
+            raise stop.interrupted("training", str(run.out), f"nasbench-pc train --resume {run.out}")
+    return {"epoch": epoch + 1, "lr": lr, "drop_path": model.drop_path_prob,
+            "train_loss": running.loss_sum / running.count, "train_top1": running.top1 / running.count,
+            "train_top5": running.top5 / running.count}

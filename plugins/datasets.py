@@ -12,15 +12,19 @@ import gzip
 import math
 import pickle
 import struct
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
 from torchvision.transforms.functional import pil_to_tensor
 
 from nasbench_pc import hookimpl
 from nasbench_pc.data import DatasetInfo, TensorImageDataset, channel_stats, dataset_help, image_transform
+from nasbench_pc.errors import ConfigError
 
 DEFAULT_ROOT = "data"
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -37,6 +41,15 @@ def _finish(name: str, images: torch.Tensor, targets: torch.Tensor, num_classes:
                                 augment=augment, cutout=cutout, resize=size != side)
     info = DatasetInfo(name, num_classes, channels, size, *channel_stats(mean, std, native, channels))
     return TensorImageDataset(images, targets, transform), info
+
+
+def _download(name: str, root: str | None, fetch: Callable[[], object]) -> None:
+    """torchvision's download, with a network or checksum failure reported as a ConfigError."""
+    try:
+        fetch()
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad checksum is a RuntimeError
+        raise dataset_help(name, root, f"Downloading it failed ({exc}). Check the network connection, or download "
+                                       f"the files by hand into --data-root and drop --download.") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -77,7 +90,8 @@ def _cached_synthetic(num_examples: int, seed: int, split: str, size: int) -> tu
 
 
 def load_synthetic(*, split: str, root: str | None, download: bool, seed: int, augment: bool, cutout: int,
-                   in_channels: int | None, image_size: int | None) -> tuple[Dataset, DatasetInfo]:
+                   color_jitter: bool, in_channels: int | None, image_size: int | None, bad_images: str
+                   ) -> tuple[Dataset, DatasetInfo]:
     """10 classes of 3x32x32 images made in memory (train 10000, test 2000); no files, no download."""
     size = image_size or 32
     images, targets = _cached_synthetic(10000 if split == "train" else 2000, seed, split, size)
@@ -100,10 +114,11 @@ def _cifar_loader(name: str):
     folder, train_files, test_files, label_key, classes, mean, std, tv_class = _CIFAR[name]
 
     def load(*, split: str, root: str | None, download: bool, seed: int, augment: bool, cutout: int,
-             in_channels: int | None, image_size: int | None) -> tuple[Dataset, DatasetInfo]:
+             color_jitter: bool, in_channels: int | None, image_size: int | None, bad_images: str
+             ) -> tuple[Dataset, DatasetInfo]:
         base = Path(root or DEFAULT_ROOT)
         if download:
-            tv_class(str(base), train=split == "train", download=True)
+            _download(name, root, lambda: tv_class(str(base), train=split == "train", download=True))
         directory = base if base.name == folder else base / folder
         how = (f"Pass --data-root DIR where DIR holds {folder}/ (the extracted python version from "
                f"https://www.cs.toronto.edu/~kriz/cifar.html), or add --download to fetch it into DIR "
@@ -114,9 +129,12 @@ def _cifar_loader(name: str):
                 with open(directory / file, "rb") as fh:
                     batch = pickle.load(fh, encoding="bytes")
                 images.append(torch.as_tensor(batch[b"data"], dtype=torch.uint8).view(-1, 3, 32, 32))
-                labels.append(torch.as_tensor(batch[label_key], dtype=torch.long))
-            except (OSError, KeyError, RuntimeError, pickle.UnpicklingError, TypeError, ValueError) as exc:
-                raise dataset_help(name, root, f"Reading {directory / file} failed ({exc}). {how}") from None
+                labels.append(torch.as_tensor(batch[label_key], dtype=torch.long).view(-1))
+                if len(images[-1]) != len(labels[-1]) or not bool(((labels[-1] >= 0) & (labels[-1] < classes)).all()):
+                    raise ValueError(f"its labels do not match its {len(images[-1])} images of {classes} classes")
+            except Exception as exc:  # a damaged pickle raises nearly any exception type
+                raise dataset_help(name, root, f"Reading {directory / file} failed ({type(exc).__name__}: "
+                                               f"{exc}). {how}") from None
         return _finish(name, torch.cat(images), torch.cat(labels), classes, mean, std, augment=augment,
                        cutout=cutout, in_channels=in_channels, image_size=image_size)
 
@@ -133,9 +151,13 @@ def read_idx(path: Path) -> torch.Tensor:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         data = fh.read()
+    if len(data) < 4:
+        raise ValueError(f"{path.name} is truncated: {len(data)} bytes, shorter than an IDX header")
     zero, dtype, dims = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08:
+    if zero != 0 or dtype != 0x08 or dims == 0:
         raise ValueError(f"{path.name} is not an unsigned-byte IDX file")
+    if len(data) < 4 + 4 * dims:
+        raise ValueError(f"{path.name} is truncated: its header declares {dims} dimensions")
     shape = struct.unpack(f">{dims}I", data[4:4 + 4 * dims])
     body = data[4 + 4 * dims:]
     if len(body) != math.prod(shape):
@@ -151,14 +173,16 @@ def _find_idx(directory: Path, stem: str) -> Path:
 
 
 def load_fashion_mnist(*, split: str, root: str | None, download: bool, seed: int, augment: bool, cutout: int,
-                       in_channels: int | None, image_size: int | None) -> tuple[Dataset, DatasetInfo]:
+                       color_jitter: bool, in_channels: int | None, image_size: int | None, bad_images: str
+                       ) -> tuple[Dataset, DatasetInfo]:
     """Fashion-MNIST, 1x28x28, from a folder of the four IDX files (Debian's dataset-fashion-mnist
     installs them in /usr/share/datasets/fashion-mnist, the default when no root is given)."""
     if root is None and not download and Path(DEBIAN_FASHION_MNIST).is_dir():
         root = DEBIAN_FASHION_MNIST
     base = Path(root or DEFAULT_ROOT)
     if download:
-        tv_datasets.FashionMNIST(str(base), train=split == "train", download=True)
+        _download("fashion-mnist", root, lambda: tv_datasets.FashionMNIST(str(base), train=split == "train",
+                                                                          download=True))
     directories = [base, base / "FashionMNIST" / "raw"]
     directory = next((d for d in directories if (d / "train-labels-idx1-ubyte.gz").exists()
                       or (d / "train-labels-idx1-ubyte").exists()), base)
@@ -166,8 +190,10 @@ def load_fashion_mnist(*, split: str, root: str | None, download: bool, seed: in
     try:
         images = read_idx(_find_idx(directory, f"{prefix}-images-idx3-ubyte"))
         labels = read_idx(_find_idx(directory, f"{prefix}-labels-idx1-ubyte")).long()
-        if images.dim() != 3 or len(images) != len(labels):
+        if images.dim() != 3 or labels.dim() != 1 or len(images) != len(labels):
             raise ValueError("image and label files do not match")
+        if len(labels) and labels.max() >= 10:
+            raise ValueError(f"a label is {int(labels.max())}, but Fashion-MNIST has 10 classes (0..9)")
     except (OSError, ValueError, EOFError) as exc:
         raise dataset_help(
             "fashion-mnist", root,
@@ -183,18 +209,62 @@ def load_fashion_mnist(*, split: str, root: str | None, download: bool, seed: in
 # ImageNet and any class-per-folder image tree
 
 
+def _decode_error(path: str, exc: Exception, fix: str) -> ConfigError:
+    return ConfigError(f"The image {path} cannot be decoded ({type(exc).__name__}: {exc}). {fix}")
+
+
 class _ImageFolder(tv_datasets.ImageFolder):
     """ImageFolder whose images reach the transform as float CHW tensors in [0, 1]."""
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, target = self.samples[index]
-        img = pil_to_tensor(self.loader(path)).float().div_(255)
+        try:
+            img = pil_to_tensor(self.loader(path)).float().div_(255)
+        except (OSError, SyntaxError, ValueError) as exc:  # e.g. a truncated JPEG: its header passed the check
+            raise _decode_error(path, exc, "It passed the header check when the dataset was loaded, so it is "
+                                           "damaged past its header (which --bad-images skip cannot see) or "
+                                           "changed since. Delete or replace the file.") from None
         return (self.transform(img) if self.transform else img), target
+
+
+def _undecodable(path: str) -> Exception | None:
+    """Why PIL cannot read ``path``, from its header (and, for PNG, its chunk checksums); None if it can.
+    About 50 us per JPEG, so a whole ImageNet split is checked in about a minute."""
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        return exc
+    return None
+
+
+def _check_images(dataset: _ImageFolder, bad_images: str) -> None:
+    """Apply ``bad_images`` to every file once, before any training: 'stop' raises on the first file
+    PIL cannot read; 'skip' drops all such files with one warning."""
+    bad: list[str] = []
+    for path, _ in dataset.samples:
+        exc = _undecodable(path)
+        if exc is not None:
+            if bad_images == "stop":
+                raise _decode_error(path, exc, "Delete or replace it, or pass --bad-images skip "
+                                               "(bad_images='skip') to leave out every image file that cannot "
+                                               "be decoded.")
+            bad.append(path)
+    if not bad:
+        return
+    dropped = set(bad)
+    dataset.samples = [s for s in dataset.samples if s[0] not in dropped]
+    dataset.imgs = dataset.samples
+    dataset.targets = [target for _, target in dataset.samples]
+    shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    warnings.warn(f"Skipped {len(bad)} image file(s) that cannot be decoded (--bad-images skip): {shown}.",
+                  stacklevel=4)  # the caller of get_dataset
 
 
 def _folder_loader(name: str, *, style: str, default_size: int, split_dirs: dict[str, tuple[str, ...]], how: str):
     def load(*, split: str, root: str | None, download: bool, seed: int, augment: bool, cutout: int,
-             in_channels: int | None, image_size: int | None) -> tuple[Dataset, DatasetInfo]:
+             color_jitter: bool, in_channels: int | None, image_size: int | None, bad_images: str
+             ) -> tuple[Dataset, DatasetInfo]:
         if root is None:
             raise dataset_help(name, root, how)
         base = Path(root)
@@ -205,15 +275,19 @@ def _folder_loader(name: str, *, style: str, default_size: int, split_dirs: dict
         channels, size = in_channels or 3, image_size or default_size
         transform = image_transform(native_channels=3, in_channels=channels, mean=IMAGENET_MEAN, std=IMAGENET_STD,
                                     image_size=size, augment=augment, cutout=cutout, style=style,
-                                    resize=style == "small")
+                                    resize=style == "small", color_jitter=color_jitter)
         try:
             dataset = _ImageFolder(str(directory), transform=transform)
-        except (FileNotFoundError, OSError) as exc:
-            raise dataset_help(name, root, f"({exc}). {how}") from None
+        except OSError as exc:  # no class folders, or a class folder without images
+            raise dataset_help(name, root, f"In {directory}: {exc} {how}") from None
+        _check_images(dataset, bad_images)
+        if not dataset.samples:
+            raise dataset_help(name, root, f"No image in {directory} can be decoded. {how}")
         info = DatasetInfo(name, len(dataset.classes), channels, size, *channel_stats(IMAGENET_MEAN, IMAGENET_STD, 3,
                                                                                channels))
         return dataset, info
 
+    load.__doc__ = f"{name}: one folder of images per class; ``bad_images`` applies to files PIL cannot decode."
     return load
 
 

@@ -10,6 +10,7 @@ import torch
 
 from nasbench_pc import create_supernet
 from nasbench_pc.distributed import Context
+from nasbench_pc.search import derived_seed, load_run_config, run_search
 
 ARGS = ["--method", "darts", "--dataset", "synthetic", "--epochs", "1", "--limit", "64", "-C", "4", "--layers",
         "3", "--image-size", "8", "--batch-size", "16", "--no-augment", "--device", "cpu", "--threads", "1", "-q"]
@@ -41,6 +42,12 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     start = create_supernet("darts", init_channels=4, layers=3).alphas_normal.detach()
     assert (a["alphas_normal"] - start).abs().max() > 1e-4  # the second-order steps really moved the alphas
     assert (single / "genotype.json").read_text() == (multi / "genotype.json").read_text()
+    ranks = torch.load(multi / "checkpoint.pt", weights_only=True)["ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["rng_cpu"], ranks[1]["rng_cpu"])  # each rank's own state
+    # one process continues a two-process run: its generator is reseeded, nothing else changes
+    result = run_search(load_run_config(multi), multi, resume=True)
+    assert result.history[-1]["train_loss"] == json.loads((multi / "metrics.jsonl").read_text())["train_loss"]
+    assert torch.equal(torch.get_rng_state(), torch.manual_seed(derived_seed(2, 1, 0, 0)).get_state())
 
 
 def test_global_batchnorm_equals_batchnorm_on_one_process():

@@ -110,8 +110,9 @@ def test_cli_search_writes_the_run_directory(tmp_path):
     assert saved["config"]["method"] == "pc-darts" and saved["config"]["init_channels"] == 4
     assert "torch" in saved["versions"] and "datasets" in saved["plugins"]
     state = torch.load(out / "checkpoint.pt", weights_only=True)
-    assert state["epoch"] == 2 and set(state) >= {"model", "weight_optimizer", "arch_optimizer", "rng_cpu",
-                                                   "arch_stream"}
+    assert state["epoch"] == 2 and set(state) >= {"model", "weight_optimizer", "arch_optimizer", "ranks",
+                                                   "arch_stream", "step", "seconds"}
+    assert state["step"] == 0 and len(state["ranks"]) == 1  # an end-of-epoch checkpoint of one process
 
 
 def test_cli_refuses_to_overwrite_a_run_and_to_mix_resume_with_options(tmp_path):
@@ -119,7 +120,7 @@ def test_cli_refuses_to_overwrite_a_run_and_to_mix_resume_with_options(tmp_path)
     args = ["search", "--epochs", "1", "--limit", "32", *TINY, "--out", str(out), "-q"]
     assert CliRunner().invoke(main, args).exit_code == 0
     again = CliRunner().invoke(main, args)
-    assert again.exit_code == 2 and "already holds a search" in text(again) and "--resume" in text(again)
+    assert again.exit_code == 2 and "already holds a finished search" in text(again) and "--force" in text(again)
     mixed = CliRunner().invoke(main, ["search", "--resume", str(out), "--epochs", "3"])
     assert mixed.exit_code == 2 and "drop --epochs" in text(mixed)
 

@@ -1,4 +1,4 @@
-"""``nasbench-pc train``: the paper recipe, LR schedules, run directories, resume, and the final export."""
+"""``nasbench-pc train``: the paper recipes, LR schedules, run directories, resume, and the final export."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import nasbench_pc  # noqa: F401  (registers the timm models)
 from nasbench_pc.cli import main
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.export import load_checkpoint, resolve_source
-from nasbench_pc.train import PRESETS, TrainHParams, TrainProgress, lr_at, make_config, resume, train
+from nasbench_pc.train import RECIPE_HPARAMS, TrainHParams, TrainProgress, lr_at, make_config, resume, train
 
 TINY = dict(dataset="synthetic", limit=24, epochs=2, batch_size=12, init_channels=4, layers=3)
 
@@ -35,8 +35,8 @@ def _text(output: str) -> str:
     return " ".join(output.replace("│", " ").split())
 
 
-def test_paper_preset_is_the_reference_recipe() -> None:
-    cifar, imagenet = PRESETS["paper"]["cifar"], PRESETS["paper"]["imagenet"]
+def test_pc_darts_recipe_is_the_reference_recipe() -> None:
+    cifar, imagenet = RECIPE_HPARAMS["pc-darts"]["cifar"], RECIPE_HPARAMS["pc-darts"]["imagenet"]
     assert (cifar.epochs, cifar.batch_size, cifar.lr, cifar.lr_min, cifar.weight_decay, cifar.momentum) == \
         (600, 96, 0.025, 0.0, 3e-4, 0.9)
     assert (cifar.auxiliary_weight, cifar.cutout, cifar.drop_path, cifar.grad_clip) == (0.4, 16, 0.3, 5.0)
@@ -47,14 +47,14 @@ def test_paper_preset_is_the_reference_recipe() -> None:
 
 
 def test_make_config_picks_the_network_and_applies_overrides() -> None:
-    assert make_config("DARTS_V2", dataset="imagenet").hparams == PRESETS["paper"]["imagenet"]
+    assert make_config("PC_DARTS_image", dataset="imagenet").hparams == RECIPE_HPARAMS["pc-darts"]["imagenet"]
     config = make_config("DARTS_V2", dataset="cifar10", drop_path=0.2, epochs=None)
     assert config.network == "cifar"
     assert config.hparams.drop_path == 0.2 and config.hparams.epochs == 600
     assert config.method == "darts (second order), published genotype"
     with pytest.raises(ConfigError, match="Unknown training option"):
         make_config("DARTS_V2", epoch=3)
-    with pytest.raises(ConfigError, match="drop_path=1.0"):
+    with pytest.raises(ConfigError, match="--drop-path 1.0"):
         make_config("DARTS_V2", drop_path=1.0)
 
 
@@ -66,7 +66,7 @@ def test_cosine_schedule_matches_the_reference() -> None:
 
 
 def test_linear_schedule_and_warmup_match_reference_train_imagenet() -> None:
-    hp = PRESETS["paper"]["imagenet"]
+    hp = RECIPE_HPARAMS["pc-darts"]["imagenet"]
     assert lr_at(hp, 0) == pytest.approx(0.5 * 1 / 5)  # warm-up epoch 1 of 5
     assert lr_at(hp, 4) == pytest.approx(0.5 * 241 / 245)  # last warm-up epoch, full schedule value
     assert lr_at(hp, 100) == pytest.approx(0.5 * 145 / 245)
@@ -119,7 +119,7 @@ def test_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path: Path) 
 
 def test_a_second_run_into_the_same_directory_is_refused(tmp_path: Path) -> None:
     train(make_config("DARTS_V2", **{**TINY, "epochs": 1}), tmp_path / "run")
-    with pytest.raises(ConfigError, match="already holds a training run"):
+    with pytest.raises(ConfigError, match="already holds a finished training run"):
         train(make_config("DARTS_V2", **TINY), tmp_path / "run")
 
 

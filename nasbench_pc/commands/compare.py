@@ -32,7 +32,7 @@ DEFAULT_METHODS = ("darts", "pc-darts", "pc-only", "en-only")
 _SHARED = ("preset", "dataset", "data_root", "download", "limit", "in_channels", "image_size", "augment", "cutout",
            "epochs", "batch_size", "lr", "lr_min", "lr_warmup_epochs", "momentum", "weight_decay", "init_channels",
            "layers", "k", "stem", "train_portion", "arch_portion", "arch_lr", "arch_weight_decay", "grad_clip",
-           "warmup_epochs", "steps_per_epoch", "workers", "amp", "channels_last")
+           "arch_grad_clip", "warmup_epochs", "steps_per_epoch", "workers", "amp", "channels_last", "bad_images")
 _SEARCH_PARAMS = {p.name: p for p in search_command.params}
 
 # The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes. Used

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import time
 from dataclasses import asdict, replace
 from datetime import datetime
@@ -18,12 +19,23 @@ from rich.table import Table
 from nasbench_pc import genotypes
 from nasbench_pc.console import console
 from nasbench_pc.cost import SETTINGS, genotype_cost
-from nasbench_pc.data import DatasetInfo
+from nasbench_pc.data import BAD_IMAGES, DatasetInfo
 from nasbench_pc.devices import default_device
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.export import describe_metrics, resolve_source, write_folder
+from nasbench_pc.export import CHECKPOINT_NAME, describe_metrics, existing_path, resolve_source, write_folder
+from nasbench_pc.interrupt import Interrupted
 from nasbench_pc.render import cell_tree, save_png
-from nasbench_pc.train import LR_SCHEDULES, NETWORKS, PRESETS, TrainConfig, TrainProgress, make_config, resume, train
+from nasbench_pc.train import (
+    AUTO_RECIPE,
+    LR_SCHEDULES,
+    NETWORKS,
+    RECIPES,
+    TrainConfig,
+    TrainProgress,
+    make_config,
+    resume,
+    train,
+)
 
 _NETWORK = click.Choice(NETWORKS)
 
@@ -75,17 +87,18 @@ class RichTrainProgress(TrainProgress):
         self.steps: Any = None
         self.tick = time.perf_counter()
 
-    def start(self, config: TrainConfig, info: DatasetInfo, steps_per_epoch: int, first_epoch: int) -> None:
+    def start(self, config: TrainConfig, info: DatasetInfo, steps_per_epoch: int, first_epoch: int,
+              first_step: int) -> None:
         hp = config.hparams
         if not self.quiet:
             console.print(Panel(
                 f"{config.source or 'genotype'} as the {config.network} network (C={hp.init_channels}, "
                 f"{hp.layers} cells) on {info.name}: {info.num_classes} classes, {info.in_channels}x{info.image_size}"
-                f"x{info.image_size}\npreset {config.preset}: "
+                f"x{info.image_size}\nrecipe {config.recipe} ({config.recipe_reason}): "
                 + ", ".join(f"{k}={v}" for k, v in asdict(hp).items()), title="train", expand=False))
         self.progress.start()
         self.epochs = self.progress.add_task("epochs", total=hp.epochs, completed=first_epoch, info="")
-        self.steps = self.progress.add_task("steps", total=steps_per_epoch, info="")
+        self.steps = self.progress.add_task("steps", total=steps_per_epoch, completed=first_step, info="")
 
     def step(self, epoch: int, loss: float, top1: float, images: int) -> None:
         now = time.perf_counter()
@@ -108,10 +121,10 @@ class RichTrainProgress(TrainProgress):
 
 
 def _default_out(source: str, dataset: str) -> Path:
-    path = Path(source)
+    path = existing_path(source)
     if source in genotypes.KNOWN:
         name = source
-    elif path.exists():  # a run directory's name, or the folder of its genotype.json
+    elif path is not None:  # a run directory's name, or the folder of its genotype.json
         name = path.resolve().parent.name if path.name == "genotype.json" else path.resolve().stem
     else:  # JSON text or a Genotype(...) literal
         name = "genotype"
@@ -119,10 +132,11 @@ def _default_out(source: str, dataset: str) -> Path:
     return Path("runs") / f"train-{name}-{dataset}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
-_HPARAM_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "lr_schedule", "warmup_epochs", "momentum",
+_HPARAM_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "lr_schedule", "lr_gamma", "warmup_epochs", "momentum",
                    "weight_decay", "grad_clip", "auxiliary_weight", "drop_path", "cutout", "label_smoothing",
                    "init_channels", "layers", "seed")
-_JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_channels", "preset", "network", "out")
+_JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_channels", "bad_images", "recipe",
+                "network", "out", "force")
 
 
 @click.command(name="train")
@@ -133,14 +147,20 @@ _JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_c
 @click.option("--limit", type=int, default=None, help="Use at most N examples of each split.")
 @click.option("--image-size", type=int, default=None, help="Resize images to this side.")
 @click.option("--in-channels", type=click.Choice(["1", "3"]), default=None, help="Convert images to 1 or 3 channels.")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="paper", show_default=True,
-              help="Hyperparameter preset (the reference evaluation recipe).")
+@click.option("--bad-images", type=click.Choice(BAD_IMAGES), default="stop", show_default=True,
+              help="An image file that cannot be decoded: stop with an error naming it, or skip it with a warning.")
+@click.option("--recipe", type=click.Choice(["auto", *RECIPES]), default="auto", show_default=True,
+              help="Reference evaluation recipe: darts (DARTS train.py: drop path 0.2; train_imagenet.py: batch 128, "
+                   "lr 0.1 x0.97 per epoch) or pc-darts (drop path 0.3; batch 1024, lr 0.5 linear, 5 warm-up "
+                   f"epochs). {AUTO_RECIPE}")
 @click.option("--network", type=_NETWORK, default=None, help="Network (default: imagenet for --dataset imagenet).")
 @click.option("--epochs", type=int, default=None)
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None, help="Initial learning rate.")
 @click.option("--lr-min", type=float, default=None)
-@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=None)
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=None,
+              help="cosine (CIFAR), linear (PC-DARTS ImageNet) or step (x --lr-gamma per epoch, DARTS ImageNet).")
+@click.option("--lr-gamma", type=float, default=None, help="LR factor per epoch of the step schedule.")
 @click.option("--warmup-epochs", type=int, default=None)
 @click.option("--momentum", type=float, default=None)
 @click.option("--weight-decay", type=float, default=None)
@@ -154,8 +174,9 @@ _JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_c
 @click.option("--seed", type=int, default=None)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (default runs/train-<genotype>-<dataset>-<time>).")
+@click.option("--force", is_flag=True, help="Replace a training run already in --out (its files are removed).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Continue the run in this directory with its stored settings.")
+              help="Continue the run in this directory with its stored settings (mid-epoch after Ctrl-C).")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
 @click.option("--workers", type=int, default=None, help="DataLoader workers (default: 2 on CUDA, 0 on CPU).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -165,8 +186,10 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
     """Train SOURCE's network from scratch and export it for timm.
 
     SOURCE is a genotype: a name from KNOWN, a genotype.json, a search run directory or JSON text.
-    The run directory gets checkpoints after every epoch (continue with --resume DIR), metrics.jsonl,
-    and at the end model/, a folder that timm.create_model('local-dir:DIR/model', pretrained=True) loads.
+    The recipe follows the genotype's search (--recipe auto, printed at the start and stored in
+    config.json). The run directory gets checkpoints after every epoch and when Ctrl-C or SIGTERM
+    stops the run (continue with --resume DIR), metrics.jsonl, and at the end model/, a folder that
+    timm.create_model('local-dir:DIR/model', pretrained=True) loads.
     """
     device = device or default_device()
     workers = workers if workers is not None else (2 if device.startswith("cuda") else 0)
@@ -188,16 +211,17 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
                               "--resume RUN_DIR to continue a run.")
         hparams = {name: options.pop(name) for name in _HPARAM_OPTIONS}
         run_dir = options.pop("out") or _default_out(source, options["dataset"])
+        force = options.pop("force")
         in_channels = options.pop("in_channels")
         config = make_config(source, in_channels=int(in_channels) if in_channels else None, **options, **hparams)
-        run = partial(train, config, run_dir, device=device, workers=workers, progress=progress)
+        run = partial(train, config, run_dir, device=device, workers=workers, progress=progress, force=force)
     try:
         result = run()
-    except KeyboardInterrupt:
-        raise ConfigError(
-            f"Interrupted. Every finished epoch is saved in {run_dir}; continue with "
-            f"`nasbench-pc train --resume {run_dir}`."
-        ) from None
+    except KeyboardInterrupt:  # outside the training steps (loading data, writing model/); they stop cleanly
+        kept = (f"every checkpoint written so far is kept in {run_dir}; continue with `nasbench-pc train --resume "
+                f"{run_dir}`" if (run_dir / CHECKPOINT_NAME).is_file() else "no checkpoint was written yet, so "
+                "start the run again")
+        raise Interrupted(f"Interrupted outside a training step: {kept}.", signal.SIGINT) from None
     finally:
         progress.stop()
     final = result.final

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from nasbench_pc import distributed, genotypes
 from nasbench_pc.console import console
+from nasbench_pc.data import BAD_IMAGES
 from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import Genotype
@@ -124,22 +125,29 @@ def _check_device(device: str, ctx: distributed.Context) -> str:
 @click.option("--arch-lr", type=float, help="Architecture Adam learning rate.")
 @click.option("--arch-weight-decay", type=float)
 @click.option("--grad-clip", type=float)
+@click.option("--arch-grad-clip", type=float, help="Clip the architecture gradient's norm (imagenet preset: 5) "
+              "[off].")
 @click.option("--warmup-epochs", type=int, help="Epochs before the first architecture step.")
 @click.option("--seed", type=int)
 @click.option("--steps-per-epoch", type=int, help="Cap on weight steps per epoch.")
 @click.option("--workers", type=int, help="DataLoader worker processes [0].")
 @click.option("--device", help="cpu, cuda or cuda:N [cuda when available].")
-@click.option("--amp", type=click.Choice(["bf16"]), help="Mixed precision on CUDA.")
-@click.option("--channels-last/--no-channels-last", default=None, help="channels_last memory format.")
+@click.option("--amp", type=click.Choice(["bf16"]), help="Mixed precision for the weight steps and first-order "
+              "architecture steps (second-order ones stay in float32).")
+@click.option("--channels-last/--no-channels-last", default=None, help="channels_last memory format (CUDA only).")
+@click.option("--bad-images", type=click.Choice(BAD_IMAGES), help="An image file that cannot be decoded: stop with "
+              "an error, or skip it with a warning [stop].")
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Run directory "
               "[runs/<method>-<dataset>-<timestamp>].")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue the search in this run "
               "directory (its config.json decides every option but --device).")
+@click.option("--force", is_flag=True, help="Start over in an --out folder that holds another search, replacing "
+              "its files.")
 @click.option("--threads", type=int, help="CPU threads for PyTorch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary; print only the run directory.")
 @click.pass_context
-def search(ctx: click.Context, method: str, preset: str, out: str | None, resume: str | None, threads: int | None,
-           quiet: bool, **options: Any) -> None:
+def search(ctx: click.Context, method: str, preset: str, out: str | None, resume: str | None, force: bool,
+           threads: int | None, quiet: bool, **options: Any) -> None:
     """Search a cell architecture with METHOD's bilevel optimisation and write a run directory.
 
     \b
@@ -148,6 +156,8 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
     nasbench-pc search --method pc-darts --preset paper --dataset cifar10 --data-root data --download
     torchrun --nproc_per_node 4 -m nasbench_pc search --method pc-darts --preset paper --dataset cifar10
     nasbench-pc search --resume runs/pc-darts-synthetic-20260101-120000
+
+    Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; --resume continues from it.
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -156,9 +166,10 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
     dist_ctx = distributed.init_from_env(options["device"] or default_device())
     try:
         if resume:
-            if given - {"device"}:
+            extra = sorted(given - {"device"}) + (["force"] if force else [])
+            if extra:
                 raise ConfigError(f"--resume takes every option but --device from {Path(resume) / CONFIG}; drop "
-                                  f"{', '.join('--' + g.replace('_', '-') for g in sorted(given - {'device'}))} "
+                                  f"{', '.join('--' + g.replace('_', '-') for g in extra)} "
                                   f"(or start a new search with another --out).")
             run_dir = Path(resume)
             config = load_run_config(run_dir)
@@ -176,20 +187,15 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
         if dist_ctx.is_main and not quiet:
             console.print(Panel(_config_table(config, dist_ctx), title=f"[bold]search {config.method}",
                                 subtitle=str(run_dir), expand=False))
-        try:
-            if quiet or not dist_ctx.is_main:
-                result = run_search(config, run_dir, resume=bool(resume), ctx=dist_ctx)
-            else:
-                with Progress(TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), console=console) as progress:
-                    done = _epochs_done(run_dir) if resume else 0
-                    result = run_search(config, run_dir, resume=bool(resume), ctx=dist_ctx,
-                                        reporter=ConsoleReporter(progress, done, config.epochs))
-        except KeyboardInterrupt:
-            if dist_ctx.is_main:
-                console.print(f"[yellow]Interrupted. Finished epochs are saved in {run_dir}; continue with "
-                              f"`nasbench-pc search --resume {run_dir}`.")
-            raise SystemExit(130) from None
+        # Ctrl-C / SIGTERM: run_search stops at a step boundary and raises Interrupted (exit 128 + signal)
+        if quiet or not dist_ctx.is_main:
+            result = run_search(config, run_dir, resume=bool(resume), force=force, ctx=dist_ctx)
+        else:
+            with Progress(TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), console=console) as progress:
+                done = _epochs_done(run_dir) if resume else 0
+                result = run_search(config, run_dir, resume=bool(resume), force=force, ctx=dist_ctx,
+                                    reporter=ConsoleReporter(progress, done, config.epochs))
         if dist_ctx.is_main:
             if quiet:
                 click.echo(str(run_dir))
