@@ -156,13 +156,15 @@ def test_darts_on_fashion_mnist_learns_above_chance(tmp_path):
     assert json.loads((out / "config.json").read_text())["dataset"]["in_channels"] == 1
 
 
-def test_a_diverging_search_stops_with_a_clear_error_and_keeps_finished_epochs(tmp_path):
+def test_a_diverging_search_stops_with_a_clear_error_and_keeps_finished_epochs(tmp_path, monkeypatch):
+    from nasbench_pc import search
     from nasbench_pc.errors import DivergedError
     from nasbench_pc.presets import resolve_config
     from nasbench_pc.search import run_search
 
-    # cosine from lr=0.01 "down" to lr_min=1e38: epoch 1 trains at 0.01, epoch 2 at ~5e37 and blows up
-    config = resolve_config("darts-1st", "quick", epochs=2, lr=0.01, lr_min=1e38, limit=64, steps_per_epoch=3,
+    # epoch 1 trains at 0.01, epoch 2 at 1e38 and blows up (no valid setting schedules that, hence the patch)
+    monkeypatch.setattr(search, "learning_rate", lambda config, epoch: 0.01 if epoch == 0 else 1e38)
+    config = resolve_config("darts-1st", "quick", epochs=2, lr=0.01, limit=64, steps_per_epoch=3,
                             batch_size=8, init_channels=4, layers=3, image_size=16, device="cpu")
     with pytest.raises(DivergedError, match=r"The (architecture|weight)-split loss became (nan|inf) in epoch 2 "
                                             r".* The checkpoint and metrics of every finished epoch are kept"):
