@@ -9,11 +9,15 @@ keys load unchanged (see :func:`checkpoint_filter_fn`).
 
 Registered on ``import nasbench_pc``: ``pc_darts_cifar``, ``pc_darts_imagenet``,
 ``darts_v1_cifar``, ``darts_v2_cifar``, ``darts_v2_imagenet`` (published genotypes at the
-reference width and depth) and ``darts_cifar`` / ``darts_imagenet``, which take ``genotype=``.
+reference width and depth) and ``darts_cifar`` / ``darts_imagenet``, which take ``genotype=``
+(default: the PC-DARTS genotype searched on that dataset, since timm creates every name bare).
+
+The networks pass timm's own model tests (``tests/timm_suite/run.py``), TorchScript and fx included:
+hence no postponed annotations here (fx copies ``forward``'s annotations into generated code) and
+cell loops that TorchScript can unroll.
 """
 
-from __future__ import annotations
-
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -68,20 +72,22 @@ class Cell(nn.Module):
         # ``_ops`` (not ``ops``) keeps the reference's state_dict keys.
         self._ops = nn.ModuleList(OPS[op](c, 2 if reduction and src < 2 else 1, True) for op, src in edges)
         self._indices = [src for _, src in edges]
+        # Drop path skips identity edges only, as in the reference (a stride-2 skip is a conv).
+        self._droppable = [not isinstance(op, Identity) for op in self._ops]
         self._concat = list(concat)
         self.multiplier = len(concat)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        for i in range(len(self._ops) // 2):
-            node = 0
-            for op, src in zip(self._ops[2 * i: 2 * i + 2], self._indices[2 * i: 2 * i + 2], strict=True):
-                h = op(states[src])
-                # Drop path skips identity edges only, as in the reference (a stride-2 skip is a conv).
-                if self.training and drop_prob > 0.0 and not isinstance(op, Identity):
-                    h = drop_path(h, drop_prob)
-                node = node + h
-            states.append(node)
+        # Edges 2i and 2i+1 feed node i + 2; one flat loop over the ModuleList, which TorchScript unrolls.
+        for j, op in enumerate(self._ops):
+            h = op(states[self._indices[j]])
+            if self.training and drop_prob > 0.0 and self._droppable[j]:
+                h = drop_path(h, drop_prob)
+            if j % 2 == 0:
+                states.append(h)
+            else:
+                states[-1] = states[-1] + h
         return torch.cat([states[i] for i in self._concat], dim=1)
 
 
@@ -161,13 +167,13 @@ class DartsNetwork(nn.Module):
             c_prev_prev = c_prev = stem_multiplier * c
             self.stem = nn.Sequential(nn.Conv2d(in_chans, c_prev, 3, padding=1, bias=False), nn.BatchNorm2d(c_prev))
             reduction_prev, stride = False, 1
-            self.feature_info: list[dict[str, Any]] = []
         else:
             self.stem0, self.stem1 = _imagenet_stems(in_chans, c)
             c_prev_prev = c_prev = c
             reduction_prev, stride = True, 8
-            self.feature_info = [dict(num_chs=c, reduction=4, module="stem0")]
-        self._taps: list[int] = [-1] if stem == "imagenet" else []  # -1: the stem0 output
+        # No annotations on these: TorchScript warns about annotated empty lists in __init__.
+        self.feature_info = [dict(num_chs=c, reduction=4, module="stem0")] if stem == "imagenet" else []
+        self._taps = [-1] if stem == "imagenet" else []  # -1: the stem0 output
 
         reductions = reduction_cells(layers)
         stage_ends = sorted({r - 1 for r in reductions if r > 0} | {layers - 1})
@@ -215,25 +221,28 @@ class DartsNetwork(nn.Module):
         self.num_classes = num_classes
         if global_pool is None:
             global_pool = self.global_pool.pool_type
-        self.global_pool, self.classifier = create_classifier(self.num_features, num_classes, pool_type=global_pool)
+        like = next(self.parameters())  # the new head follows the network's device, dtype and mode
+        self.global_pool, self.classifier = create_classifier(self.num_features, num_classes, pool_type=global_pool,
+                                                              device=like.device, dtype=like.dtype)
+        self.global_pool.train(self.training)
+        self.classifier.train(self.training)
 
     def _stem_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.stem_type == "cifar":
+        # hasattr, not stem_type: TorchScript resolves it while compiling and drops the other branch.
+        if hasattr(self, "stem"):
             s = self.stem(x)
             return s, s
         s0 = self.stem0(x)
         return s0, self.stem1(s0)
 
-    def _cell_forward(self, cell: Cell, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            return checkpoint(cell, s0, s1, self.drop_path_prob, use_reentrant=False)
-        return cell(s0, s1, self.drop_path_prob)
-
     def _forward_cells(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         s0, s1 = self._stem_forward(x)
-        logits_aux = None
+        logits_aux: torch.Tensor | None = None
         for i, cell in enumerate(self.cells):
-            s0, s1 = s1, self._cell_forward(cell, s0, s1)
+            if self.grad_checkpointing and not torch.jit.is_scripting():
+                s0, s1 = s1, checkpoint(cell, s0, s1, self.drop_path_prob, use_reentrant=False)
+            else:
+                s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
             if with_aux and i == self.aux_index and self.auxiliary_head is not None:
                 logits_aux = self.auxiliary_head(s1)
         return s1, logits_aux
@@ -275,7 +284,10 @@ class DartsNetwork(nn.Module):
         if -1 in wanted:
             intermediates.append(s0)
         for i, cell in enumerate(self.cells[: last + 1]):
-            s0, s1 = s1, self._cell_forward(cell, s0, s1)
+            if self.grad_checkpointing:
+                s0, s1 = s1, checkpoint(cell, s0, s1, self.drop_path_prob, use_reentrant=False)
+            else:
+                s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
             if i in wanted:
                 intermediates.append(s1)
         if intermediates_only:
@@ -288,6 +300,8 @@ class DartsNetwork(nn.Module):
         take_indices, max_index = feature_take_indices(len(self._taps), indices)
         last = self._taps[max_index]
         self.cells = self.cells[: last + 1]
+        if last == -1:  # the stem0 tap: forward_features must end there too
+            self.stem1 = nn.Identity()
         if self.aux_index > last:
             self.auxiliary_head = None
         if max_index < len(self._taps) - 1 or prune_head:
@@ -316,11 +330,8 @@ def num_stages(stem: str, layers: int) -> int:
 
 
 def _create_darts(variant: str, pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
-    if kwargs.get("genotype") is None:
-        raise ConfigError(
-            f"{variant} needs genotype=: a Genotype, its JSON text or dict, a path to a genotype.json (or a "
-            f"search run directory), or one of {', '.join(genotypes.KNOWN)}."
-        )
+    """Build ``variant`` through timm's builder; ``device`` / ``dtype`` (timm factory arguments) place
+    the parameters as they are created, so ``device="meta"`` allocates nothing."""
     stem = "imagenet" if variant.endswith("imagenet") else "cifar"
     if kwargs.setdefault("stem", stem) != stem:
         raise ConfigError(
@@ -328,14 +339,17 @@ def _create_darts(variant: str, pretrained: bool = False, **kwargs: Any) -> Dart
         )
     kwargs["genotype"] = genotypes.parse(kwargs["genotype"])
     stages = num_stages(stem, kwargs.get("layers", 20))
-    return build_model_with_cfg(
-        DartsNetwork,
-        variant,
-        pretrained,
-        pretrained_filter_fn=checkpoint_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=tuple(range(stages))),
-        **kwargs,
-    )
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    with torch.device(device) if device is not None else nullcontext():
+        model = build_model_with_cfg(
+            DartsNetwork,
+            variant,
+            pretrained,
+            pretrained_filter_fn=checkpoint_filter_fn,
+            feature_cfg=dict(feature_cls="getter", out_indices=tuple(range(stages))),
+            **kwargs,
+        )
+    return model if dtype is None else model.to(dtype)
 
 
 def _create_published(variant: str, known: str, pretrained: bool, /, **kwargs: Any) -> DartsNetwork:
@@ -410,13 +424,15 @@ def darts_v2_imagenet(pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
 
 @register_model
 def darts_cifar(pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
-    """Any genotype (``genotype=``) as a CIFAR network; defaults C=36, 20 cells."""
+    """Any genotype (``genotype=``, default PC_DARTS_cifar) as a CIFAR network; defaults C=36, 20 cells."""
+    kwargs.setdefault("genotype", "PC_DARTS_cifar")
     return _create_darts("darts_cifar", pretrained, **kwargs)
 
 
 @register_model
 def darts_imagenet(pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
-    """Any genotype (``genotype=``) as an ImageNet mobile network; defaults C=48, 14 cells."""
+    """Any genotype (``genotype=``, default PC_DARTS_image) as an ImageNet mobile network; defaults C=48, 14 cells."""
+    kwargs.setdefault("genotype", "PC_DARTS_image")
     kwargs.setdefault("init_channels", 48)
     kwargs.setdefault("layers", 14)
     return _create_darts("darts_imagenet", pretrained, **kwargs)

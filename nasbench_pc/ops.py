@@ -10,7 +10,6 @@ arithmetic with one activation kept for backward instead of one per op.
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import islice
 
 import torch
 from torch import nn
@@ -38,8 +37,9 @@ class ReLUConvBN(ReLUOp):
         )
 
     def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in islice(self.op, 1, None):  # op[0] is the ReLU
-            x = layer(x)
+        for i, layer in enumerate(self.op):  # a loop TorchScript can unroll; op[0] is the ReLU
+            if i > 0:
+                x = layer(x)
         return x
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import timm
@@ -130,9 +135,10 @@ def test_darts_cifar_takes_any_genotype_form(form: str, tmp_path) -> None:
     assert model.genotype == g
 
 
-def test_generic_model_without_genotype_says_what_to_pass() -> None:
-    with pytest.raises(ConfigError, match="darts_cifar needs genotype="):
-        timm.create_model("darts_cifar")
+@pytest.mark.parametrize(("name", "default"), [("darts_cifar", "PC_DARTS_cifar"), ("darts_imagenet", "PC_DARTS_image")])
+def test_generic_model_defaults_to_the_pc_darts_genotype(name: str, default: str) -> None:
+    # timm creates every registered name without arguments (its own model tests do).
+    assert timm.create_model(name, **TINY).genotype == genotypes.KNOWN[default]
 
 
 def test_published_model_refuses_a_genotype() -> None:
@@ -156,3 +162,108 @@ def test_checkpoint_filter_accepts_reference_style_checkpoints() -> None:
     source.eval(), target.eval()
     x = torch.randn(1, 3, 32, 32)
     assert torch.equal(source(x), target(x))
+
+
+@pytest.mark.parametrize(("name", "size"), [("darts_cifar", 32), ("darts_imagenet", 64)])
+def test_torchscript_gives_the_eager_outputs_in_eval_and_with_drop_path(name: str, size: int) -> None:
+    model = timm.create_model(name, drop_path_rate=0.3, **TINY)
+    scripted = torch.jit.script(model)
+    x = torch.randn(2, 3, size, size)
+    torch.manual_seed(0)
+    eager_train = model(x)
+    torch.manual_seed(0)  # the same drop-path masks: drawn in the same order from the same generator
+    torch.testing.assert_close(scripted(x), eager_train)
+    model.eval(), scripted.eval()
+    torch.testing.assert_close(scripted(x), model(x))
+    assert not torch.allclose(model(x), eager_train)  # drop path (and train-mode BN) did act in training
+
+
+def test_fx_trace_runs_and_scripts_like_the_model() -> None:
+    model = timm.create_model("pc_darts_imagenet", **TINY).eval()
+    traced = torch.jit.script(torch.fx.symbolic_trace(model))  # fails on postponed (string) annotations
+    x = torch.randn(1, 3, 64, 64)
+    torch.testing.assert_close(traced(x), model(x))
+
+
+def test_factory_device_and_dtype_place_every_parameter() -> None:
+    meta = timm.create_model("darts_imagenet", device="meta", **TINY)
+    assert {t.device.type for t in [*meta.parameters(), *meta.buffers()]} == {"meta"}
+    double = timm.create_model("pc_darts_cifar", dtype=torch.float64, **TINY)
+    assert {p.dtype for p in double.parameters()} == {torch.float64}
+
+
+def test_reset_classifier_follows_the_network_dtype_and_mode() -> None:
+    model = timm.create_model("pc_darts_cifar", **TINY).to(torch.float64).eval()
+    model.reset_classifier(3)
+    assert model.classifier.weight.dtype == torch.float64
+    assert not any(m.training for m in model.modules())
+    assert model(torch.randn(1, 3, 32, 32, dtype=torch.float64)).shape == (1, 3)
+
+
+def test_pruning_to_the_stem_tap_ends_the_features_at_stem0() -> None:
+    model = timm.create_model("pc_darts_imagenet", **TINY).eval()
+    x = torch.randn(1, 3, 64, 64)
+    tap = model.forward_intermediates(x, indices=[0], intermediates_only=True)[0]
+    assert model.prune_intermediate_layers([0], prune_norm=True) == [0]
+    assert len(model.cells) == 0 and model.auxiliary_head is None
+    features = model.forward_features(x)
+    assert features.shape == (1, 4, 16, 16)
+    assert torch.equal(features, tap)
+
+
+# --- tests/timm_suite: the runner of timm's own model tests, on a stand-in for timm's test_models.py ----
+
+SUITE = Path(__file__).parent / "timm_suite"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"timm_suite_{name}", SUITE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_timm_tests(tmp_path: Path, names: tuple[str, ...]) -> Path:
+    """A tests/ folder whose test_models.py holds no-op ``names`` tests over resnet18 and our models;
+    the model named by FAKE_SKIP is skipped."""
+    tests = tmp_path / "timm_tests"
+    tests.mkdir()
+    (tests / "__init__.py").write_text("")
+    test = '\n@pytest.mark.parametrize("model_name", NAMES)\ndef {}(model_name, batch_size=1):\n    _run(model_name)\n'
+    body = "".join(test.format(name) for name in names)
+    (tests / "test_models.py").write_text(
+        "import os\nimport pytest\nfrom conftest import our_models\n\nNAMES = ['resnet18', *our_models()]\n\n"
+        "def _run(model_name):\n    if model_name == os.environ.get('FAKE_SKIP'):\n        pytest.skip('fake')\n" + body
+    )
+    return tests
+
+
+def _run_suite(tests: Path, skip: str = "") -> subprocess.CompletedProcess:
+    code = f"import os, sys; os.environ['FAKE_SKIP'] = {skip!r}; sys.path.insert(0, {str(SUITE)!r}); " \
+           f"import run; sys.exit(run.main(['--timm-tests', {str(tests)!r}]))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_suite_runs_only_our_models_and_fails_when_one_is_skipped(tmp_path: Path) -> None:
+    plugin = _load("conftest_timm")
+    ours = plugin.our_models()
+    assert {"darts_cifar", "pc_darts_imagenet"} <= set(ours) and "resnet18" not in ours
+    names = (*plugin.REQUIRED, "test_prune_intermediate_layers_contract")
+    tests = _fake_timm_tests(tmp_path, names)
+    # 11 tests in test_models.py and 3 more in the copied intermediates.py, each on every model of ours;
+    # resnet18 runs nowhere.
+    passing = _run_suite(tests)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert f"{14 * len(ours)} passed, 11 deselected" in passing.stdout
+    skipping = _run_suite(tests, skip="pc_darts_cifar")
+    assert skipping.returncode == 1
+    assert "FAILED: 14 of nasbench_pc's timm tests were skipped" in skipping.stdout
+
+
+def test_suite_refuses_to_run_when_a_required_test_misses_our_models(tmp_path: Path) -> None:
+    tests = _fake_timm_tests(tmp_path, ("test_model_forward",))
+    (tests / "test_models.py").write_text((tests / "test_models.py").read_text().replace("*our_models()", ""))
+    result = _run_suite(tests)
+    assert result.returncode == 4  # pytest's usage error
+    assert "timm's model tests did not collect all of nasbench_pc's models (test_model_forward lacks darts_cifar, " \
+           "darts_imagenet," in result.stderr

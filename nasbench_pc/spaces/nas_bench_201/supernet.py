@@ -1,0 +1,113 @@
+"""The NAS-Bench-201 search supernet: xautodl's ``TinyNetworkDarts`` on our sampler and normalizer.
+
+With the ``full`` sampler and no edge normalizer it computes what the reference does (same
+parameters in the same order, same logits and architecture gradients) and returns the logits
+only. A channel sampler builds every edge (``partial`` gives PC-DARTS' partial channels) and an
+optional edge normalizer adds betas, so darts, pc-darts, pc-only and en-only all run on this space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
+from nasbench_pc.spaces.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
+from nasbench_pc.spaces.nas_bench_201.genotype import EDGES, NUM_EDGES, Nb201Genotype, node_slices
+from nasbench_pc.spaces.nas_bench_201.ops import OPS, PRIMITIVES
+from nasbench_pc.supernet import MixedOp
+
+
+class Nb201SearchCell(nn.Module):
+    """The reference NAS201SearchCell: node i = sum over j < i of edge(i<-j)(node j); the output is node 3.
+
+    ``make_edge(channels)`` builds one edge module ``edge(x, weights)``; edges run in the benchmark's
+    order, as in :class:`~nasbench_pc.spaces.nas_bench_201.network.Nb201InferCell`.
+    """
+
+    def __init__(self, channels: int, make_edge: Callable[[int], nn.Module]):
+        super().__init__()
+        self.edges = nn.ModuleList(make_edge(channels) for _ in EDGES)
+        self.sources: list[int] = [j for _, j in EDGES]
+        self.closes: list[bool] = [j == i - 1 for i, j in EDGES]  # the node's last edge
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, edge_weights: torch.Tensor | None) -> torch.Tensor:
+        nodes = [x]
+        node = x
+        for e, edge in enumerate(self.edges):
+            y = edge(nodes[self.sources[e]], weights[e])
+            if edge_weights is not None:
+                y = edge_weights[e] * y
+            node = y if self.sources[e] == 0 else node + y
+            if self.closes[e]:
+                nodes.append(node)
+        return nodes[-1]
+
+
+class Nb201Supernet(TinySkeleton):
+    """Weight-sharing NAS-Bench-201 network: every cell shares one (6, 5) alphas tensor.
+
+    Args:
+        sampler: builds each edge around the MixedOp of the 5 ops (``full``: DARTS; ``partial``: PC-DARTS).
+        normalizer: edge normalization (betas, one per edge) or None for plain DARTS.
+        config: network shape.
+        track_running_stats: whether the cells' non-affine BNs keep running statistics (the reference
+            search scripts' BN switch; 1 in the benchmark's runs).
+
+    ``arch_parameters()`` are the alphas (then the betas); ``weight_parameters()`` are all other
+    parameters, in the reference's ``get_weights()`` order.
+    """
+
+    def __init__(self, sampler: ChannelSampler, normalizer: EdgeNormalizer | None = None,
+                 config: Nb201Config = BENCHMARK, track_running_stats: bool = True):
+        def mixed(channels: int) -> MixedOp:
+            return MixedOp([OPS[name](channels, False, track_running_stats) for name in PRIMITIVES])
+
+        def make_cell(channels: int) -> Nb201SearchCell:
+            return Nb201SearchCell(channels, lambda c: sampler.build_edge(mixed, c, 1))
+
+        super().__init__(config, make_cell)
+        self.normalizer = normalizer
+        # Drawn after the weights, as the reference does, so a seeded build matches it.
+        self.alphas = nn.Parameter(1e-3 * torch.randn(NUM_EDGES, len(PRIMITIVES)))
+        betas = None if normalizer is None else normalizer.init_betas(NUM_EDGES)
+        self.betas = None if betas is None else nn.Parameter(betas)
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """What the architect optimises: the alphas, then the betas with edge normalization."""
+        return [self.alphas] if self.betas is None else [self.alphas, self.betas]
+
+    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """The network weights with their names, in the reference's order (the arch parameters left out)."""
+        arch = {id(p) for p in self.arch_parameters()}
+        return [(n, p) for n, p in self.named_parameters() if id(p) not in arch]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """What the weight optimiser trains: every parameter except the arch parameters."""
+        return [p for _, p in self.named_weight_parameters()]
+
+    def edge_weights(self) -> torch.Tensor | None:
+        """Per-edge multipliers: per node, a softmax over its incoming edges' betas (None without betas)."""
+        return None if self.betas is None else self.normalizer.edge_weights(self.betas, node_slices())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = F.softmax(self.alphas, dim=-1)
+        edge_weights = self.edge_weights()
+        x = self.stem(x)
+        for cell in self.cells:
+            x = cell(x, weights, edge_weights) if isinstance(cell, Nb201SearchCell) else cell(x)
+        return self.forward_head(self.lastact(x))
+
+    def genotype(self) -> Nb201Genotype:
+        """The reference derive rule: on every edge the argmax over all 5 ops, 'none' included.
+
+        Every edge is kept, so edge normalization changes nothing here: its score of an edge's op,
+        softmax(alpha) * beta-weight, scales the edge's row by one positive number, and the argmax of
+        that row is the argmax of the alphas (ties go to the earlier op, as torch.argmax does).
+        """
+        with torch.no_grad():
+            best = self.alphas.argmax(dim=-1).tolist()
+        return Nb201Genotype.from_ops([PRIMITIVES[k] for k in best])
