@@ -52,3 +52,12 @@ def unknown_name(kind: str, name: str, known: list[str] | tuple[str, ...], hint:
     guess = f" Did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(sorted(known)) or "(none registered)"
     return ConfigError(f"Unknown {kind} {name!r}.{guess} Available: {listed}.{(' ' + hint) if hint else ''}")
+
+
+def short_repr(value: object, width: int = 60) -> str:
+    """A short repr for error messages: user input can be huge (an int too long for repr, a long list)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return f"<an integer of {value.bit_length()} bits>"  # type: ignore[attr-defined]
+    return text if len(text) <= width else text[:width - 3] + "..."

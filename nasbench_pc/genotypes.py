@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from nasbench_pc.errors import GenotypeError
+from nasbench_pc.errors import GenotypeError, short_repr
 
 #: Candidate operations of the DARTS cell space, in the reference order.
 PRIMITIVES: tuple[str, ...] = (
@@ -41,15 +41,6 @@ class Genotype(NamedTuple):
 
 def _cell_text(cell: list[Edge]) -> str:
     return "[" + ", ".join(f"({op!r}, {i})" for op, i in cell) + "]"
-
-
-def _show(value: Any, width: int = 60) -> str:
-    """A short repr for error messages: user input can be huge (an int too long for repr, a long list)."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond sys.get_int_max_str_digits()
-        return f"<an integer of {value.bit_length()} bits>"
-    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def to_dict(genotype: Genotype) -> dict[str, Any]:
@@ -87,7 +78,7 @@ def from_dict(data: Any, *, steps: int = 4) -> Genotype:
             f"The genotype lacks the field(s) {', '.join(missing)}. A genotype needs normal, "
             f"normal_concat, reduce and reduce_concat, as written by `nasbench_pc.genotypes.to_json`."
         )
-    extra = sorted(map(_show, set(data) - set(Genotype._fields)))
+    extra = sorted(map(short_repr, set(data) - set(Genotype._fields)))
     if extra:
         raise GenotypeError(
             f"The genotype has unexpected field(s) {', '.join(extra)}. Only normal, normal_concat, "
@@ -134,7 +125,7 @@ def _literal(node: ast.AST) -> Any:
         return ast.literal_eval(node)
     except ValueError as exc:
         if str(exc).startswith("malformed node"):  # literal_eval's message names an AST object, not the text
-            raise ValueError(f"{_show(ast.unparse(node), 40)} is not a literal") from None
+            raise ValueError(f"{short_repr(ast.unparse(node), 40)} is not a literal") from None
         raise
 
 
@@ -156,12 +147,12 @@ def from_python(text: str, *, steps: int = 4) -> Genotype:
             fields[kw.arg] = _literal(kw.value)
     except (RecursionError, MemoryError):  # the parser's own limits on nesting
         raise GenotypeError(
-            f"Could not read {_show(text)} as a Genotype(...) literal: it is nested far too deeply. Use the form "
+            f"Could not read {short_repr(text)} as a Genotype(...) literal: it is nested far too deeply. Use the form "
             f"printed by the reference code, e.g. Genotype(normal=[('sep_conv_3x3', 0), ...], ...)."
         ) from None
     except (SyntaxError, ValueError, TypeError) as exc:
         raise GenotypeError(
-            f"Could not read {_show(text)} as a Genotype(...) literal ({exc}). Use the form "
+            f"Could not read {short_repr(text)} as a Genotype(...) literal ({exc}). Use the form "
             f"printed by the reference code, e.g. Genotype(normal=[('sep_conv_3x3', 0), ...], "
             f"normal_concat=range(2, 6), ...)."
         ) from None
@@ -183,19 +174,19 @@ def validate(genotype: Genotype, *, steps: int = 4) -> Genotype:
         for pos, edge in enumerate(edges):
             if not (isinstance(edge, (list, tuple)) and len(edge) == 2):
                 raise GenotypeError(
-                    f"Edge {pos} of the {cell} cell is {_show(edge)}; each edge must be an (op, input) pair "
+                    f"Edge {pos} of the {cell} cell is {short_repr(edge)}; each edge must be an (op, input) pair "
                     f"such as ('sep_conv_3x3', 0)."
                 )
             op, src = edge
             if op not in PRIMITIVES:
                 raise GenotypeError(
-                    f"Edge {pos} of the {cell} cell uses the unknown op {_show(op)}. Known ops: "
+                    f"Edge {pos} of the {cell} cell uses the unknown op {short_repr(op)}. Known ops: "
                     f"{', '.join(PRIMITIVES)}."
                 )
             node = pos // 2
             if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < node + 2:
                 raise GenotypeError(
-                    f"Edge {pos} of the {cell} cell feeds node {node + 2} from input {_show(src)}, but that node "
+                    f"Edge {pos} of the {cell} cell feeds node {node + 2} from input {short_repr(src)}, but that node "
                     f"can only read inputs 0..{node + 1} (the two cell inputs and the nodes before it)."
                 )
             clean.append((op, src))
@@ -207,8 +198,8 @@ def validate(genotype: Genotype, *, steps: int = 4) -> Genotype:
             isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < steps + 2 for i in concat_list
         ):
             raise GenotypeError(
-                f"{cell}_concat is {_show(concat)}; it must list 1 to {steps + 2} state indices in 0..{steps + 1}, "
-                f"usually [2, 3, 4, 5]."
+                f"{cell}_concat is {short_repr(concat)}; it must list 1 to {steps + 2} state indices in "
+                f"0..{steps + 1}, usually [2, 3, 4, 5]."
             )
         cells[cell] = clean
         cells[f"{cell}_concat"] = concat_list
@@ -245,7 +236,7 @@ def _genotype_file(text: str) -> Path:
     if is_dir:
         if not (path / "genotype.json").is_file():
             raise GenotypeError(
-                f"The folder {_show(text)} holds no genotype.json. Pass a run directory written by "
+                f"The folder {short_repr(text)} holds no genotype.json. Pass a run directory written by "
                 f"`nasbench-pc search` (it saves genotype.json) or the genotype file itself."
             )
         return path / "genotype.json"
@@ -255,7 +246,7 @@ def _genotype_file(text: str) -> Path:
     close = difflib.get_close_matches(text.casefold(), by_case, n=1)
     guess = f" Did you mean {by_case[close[0]]!r}?" if close else ""
     raise GenotypeError(
-        f"{_show(text)} is neither a known genotype ({', '.join(KNOWN)}), nor a genotype.json file or run "
+        f"{short_repr(text)} is neither a known genotype ({', '.join(KNOWN)}), nor a genotype.json file or run "
         f"directory that exists, nor JSON text, nor a Genotype(...) literal.{guess} Pass one of those."
     )
 

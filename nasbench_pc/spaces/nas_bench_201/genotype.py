@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nasbench_pc.errors import GenotypeError
+from nasbench_pc.errors import GenotypeError, short_repr
 from nasbench_pc.spaces.nas_bench_201.ops import PRIMITIVES
 
 SPACE = "nas-bench-201"
@@ -33,15 +33,6 @@ _FORMAT = "|op~0|+|op~0|op~1|+|op~0|op~1|op~2|"
 _EDGE = re.compile(r"(?P<op>[^|~+]*)~(?P<input>0|[1-9][0-9]{0,8})")
 
 
-def _clip(value: Any, width: int = 60) -> str:
-    """A short repr for messages: user input can be very long."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond sys.get_int_max_str_digits()
-        return f"<an integer of {value.bit_length()} bits>"
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
 def node_slices() -> list[slice]:
     """The rows of the (6, 5) alphas that belong to node 1, 2 and 3 (node i has i incoming edges)."""
     starts = [i * (i - 1) // 2 for i in range(1, NODES + 2)]
@@ -51,7 +42,7 @@ def node_slices() -> list[slice]:
 def _check_edge(node: int, position: int, edge: Any) -> Edge:
     if not isinstance(edge, (list, tuple)) or len(edge) != 2:
         raise GenotypeError(
-            f"Edge {position} of node {node} is {_clip(edge)}, not an (op, input) pair. Write each edge as a "
+            f"Edge {position} of node {node} is {short_repr(edge)}, not an (op, input) pair. Write each edge as a "
             f"pair such as ('nor_conv_3x3', {position}), or as nor_conv_3x3~{position} in the benchmark string "
             f"{_FORMAT}."
         )
@@ -60,17 +51,17 @@ def _check_edge(node: int, position: int, edge: Any) -> Edge:
         close = difflib.get_close_matches(op, PRIMITIVES, n=1) if isinstance(op, str) else []
         guess = f" Did you mean {close[0]!r}?" if close else ""
         raise GenotypeError(
-            f"Node {node} uses the unknown op {_clip(op)}.{guess} A NAS-Bench-201 edge is one of "
+            f"Node {node} uses the unknown op {short_repr(op)}.{guess} A NAS-Bench-201 edge is one of "
             f"{', '.join(PRIMITIVES)}."
         )
     if isinstance(source, bool) or not isinstance(source, int):
         raise GenotypeError(
-            f"Edge {position} of node {node} reads {_clip(source)}, which is not a node number. The input of "
+            f"Edge {position} of node {node} reads {short_repr(source)}, which is not a node number. The input of "
             f"an edge is the integer j of the node it reads (0 is the cell input)."
         )
     if not 0 <= source < node:
         raise GenotypeError(
-            f"Node {node} reads node {_clip(source)}, but node {node} can only read the nodes before it "
+            f"Node {node} reads node {short_repr(source)}, but node {node} can only read the nodes before it "
             f"(0 to {node - 1}). Fix the number after '~' in that edge."
         )
     if source != position:
@@ -95,7 +86,7 @@ class Nb201Genotype:
     def __post_init__(self) -> None:
         nodes = self.nodes
         if not isinstance(nodes, (list, tuple)) or len(nodes) != NODES:
-            got = f"{len(nodes)} nodes" if isinstance(nodes, (list, tuple)) else _clip(nodes)
+            got = f"{len(nodes)} nodes" if isinstance(nodes, (list, tuple)) else short_repr(nodes)
             raise GenotypeError(
                 f"A NAS-Bench-201 cell has {NODES} nodes after its input, got {got}. Write it as "
                 f"{_FORMAT} (node 1, node 2, node 3), or in JSON as a list of the three nodes' [op, input] pairs."
@@ -103,7 +94,7 @@ class Nb201Genotype:
         checked = []
         for node, edges in enumerate(nodes, start=1):
             if not isinstance(edges, (list, tuple)) or len(edges) != node:
-                got = f"{len(edges)} edges" if isinstance(edges, (list, tuple)) else _clip(edges)
+                got = f"{len(edges)} edges" if isinstance(edges, (list, tuple)) else short_repr(edges)
                 raise GenotypeError(
                     f"Node {node} of a NAS-Bench-201 cell reads every earlier node, so it has {node} edge(s), "
                     f"got {got}. Write node {node} as {'|' + '|'.join(f'op~{j}' for j in range(node)) + '|'}."
@@ -127,7 +118,7 @@ class Nb201Genotype:
         if isinstance(ops, str) or len(ops) != NUM_EDGES:
             raise GenotypeError(
                 f"A NAS-Bench-201 cell has {NUM_EDGES} edges (1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2), so it needs "
-                f"{NUM_EDGES} op names; got {_clip(ops)}."
+                f"{NUM_EDGES} op names; got {short_repr(ops)}."
             )
         names = iter(ops)
         return cls(tuple(tuple((next(names), j) for j in range(node)) for node in range(1, NODES + 1)))
@@ -140,14 +131,14 @@ class Nb201Genotype:
         parts = text.strip().split("+")
         if len(parts) != NODES:
             raise GenotypeError(
-                f"{_clip(text)} has {len(parts)} node(s) separated by '+', but a NAS-Bench-201 cell has "
+                f"{short_repr(text)} has {len(parts)} node(s) separated by '+', but a NAS-Bench-201 cell has "
                 f"{NODES}. Write it as {_FORMAT}."
             )
         nodes = []
         for node, part in enumerate(parts, start=1):
             if len(part) < 2 or part[0] != "|" or part[-1] != "|":
                 raise GenotypeError(
-                    f"Node {node} of {_clip(text)} is {_clip(part)}; each node is its edges between bars, "
+                    f"Node {node} of {short_repr(text)} is {short_repr(part)}; each node is its edges between bars, "
                     f"like |op~0|op~1|. Write the whole cell as {_FORMAT}."
                 )
             edges = []
@@ -155,7 +146,7 @@ class Nb201Genotype:
                 match = _EDGE.fullmatch(token)
                 if match is None:
                     raise GenotypeError(
-                        f"{_clip(token)} in node {node} is not an edge: write each edge as op~j, the op's name "
+                        f"{short_repr(token)} in node {node} is not an edge: write each edge as op~j, the op's name "
                         f"and the number j of the node it reads (for example nor_conv_3x3~0), as in {_FORMAT}."
                     )
                 edges.append((match["op"], int(match["input"])))
@@ -177,14 +168,14 @@ class Nb201Genotype:
     def from_dict(cls, data: Any) -> Nb201Genotype:
         """Build and validate a genotype from the dict :meth:`to_dict` writes."""
         if not isinstance(data, dict) or set(data) != {"space", "nodes"}:
-            got = sorted(map(_clip, data)) if isinstance(data, dict) else type(data).__name__
+            got = sorted(map(short_repr, data)) if isinstance(data, dict) else type(data).__name__
             raise GenotypeError(
                 f"A NAS-Bench-201 genotype is an object with exactly the keys 'space' and 'nodes', got {got}. "
                 f"Write it as produced by Nb201Genotype.to_dict."
             )
         if data["space"] != SPACE:
             raise GenotypeError(
-                f"This genotype is for the space {_clip(data['space'])}, not {SPACE!r}. Read it with that "
+                f"This genotype is for the space {short_repr(data['space'])}, not {SPACE!r}. Read it with that "
                 f"space, or set \"space\": \"{SPACE}\" if it is a NAS-Bench-201 cell."
             )
         return cls(data["nodes"])
