@@ -7,6 +7,7 @@ from nasbench_pc.genotypes import KNOWN, PRIMITIVES, Genotype
 from nasbench_pc.hookspecs import hookimpl
 from nasbench_pc.interfaces import Method, SearchHParams
 from nasbench_pc.registry import available, plugin_manager
+from nasbench_pc.spaces import nas_bench_201  # noqa: F401  (registers the timm model nasbench201_cifar)
 
 __version__ = "0.1.0"
 

@@ -1,11 +1,10 @@
 """The benchmark's macro skeleton (TinyNetwork), shared by the search supernet and the derived network."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from timm.layers import create_classifier
 from torch import nn
 
 from nasbench_pc.errors import ConfigError
@@ -19,7 +18,7 @@ class Nb201Config:
     Args:
         init_channels: channels C of the first stage; the second and third stages have 2C and 4C.
         cells_per_stage: cells N in each of the three stages.
-        num_classes: outputs of the classifier.
+        num_classes: outputs of the classifier; 0 for none (the network returns the pooled features).
         in_channels: channels of the input images.
     """
 
@@ -31,8 +30,10 @@ class Nb201Config:
     def __post_init__(self) -> None:
         for name in ("init_channels", "cells_per_stage", "num_classes", "in_channels"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} of a NAS-Bench-201 network must be a positive integer, got {value!r}.")
+            least = 0 if name == "num_classes" else 1  # 0 classes: no classifier, as in timm
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                kind = "non-negative" if least == 0 else "positive"
+                raise ConfigError(f"{name} of a NAS-Bench-201 network must be a {kind} integer, got {value!r}.")
 
 
 #: The benchmark's own shape: C=16, N=5, 10 classes.
@@ -43,10 +44,11 @@ class TinySkeleton(nn.Module):
     """Stem, three stages of cells joined by residual reduction blocks, BN + ReLU, pool, classifier.
 
     Modules are built in the reference's order, so a seeded construction draws the same weights.
-    ``make_cell(channels)`` builds one cell; subclasses say how cells are run.
+    ``make_cell(channels)`` builds one cell; subclasses say how cells are run. ``global_pool`` is a
+    timm pool type ('avg' is the reference's global average pooling; '' keeps the feature map).
     """
 
-    def __init__(self, config: Nb201Config, make_cell: Callable[[int], nn.Module]):
+    def __init__(self, config: Nb201Config, make_cell: Callable[[int], nn.Module], global_pool: str = "avg"):
         super().__init__()
         self.config = config
         c, n = config.init_channels, config.cells_per_stage
@@ -57,10 +59,10 @@ class TinySkeleton(nn.Module):
                 self.cells.append(ResNetBasicblock(channels // 2, channels))
             self.cells.extend(make_cell(channels) for _ in range(n))
         self.lastact = nn.Sequential(nn.BatchNorm2d(4 * c), nn.ReLU(inplace=True))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(4 * c, config.num_classes)
+        # timm's head: the same Linear (same draws) as the reference, and a pool that reset_classifier can swap.
+        self.global_pool, self.classifier = create_classifier(4 * c, config.num_classes, pool_type=global_pool)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Logits from the final feature map (or the pooled features when ``pre_logits``)."""
-        x = self.global_pooling(x).flatten(1)
+        x = self.global_pool(x)
         return x if pre_logits else self.classifier(x)

@@ -1,11 +1,11 @@
-"""``show``, ``train`` and ``export``: a genotype's cost and cells, training it, and exporting it to timm."""
+"""``train``: train a genotype's network from scratch and export it for timm."""
 
 from __future__ import annotations
 
 import re
 import signal
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -14,21 +14,18 @@ from typing import Any
 import click
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from nasbench_pc import genotypes
+from nasbench_pc.cli._options import NETWORK
 from nasbench_pc.console import console
-from nasbench_pc.cost import SETTINGS, genotype_cost
 from nasbench_pc.data import BAD_IMAGES, DatasetInfo
 from nasbench_pc.devices import default_device
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.export import CHECKPOINT_NAME, describe_metrics, existing_path, resolve_source, write_folder
+from nasbench_pc.export import CHECKPOINT_NAME, existing_path
 from nasbench_pc.interrupt import Interrupted
-from nasbench_pc.render import cell_tree, save_png
 from nasbench_pc.train import (
     AUTO_RECIPE,
     LR_SCHEDULES,
-    NETWORKS,
     RECIPES,
     TrainConfig,
     TrainProgress,
@@ -36,42 +33,6 @@ from nasbench_pc.train import (
     resume,
     train,
 )
-
-_NETWORK = click.Choice(NETWORKS)
-
-
-@click.command()
-@click.argument("genotype")
-@click.option("--network", type=_NETWORK, default=None, help="Cost for this network only (default: both).")
-@click.option("--init-channels", "-C", type=int, default=None, help="Initial channels (default: reference).")
-@click.option("--layers", type=int, default=None, help="Number of cells (default: reference).")
-@click.option("--num-classes", type=int, default=None, help="Classes (default: 10 CIFAR, 1000 ImageNet).")
-@click.option("--image-size", type=int, default=None, help="Input side for MACs (default: 32 / 224).")
-@click.option("--png", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also draw both cells into this PNG file (needs matplotlib).")
-def show(genotype: str, network: str | None, init_channels: int | None, layers: int | None,
-         num_classes: int | None, image_size: int | None, png: Path | None) -> None:
-    """Render GENOTYPE's cells and its parameters and MACs.
-
-    GENOTYPE is a name from KNOWN, a genotype.json, a search run directory or JSON text.
-    """
-    parsed = genotypes.parse(genotype)
-    console.print(cell_tree(parsed, genotype if genotype in genotypes.KNOWN else "genotype"))
-    custom = any(v is not None for v in (init_channels, layers, num_classes, image_size))
-    table = Table(title="Cost (auxiliary head excluded; MACs of convolutions and linear layers)")
-    for col in ("network", "C", "cells", "classes", "input", "params", "MACs"):
-        table.add_column(col, justify="right" if col in ("params", "MACs") else "left")
-    for net in [network] if network else (["cifar"] if custom else list(NETWORKS)):
-        c, n, k, size = SETTINGS[net]
-        cost = genotype_cost(parsed, stem=net, init_channels=init_channels, layers=layers, num_classes=num_classes,
-                             image_size=image_size)
-        table.add_row(net, str(init_channels or c), str(layers or n), str(num_classes or k),
-                      "x".join(map(str, cost.input_size)), f"{cost.params:,} ({cost.params / 1e6:.2f}M)",
-                      f"{cost.macs / 1e6:,.1f}M")
-    console.print(table)
-    console.print(f"[dim]reference literal:[/dim] {genotypes.to_python(parsed)}")
-    if png is not None:
-        console.print(f"cell diagram written to [bold]{save_png(parsed, png, title=genotype)}[/bold]")
 
 
 class RichTrainProgress(TrainProgress):
@@ -153,7 +114,7 @@ _JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_c
               help="Reference evaluation recipe: darts (DARTS train.py: drop path 0.2; train_imagenet.py: batch 128, "
                    "lr 0.1 x0.97 per epoch) or pc-darts (drop path 0.3; batch 1024, lr 0.5 linear, 5 warm-up "
                    f"epochs). {AUTO_RECIPE}")
-@click.option("--network", type=_NETWORK, default=None, help="Network (default: imagenet for --dataset imagenet).")
+@click.option("--network", type=NETWORK, default=None, help="Network (default: imagenet for --dataset imagenet).")
 @click.option("--epochs", type=int, default=None)
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None, help="Initial learning rate.")
@@ -233,48 +194,4 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
         title="trained", border_style="green", expand=False))
 
 
-@click.command()
-@click.argument("source")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write (config.json, model.safetensors, README.md).")
-@click.option("--network", type=_NETWORK, default=None, help="Untrained sources: network (default cifar).")
-@click.option("--init-channels", "-C", type=int, default=None, help="Untrained sources: initial channels.")
-@click.option("--layers", type=int, default=None, help="Untrained sources: number of cells.")
-@click.option("--num-classes", type=int, default=None, help="Untrained sources: classes.")
-def export(source: str, out: Path, network: str | None, init_channels: int | None, layers: int | None,
-           num_classes: int | None) -> None:
-    """Export SOURCE as a timm model folder: timm.create_model("local-dir:OUT") loads it.
-
-    SOURCE is a train run directory or its checkpoint.pt (weights included), a search run directory, a
-    genotype.json or a name from KNOWN (architecture only: load it with pretrained=False).
-    """
-    spec = resolve_source(source)
-    shape = {"network": network, "init_channels": init_channels, "layers": layers, "num_classes": num_classes}
-    given = [k for k, v in shape.items() if v is not None]
-    if spec.state_dict is not None and given:
-        raise ConfigError(
-            f"{source} holds trained weights, whose network is fixed; drop "
-            f"{', '.join('--' + k.replace('_', '-') for k in given)}."
-        )
-    if spec.state_dict is None:
-        stem = network or "cifar"
-        c, n, k, _ = SETTINGS[stem]
-        spec = replace(spec, stem=stem, init_channels=init_channels or c, layers=layers or n,
-                       num_classes=num_classes or k)
-    folder = write_folder(spec, out)
-    if spec.state_dict is None:
-        console.print(Panel(
-            f"{source} has no trained weights: wrote an untrained {spec.architecture} (C={spec.init_channels}, "
-            f"{spec.layers} cells, {spec.num_classes} classes) to {folder}.\nLoad it with "
-            f"timm.create_model('local-dir:{folder}', pretrained=False); train it with `nasbench-pc train`.",
-            title="exported (architecture only)", border_style="yellow", expand=False))
-    else:
-        console.print(Panel(
-            f"{spec.architecture} with trained weights ({spec.dataset}, "
-            + describe_metrics(spec.metrics)
-            + f") written to {folder}.\nLoad it with timm.create_model('local-dir:{folder}', pretrained=True) "
-            "after `import nasbench_pc`.",
-            title="exported", border_style="green", expand=False))
-
-
-COMMANDS = (show, train_command, export)
+COMMANDS = (train_command,)

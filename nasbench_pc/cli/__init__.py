@@ -1,6 +1,7 @@
 """The ``nasbench-pc`` command line (click + rich).
 
-Each subcommand lives in its own module and is attached to :func:`main` at the bottom.
+Each group of subcommands lives in a module of this package named after its commands (``methods``,
+``search``, ``compare``, ``show``, ``train``, ``export``) and is attached to :func:`main` at the bottom.
 Errors a user can cause are :class:`NasbenchError`s: printed as one paragraph, exit code
 ``exc.exit_code`` (2, or 128 + signal for a run stopped by a signal), no traceback unless ``--debug``.
 """
@@ -41,10 +42,11 @@ def main(debug: bool) -> None:
 
 
 def _attach() -> None:
-    from nasbench_pc.commands import compare, inspect, models, search
+    from nasbench_pc.cli import compare, export, methods, search, show, train
 
-    for command in (*inspect.COMMANDS, *models.COMMANDS, *search.COMMANDS, *compare.COMMANDS):
-        main.add_command(command)
+    for module in (methods, show, train, export, search, compare):
+        for command in module.COMMANDS:
+            main.add_command(command)
 
 
 _attach()

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from nasbench_pc import compare as cmp
 from nasbench_pc.bench import BenchShape, largest_batch, measure, parse_bytes, plan
-from nasbench_pc.commands.search import search as search_command
+from nasbench_pc.cli.search import search as search_command
 from nasbench_pc.console import console, err_console
 from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError

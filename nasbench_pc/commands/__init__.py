@@ -1,1 +1,0 @@
-"""Subcommands of the CLI, one module per group of related commands."""
