@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from nasbench_pc import genotypes
+from nasbench_pc._timm_head import TimmHead
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import Genotype
 from nasbench_pc.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
@@ -133,7 +134,7 @@ def _imagenet_stems(in_chans: int, c: int) -> tuple[nn.Module, nn.Module]:
     return stem0, stem1
 
 
-class DartsNetwork(nn.Module):
+class DartsNetwork(TimmHead, nn.Module):
     """A genotype's evaluation network (reference NetworkCIFAR / NetworkImageNet) with the timm interface.
 
     ``forward`` returns logits only; :meth:`forward_with_aux` also returns the auxiliary logits
@@ -203,29 +204,7 @@ class DartsNetwork(nn.Module):
         self.num_features = self.head_hidden_size = c_prev
         self.global_pool, self.classifier = create_classifier(c_prev, num_classes, pool_type=global_pool)
 
-    # --- timm model interface ------------------------------------------------------------------
-
-    @torch.jit.ignore
-    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
-        return dict(stem=r"^stem", blocks=r"^cells\.(\d+)")
-
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        self.num_classes = num_classes
-        if global_pool is None:
-            global_pool = self.global_pool.pool_type
-        like = next(self.parameters())  # the new head follows the network's device, dtype and mode
-        self.global_pool, self.classifier = create_classifier(self.num_features, num_classes, pool_type=global_pool,
-                                                              device=like.device, dtype=like.dtype)
-        self.global_pool.train(self.training)
-        self.classifier.train(self.training)
+    # --- timm model interface (the classifier side is TimmHead's) ----------------------------------
 
     def _stem_forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # hasattr, not stem_type: TorchScript resolves it while compiling and drops the other branch.

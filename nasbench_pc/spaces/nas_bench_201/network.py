@@ -14,12 +14,12 @@ from contextlib import nullcontext
 from typing import Any
 
 import torch
-from timm.layers import create_classifier
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from nasbench_pc._timm_head import TimmHead
 from nasbench_pc.derived import CIFAR_MEAN, CIFAR_STD
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.spaces.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
@@ -51,7 +51,7 @@ class Nb201InferCell(nn.Module):
         return nodes[-1]
 
 
-class Nb201Network(TinySkeleton):
+class Nb201Network(TimmHead, TinySkeleton):
     """The benchmark's network for one cell (C=16, N=5 by default) with timm's model interface.
 
     Features (``features_only=True``) are the last cell of each of the three stages (strides 1, 2, 4);
@@ -78,29 +78,7 @@ class Nb201Network(TinySkeleton):
             for s, tap in enumerate(self._taps)
         ]
 
-    # --- timm model interface ------------------------------------------------------------------
-
-    @torch.jit.ignore
-    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
-        return dict(stem=r"^stem", blocks=r"^cells\.(\d+)")
-
-    @torch.jit.ignore
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        self.num_classes = num_classes
-        if global_pool is None:
-            global_pool = self.global_pool.pool_type
-        like = next(self.parameters())  # the new head follows the network's device, dtype and mode
-        self.global_pool, self.classifier = create_classifier(self.num_features, num_classes, pool_type=global_pool,
-                                                              device=like.device, dtype=like.dtype)
-        self.global_pool.train(self.training)
-        self.classifier.train(self.training)
+    # --- timm model interface (the classifier side is TimmHead's) ----------------------------------
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The final feature map (after the last BN + ReLU), before pooling."""
