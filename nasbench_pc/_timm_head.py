@@ -1,15 +1,27 @@
-"""The classifier side of timm's model interface, shared by every network we register with timm.
+"""What every network we register with timm shares: the classifier side of timm's model interface
+(:class:`TimmHead`) and the builder that honours timm's ``device=`` / ``dtype=`` (:func:`build_model`).
 
 A network using :class:`TimmHead` holds ``global_pool`` and ``classifier`` (built with
 ``timm.layers.create_classifier``), ``num_classes``, ``num_features``, ``grad_checkpointing`` and
 ``cells`` (the blocks ``group_matcher`` names).
 """
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 from timm.layers import create_classifier
+from timm.models import build_model_with_cfg
 from torch import nn
+
+
+def build_model(model_cls: Any, variant: str, pretrained: bool, **kwargs: Any) -> nn.Module:
+    """timm's ``build_model_with_cfg``; ``device`` / ``dtype`` (timm factory arguments) place the parameters
+    as they are created, so ``device="meta"`` allocates nothing."""
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    with torch.device(device) if device is not None else nullcontext():
+        model = build_model_with_cfg(model_cls, variant, pretrained, **kwargs)
+    return model if dtype is None else model.to(dtype)
 
 
 class TimmHead:

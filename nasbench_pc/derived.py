@@ -17,19 +17,18 @@ hence no postponed annotations here (fx copies ``forward``'s annotations into ge
 cell loops that TorchScript can unroll.
 """
 
-from contextlib import nullcontext
 from typing import Any
 
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import create_classifier
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from nasbench_pc import genotypes
-from nasbench_pc._timm_head import TimmHead
+from nasbench_pc._timm_head import TimmHead, build_model
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import Genotype
 from nasbench_pc.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
@@ -309,8 +308,7 @@ def num_stages(stem: str, layers: int) -> int:
 
 
 def _create_darts(variant: str, pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
-    """Build ``variant`` through timm's builder; ``device`` / ``dtype`` (timm factory arguments) place
-    the parameters as they are created, so ``device="meta"`` allocates nothing."""
+    """Build ``variant`` through timm's builder (:func:`~nasbench_pc._timm_head.build_model`)."""
     stem = "imagenet" if variant.endswith("imagenet") else "cifar"
     if kwargs.setdefault("stem", stem) != stem:
         raise ConfigError(
@@ -318,17 +316,8 @@ def _create_darts(variant: str, pretrained: bool = False, **kwargs: Any) -> Dart
         )
     kwargs["genotype"] = genotypes.parse(kwargs["genotype"])
     stages = num_stages(stem, kwargs.get("layers", 20))
-    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-    with torch.device(device) if device is not None else nullcontext():
-        model = build_model_with_cfg(
-            DartsNetwork,
-            variant,
-            pretrained,
-            pretrained_filter_fn=checkpoint_filter_fn,
-            feature_cfg=dict(feature_cls="getter", out_indices=tuple(range(stages))),
-            **kwargs,
-        )
-    return model if dtype is None else model.to(dtype)
+    return build_model(DartsNetwork, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn,
+                       feature_cfg=dict(feature_cls="getter", out_indices=tuple(range(stages))), **kwargs)
 
 
 def _create_published(variant: str, known: str, pretrained: bool, /, **kwargs: Any) -> DartsNetwork:

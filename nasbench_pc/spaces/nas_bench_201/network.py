@@ -10,16 +10,15 @@ CIFAR-10 cell, since timm creates every name bare). It passes timm's own model t
 copies ``forward``'s annotations into generated code) and cell loops that TorchScript can unroll.
 """
 
-from contextlib import nullcontext
 from typing import Any
 
 import torch
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from nasbench_pc._timm_head import TimmHead
+from nasbench_pc._timm_head import TimmHead, build_model
 from nasbench_pc.derived import CIFAR_MEAN, CIFAR_STD
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.spaces.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
@@ -144,18 +143,9 @@ def _network(genotype: Any, num_classes: int = 10, in_chans: int = 3, init_chann
 
 
 def _create_nb201(variant: str, pretrained: bool = False, **kwargs: Any) -> Nb201Network:
-    """Build ``variant`` through timm's builder; ``device`` / ``dtype`` (timm factory arguments) place
-    the parameters as they are created, so ``device="meta"`` allocates nothing."""
-    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-    with torch.device(device) if device is not None else nullcontext():
-        model = build_model_with_cfg(
-            _network,
-            variant,
-            pretrained,
-            feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2)),
-            **kwargs,
-        )
-    return model if dtype is None else model.to(dtype)
+    """Build ``variant`` through timm's builder (:func:`~nasbench_pc._timm_head.build_model`)."""
+    return build_model(_network, variant, pretrained, feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2)),
+                       **kwargs)
 
 
 default_cfgs = generate_default_cfgs({
