@@ -1,13 +1,12 @@
 """nasbench-pc: a plugin-based harness for differentiable NAS around PC-DARTS."""
 
-from nasbench_pc import derived, genotypes  # derived: registers the timm models (pc_darts_cifar, darts_cifar, ...)
+from nasbench_pc import genotypes
 from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.errors import ConfigError, GenotypeError, NasbenchError, PluginError
 from nasbench_pc.genotypes import KNOWN, PRIMITIVES, Genotype
 from nasbench_pc.hookspecs import hookimpl
 from nasbench_pc.interfaces import Method, SearchHParams
-from nasbench_pc.registry import available, plugin_manager
-from nasbench_pc.spaces import nas_bench_201  # noqa: F401  (registers the timm model nasbench201_cifar)
+from nasbench_pc.registry import available, load_plugins, plugin_manager
 
 __version__ = "0.1.0"
 
@@ -23,9 +22,13 @@ __all__ = [
     "SearchHParams",
     "available",
     "create_supernet",
-    "derived",
     "genotypes",
     "hookimpl",
     "plugin_manager",
     "resolve_method",
 ]
+
+# Loading the plugins registers their timm models (darts_cifar, nasbench201_cifar, ...), so that
+# `import nasbench_pc` is all `timm.create_model` needs. A broken plugin does not break the import:
+# its error is raised again where the plugins are used.
+load_plugins()

@@ -14,6 +14,10 @@ from timm.layers import create_classifier
 from timm.models import build_model_with_cfg
 from torch import nn
 
+#: CIFAR-10 channel statistics, the default_cfg mean / std of the CIFAR networks.
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
 
 def build_model(model_cls: Any, variant: str, pretrained: bool, **kwargs: Any) -> nn.Module:
     """timm's ``build_model_with_cfg``; ``device`` / ``dtype`` (timm factory arguments) place the parameters

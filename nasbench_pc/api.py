@@ -1,20 +1,21 @@
-"""The public entry point for building supernets."""
+"""The public entry point for building supernets: a method's plugins on a search space."""
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Mapping
 from typing import Any
 
 from nasbench_pc import registry
-from nasbench_pc.errors import ConfigError
-from nasbench_pc.interfaces import Method
-from nasbench_pc.supernet import Supernet, SupernetConfig
+from nasbench_pc.errors import ConfigError, short_repr
+from nasbench_pc.interfaces import Method, SearchSpace
 
-_SHAPE_OPTIONS = ("steps", "multiplier", "stem_multiplier", "stem")
 _METHOD_OPTIONS = ("search_space", "sampler", "sampler_options", "normalizer", "normalizer_options")
 
 
 def resolve_method(method: str | Method, **overrides: Any) -> Method:
-    """The method record with overrides applied. ``k=`` is a shortcut for ``sampler_options={'k': ...}``."""
+    """The method record with overrides applied. ``k=`` is a shortcut for ``sampler_options={'k': ...}``
+    (added to the method's other sampler options)."""
     base = method if isinstance(method, Method) else registry.get("method", method)
     changes = {key: overrides.pop(key) for key in _METHOD_OPTIONS if key in overrides}
     if "k" in overrides:
@@ -22,7 +23,7 @@ def resolve_method(method: str | Method, **overrides: Any) -> Method:
     if overrides:
         raise ConfigError(
             f"Unknown option(s) {', '.join(sorted(overrides))} for method {base.name!r}. Valid options: "
-            f"{', '.join(_METHOD_OPTIONS + _SHAPE_OPTIONS + ('k',))}."
+            f"{', '.join(_METHOD_OPTIONS + ('k',))} and the search space's shape options."
         )
     if "sampler" in changes and "sampler_options" not in changes:
         changes["sampler_options"] = {}  # the new sampler does not inherit the old one's options
@@ -31,22 +32,68 @@ def resolve_method(method: str | Method, **overrides: Any) -> Method:
     return base.with_overrides(**changes)
 
 
-def create_supernet(method: str | Method, *, init_channels: int = 16, layers: int = 8, num_classes: int = 10,
-                    in_channels: int = 3, **overrides: Any) -> Supernet:
-    """Build the search supernet of a registered method.
+def space_options(space: SearchSpace, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The space's shape options: its defaults with ``options`` applied, each checked against the default's type."""
+    unknown = sorted(set(options) - set(space.options))
+    if unknown:
+        raise ConfigError(
+            f"Unknown option(s) {', '.join(map(short_repr, unknown))} for the search space {space.name!r}. Its "
+            f"options are {', '.join(f'{k} (default {v!r})' for k, v in space.options.items())}."
+        )
+    resolved = dict(space.options)
+    for key, value in options.items():
+        default = space.options[key]
+        if default is not None and not _same_kind(value, default):
+            raise ConfigError(f"The {space.name} option {key} takes a {type(default).__name__} (default "
+                              f"{default!r}), got {short_repr(value)}.")
+        resolved[key] = value
+    return resolved
 
-    ``overrides`` may replace the method's ``search_space``, ``sampler``, ``normalizer`` (and
-    their ``*_options``), set ``k`` for a partial-channel sampler, or change the cell shape
-    (``steps``, ``multiplier``, ``stem_multiplier``, ``stem``).
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``key=value`` from the command line; the value is read as a Python literal (``4``, ``0.5``, ``True``),
+    else kept as text (``stem=imagenet``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{short_repr(text)} is not an option setting; write it as key=value, e.g. k=2.")
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = raw.strip()
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    return key.strip().replace("-", "_"), value
+
+
+def create_supernet(method: str | Method, *, num_classes: int = 10, in_channels: int = 3, space: str | None = None,
+                    **options: Any) -> Any:
+    """Build the search supernet of a registered method on a search space.
+
+    Args:
+        method: a registered method name or a :class:`Method`.
+        num_classes: classifier outputs.
+        in_channels: channels of the input images.
+        space: the search space; default the method's own (``Method.search_space``, DARTS for the built-ins).
+        options: method options (``sampler``, ``normalizer`` and their ``*_options``; ``k`` for a partial-channel
+            sampler) and the space's shape options (DARTS: ``init_channels``, ``layers``, ``steps``,
+            ``multiplier``, ``stem_multiplier``, ``stem``; NAS-Bench-201: ``init_channels``, ``cells_per_stage``).
     """
-    shape = {key: overrides.pop(key) for key in _SHAPE_OPTIONS if key in overrides}
-    resolved = resolve_method(method, **overrides)
-    config = SupernetConfig(init_channels=init_channels, layers=layers, num_classes=num_classes,
-                            in_channels=in_channels, **shape)
-    space = registry.get("search_space", resolved.search_space)
+    method_options = {key: options.pop(key) for key in (*_METHOD_OPTIONS, "k") if key in options}
+    resolved = resolve_method(method, **method_options)
+    search_space = registry.get("search_space", space or resolved.search_space)
+    shape = space_options(search_space, options)
     sampler = _make("sampler", resolved.sampler, resolved.sampler_options, resolved.name)
     normalizer = _make("normalizer", resolved.normalizer, resolved.normalizer_options, resolved.name)
-    return space.build(config, sampler, normalizer, resolved.name)
+    return search_space.build(sampler, normalizer, num_classes=num_classes, in_channels=in_channels,
+                              method=resolved.name, **shape)
 
 
 def _make(kind: str, name: str, options: dict[str, Any], method: str) -> Any:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -35,11 +36,20 @@ def parse_bytes(text: str) -> int:
 
 @dataclass(frozen=True)
 class BenchShape:
-    init_channels: int = 16
-    layers: int = 8
+    """The supernet a bench or plan measures.
+
+    Attributes:
+        image_size: side of the square input images.
+        num_classes: classifier outputs.
+        space: the search space; None is each method's own (DARTS for the built-ins).
+        options: :func:`~nasbench_pc.api.create_supernet` options: the space's shape options (DARTS:
+            ``init_channels``, ``layers``, ...), ``k`` and ``sampler_options`` (over the method's own).
+    """
+
     image_size: int = 32
     num_classes: int = 10
-    k: int | None = None
+    space: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,9 +65,10 @@ class BenchPoint:
 
 
 def _net(method: str, shape: BenchShape, device: torch.device) -> torch.nn.Module:
-    overrides = {} if shape.k is None else {"k": shape.k}
-    net = create_supernet(method, init_channels=shape.init_channels, layers=shape.layers,
-                          num_classes=shape.num_classes, **overrides)
+    options = dict(shape.options)
+    if "sampler_options" in options:  # set over the method's own, as a search does
+        options["sampler_options"] = {**resolve_method(method).sampler_options, **options["sampler_options"]}
+    net = create_supernet(method, space=shape.space, num_classes=shape.num_classes, **options)
     return net.to(device).train()
 
 
@@ -138,8 +149,10 @@ class Plan:
 
 def plan(method: str, budget: int, *, shape: BenchShape = BenchShape(), device: str = "cpu") -> Plan:
     """Largest batch under ``budget`` and the learning rate scaled linearly with it, as the paper
-    did going from DARTS' 0.025 at batch 64 to PC-DARTS' 0.1 at batch 256."""
-    h = resolve_method(method).hparams
+    did going from DARTS' 0.025 at batch 64 to PC-DARTS' 0.1 at batch 256 (the method's settings on the
+    shape's search space)."""
+    resolved = resolve_method(method)
+    h = resolved.hparams_for(shape.space or resolved.search_space)
     fit = largest_batch(method, budget, shape=shape, device=device)
     lr = h.lr * fit.batch / h.batch_size if fit.batch else math.nan
     return Plan(method, fit.batch, fit.extrapolated, lr, h.arch_lr, h.batch_size, h.lr)

@@ -1,7 +1,10 @@
 """Side-by-side comparison of search runs: aggregation over seeds, genotype stability, collapse.
 
 Works on run directories written by ``nasbench-pc search`` (config.json, metrics.jsonl,
-genotype.json), whether ``compare`` just ran them or they come from other machines.
+genotype.json), whether ``compare`` just ran them or they come from other machines, on any search
+space: skip counts, the collapse verdict and the edges that stability compares come from the space
+(:meth:`~nasbench_pc.interfaces.SearchSpace.stats` and ``edges``). One table holds the runs of one space:
+memory, time and genotypes of different spaces are not comparable, so mixing them is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import itertools
 import json
 import math
 import statistics
+from collections.abc import Hashable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +25,8 @@ import torch
 
 from nasbench_pc import genotypes
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.genotypes import Genotype
-
-#: A normal cell with at least this many skip_connect edges (of 8) is flagged as collapsing.
-COLLAPSE_SKIPS = 3
+from nasbench_pc.interfaces import CellStats
+from nasbench_pc.search import SearchConfig
 
 
 @dataclass
@@ -33,21 +35,26 @@ class RunSummary:
 
     run_dir: str
     method: str
+    space: str
     seed: int
     dataset: str
     sampler: str
     normalizer: str
-    k: int | None
+    sampler_options: dict[str, Any]  # the sampler's options as run (the method's, with the run's over them)
     batch_size: int
     device: str
     world_size: int
     epochs_done: int
     epochs: int
-    genotype: Genotype
+    genotype: Any  # of the space's genotype type
     history: list[dict[str, Any]] = field(repr=False)
-    config: dict[str, Any] = field(default_factory=dict, repr=False)
+    config: SearchConfig = field(repr=False)
     info: dict[str, Any] = field(default_factory=dict, repr=False)  # the dataset's DatasetInfo
     saved_bytes: int | None = None  # bytes saved for backward per step, see attach_saved_bytes
+
+    @property
+    def k(self) -> int | None:
+        return self.sampler_options.get("k")
 
     @property
     def final(self) -> dict[str, Any]:
@@ -88,12 +95,9 @@ class RunSummary:
         return ("max RSS (CPU)", max(rss)) if rss else ("memory", math.nan)
 
     @property
-    def skip_connects(self) -> int:
-        return sum(op == "skip_connect" for op, _ in self.genotype.normal)
-
-    @property
-    def collapsing(self) -> bool:
-        return self.skip_connects >= COLLAPSE_SKIPS
+    def stats(self) -> CellStats:
+        """The space's skip count and collapse verdict for the run's genotype."""
+        return genotypes.space_named(self.space).stats(self.genotype)
 
 
 def load_run(path: str | Path) -> RunSummary:
@@ -106,23 +110,25 @@ def load_run(path: str | Path) -> RunSummary:
     try:
         meta = json.loads(config_path.read_text())
         history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-        config, method = meta["config"], meta["method"]
-    except (json.JSONDecodeError, KeyError) as exc:
+        config, method = SearchConfig.from_dict(meta["config"]), meta["method"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{run}: config.json or metrics.jsonl is damaged ({exc}). Re-run that search, or leave the "
                           f"folder out of --from.") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{run}: {exc}") from None
     if (run / "genotype.json").is_file():
-        genotype = genotypes.load(run / "genotype.json")
+        genotype = genotypes.load(run / "genotype.json", space=config.space)
     elif history:
-        genotype = genotypes.from_dict(history[-1]["genotype"])
+        genotype = genotypes.from_dict(history[-1]["genotype"], space=config.space)
     else:
         raise ConfigError(f"{run} has no finished epoch yet, so there is no genotype to compare. Let the search "
                           f"finish an epoch (or --resume it) first.")
     return RunSummary(
-        run_dir=str(run), method=config["method"], seed=int(config["seed"]), dataset=config["dataset"],
+        run_dir=str(run), method=config.method, space=config.space, seed=config.seed, dataset=config.dataset,
         sampler=method["sampler"], normalizer=method["normalizer"],
-        k=config.get("k") or method["sampler_options"].get("k"), batch_size=int(config["batch_size"]),
-        device=config.get("device", "cpu"), world_size=int(meta.get("world_size", 1)),
-        epochs_done=len(history), epochs=int(config["epochs"]), genotype=genotype, history=history, config=config,
+        sampler_options={**method.get("sampler_options", {}), **config.sampler_options},
+        batch_size=config.batch_size, device=config.device, world_size=int(meta.get("world_size", 1)),
+        epochs_done=len(history), epochs=config.epochs, genotype=genotype, history=history, config=config,
         info=meta.get("dataset", {}))
 
 
@@ -137,14 +143,14 @@ def saved_bytes_line(run: RunSummary) -> tuple[float, float]:
     from nasbench_pc.profiling import step_cost
 
     c, info = run.config, run.info
-    size = c.get("image_size") or info.get("image_size", 32)
+    size = c.image_size or info.get("image_size", 32)
     channels, classes = info.get("in_channels", 3), info.get("num_classes", 10)
-    key = (run.method, c.get("k"), c["init_channels"], c["layers"], c.get("stem", "cifar"), size, channels, classes)
+    key = (run.method, c.space, repr(sorted(c.space_options.items())), repr(sorted(run.sampler_options.items())),
+           size, channels, classes)
     if key not in _LINES:
-        overrides = {} if c.get("k") is None else {"k": c["k"]}
         with torch.random.fork_rng():  # building a net must not move the caller's RNG
-            net = create_supernet(run.method, init_channels=c["init_channels"], layers=c["layers"],
-                                  num_classes=classes, in_channels=channels, stem=c.get("stem", "cifar"), **overrides)
+            net = create_supernet(run.method, space=c.space, num_classes=classes, in_channels=channels,
+                                  sampler_options=run.sampler_options, **c.space_options)
         small, large = (step_cost(net, torch.zeros(b, channels, size, size),
                                   torch.zeros(b, dtype=torch.long)).saved_bytes for b in (2, 4))
         per_example = (large - small) / 2
@@ -155,7 +161,7 @@ def saved_bytes_line(run: RunSummary) -> tuple[float, float]:
 def attach_saved_bytes(runs: list[RunSummary]) -> None:
     """Give runs made without CUDA the bytes their supernet saves for backward at their per-process batch."""
     for run in runs:
-        if run.config and not any("peak_cuda_allocated_mib" in r for r in run.history):
+        if not any("peak_cuda_allocated_mib" in r for r in run.history):
             fixed, per_example = saved_bytes_line(run)
             run.saved_bytes = int(fixed + per_example * max(1, run.batch_size // run.world_size))
 
@@ -180,23 +186,21 @@ def expand_runs(patterns: list[str]) -> list[Path]:
 # genotype stability
 
 
-def selected_edges(genotype: Genotype) -> set[tuple[str, int, int]]:
-    """(cell, node, input) of every kept edge."""
-    return {(cell, pos // 2, src) for cell in ("normal", "reduce")
-            for pos, (_, src) in enumerate(getattr(genotype, cell))}
+def selected_edges(genotype: Any) -> set[Hashable]:
+    """Where every kept edge is, as its space names it (DARTS: (cell, node, input))."""
+    return {key for key, _ in genotypes.space_of(genotype).edges(genotype)}
 
 
-def selected_ops(genotype: Genotype) -> set[tuple[str, int, int, str]]:
-    """(cell, node, input, op) of every kept edge."""
-    return {(cell, pos // 2, src, op) for cell in ("normal", "reduce")
-            for pos, (op, src) in enumerate(getattr(genotype, cell))}
+def selected_ops(genotype: Any) -> set[tuple[Hashable, str]]:
+    """(where, op) of every kept edge."""
+    return set(genotypes.space_of(genotype).edges(genotype))
 
 
 def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def stability(genos: list[Genotype]) -> tuple[float, float] | None:
+def stability(genos: list[Any]) -> tuple[float, float] | None:
     """Mean pairwise Jaccard similarity of (selected edges, selected edge+op pairs) across runs;
     None with fewer than two runs. 1.0 means every seed derived the same cells."""
     if len(genos) < 2:
@@ -221,6 +225,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 @dataclass
 class MethodRow:
     method: str
+    space: str
     seeds: list[int]
     sampler: str
     normalizer: str
@@ -234,10 +239,12 @@ class MethodRow:
     search_hours: tuple[float, float]
     arch_acc: tuple[float, float]
     skip_connects: tuple[float, float]
+    skip_edges: int  # the edges the skip count is out of (DARTS: the normal cell's 8)
+    collapse_rule: str  # the space's collapse rule in words
     edge_stability: float | None
     op_stability: float | None
     best_seed: int
-    best_genotype: Genotype
+    best_genotype: Any
     collapsed_seeds: list[int]
     derived_params: int | None = None
     derived_macs: int | None = None
@@ -252,9 +259,11 @@ class MethodRow:
 
 def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str = "darts") -> list[MethodRow]:
     """One row per method, mean and std over its runs. Rows follow the methods' registration order
-    (darts first), so a table rebuilt with --from matches the one printed when the runs were made."""
+    (darts first), so a table rebuilt with --from matches the one printed when the runs were made.
+    The runs must share one search space (ConfigError otherwise)."""
     from nasbench_pc.registry import available
 
+    check_one_space({r.run_dir: r.space for r in runs})
     order = {name: i for i, name in enumerate(available("method"))}
     by_method: dict[str, list[RunSummary]] = {}
     for run in sorted(runs, key=lambda r: (order.get(r.method, len(order)), r.method)):
@@ -265,24 +274,26 @@ def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str =
         best = max(group, key=lambda r: (r.arch_acc if not math.isnan(r.arch_acc) else -1.0, -r.seed))
         stab = stability([r.genotype for r in group])
         labels = {r.memory[0] for r in group}
+        stats = [r.stats for r in group]
         first = group[0]
         row = MethodRow(
-            method=method, seeds=[r.seed for r in group], sampler=first.sampler, normalizer=first.normalizer,
-            k=first.k, batch_size=first.batch_size, device=first.device,
+            method=method, space=first.space, seeds=[r.seed for r in group], sampler=first.sampler,
+            normalizer=first.normalizer, k=first.k, batch_size=first.batch_size, device=first.device,
             memory_label=labels.pop() if len(labels) == 1 else "memory (mixed devices)",
             memory_mib=_mean_std([r.memory[1] for r in group]),
             step_seconds=_mean_std([r.step_seconds for r in group]),
             epoch_seconds=_mean_std([r.epoch_seconds for r in group]),
             search_hours=_mean_std([r.search_hours for r in group]),
             arch_acc=_mean_std([r.arch_acc for r in group]),
-            skip_connects=_mean_std([float(r.skip_connects) for r in group]),
+            skip_connects=_mean_std([float(st.skip_connects) for st in stats]),
+            skip_edges=stats[0].edges, collapse_rule=stats[0].rule,
             edge_stability=stab[0] if stab else None, op_stability=stab[1] if stab else None,
             best_seed=best.seed, best_genotype=best.genotype,
-            collapsed_seeds=[r.seed for r in group if r.collapsing])
+            collapsed_seeds=[r.seed for r, st in zip(group, stats, strict=True) if st.collapsed])
         if with_cost:
             from nasbench_pc.cost import genotype_cost
 
-            cost = genotype_cost(best.genotype, stem="cifar")
+            cost = genotype_cost(best.genotype)  # the space's default derived network (DARTS: CIFAR, C=36, 20 cells)
             row.derived_params, row.derived_macs = cost.params, cost.macs
         rows.append(row)
     base = next((r for r in rows if r.method == baseline), None)
@@ -293,6 +304,18 @@ def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str =
             if base.step_seconds[0] > 0:
                 row.time_vs_darts = row.step_seconds[0] / base.step_seconds[0]
     return rows
+
+
+def check_one_space(spaces: dict[str, str]) -> None:
+    """Refuse a comparison over several search spaces; ``spaces`` maps each run (or method) to its space."""
+    by_space: dict[str, list[str]] = {}
+    for name, space in spaces.items():
+        by_space.setdefault(space, []).append(name)
+    if len(by_space) > 1:
+        listed = "; ".join(f"{space}: {', '.join(names)}" for space, names in by_space.items())
+        raise ConfigError(f"These runs come from different search spaces ({listed}). A comparison table holds one "
+                          f"space, since memory, time and genotypes of different spaces do not compare. Compare each "
+                          f"space on its own (--space NAME, or --from with the runs of one space).")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -306,9 +329,12 @@ def _pm(pair: tuple[float, float], fmt: str, scale: float = 1.0) -> str:
     return f"{mean * scale:{fmt}} ± {std * scale:{fmt}}"
 
 
-COLUMNS = ["method", "sampler", "normalizer", "K", "batch", "memory", "memory vs darts", "step s", "step vs darts",
-           "epoch s", "search cost", "arch acc %", "params (eval)", "MACs (eval)", "normal skips", "edge stability",
-           "op stability", "seeds", "best genotype", "warning"]
+def columns(rows: list[MethodRow]) -> list[str]:
+    """The table's header; the skip column says how many edges the space counts skips over."""
+    skips = f"skips (of {rows[0].skip_edges})" if rows else "skips"
+    return ["method", "sampler", "normalizer", "K", "batch", "memory", "memory vs darts", "step s", "step vs darts",
+            "epoch s", "search cost", "arch acc %", "params (eval)", "MACs (eval)", skips, "edge stability",
+            "op stability", "seeds", "best genotype", "warning"]
 
 
 def table_rows(rows: list[MethodRow]) -> list[list[str]]:
@@ -332,14 +358,15 @@ def table_rows(rows: list[MethodRow]) -> list[list[str]]:
             "-" if r.edge_stability is None else f"{r.edge_stability:.2f}",
             "-" if r.op_stability is None else f"{r.op_stability:.2f}",
             " ".join(map(str, r.seeds)),
-            f"seed {r.best_seed}: {genotypes.to_python(r.best_genotype)}",
+            f"seed {r.best_seed}: {genotypes.to_text(r.best_genotype)}",
             warning,
         ])
     return out
 
 
 def to_markdown(rows: list[MethodRow]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    header = columns(rows)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows(rows)]
     return "\n".join(lines) + "\n"
 
@@ -347,7 +374,7 @@ def to_markdown(rows: list[MethodRow]) -> str:
 def to_csv(rows: list[MethodRow]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns(rows))
     writer.writerows(table_rows(rows))
     return buffer.getvalue()
 

@@ -10,18 +10,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import timm
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from nasbench_pc.derived import DartsNetwork
-from nasbench_pc.genotypes import Genotype
-
-#: Reference evaluation settings per network: (init_channels, layers, num_classes, image size).
-SETTINGS: dict[str, tuple[int, int, int, int]] = {
-    "cifar": (36, 20, 10, 32),
-    "imagenet": (48, 14, 1000, 224),
-}
+from nasbench_pc import genotypes
+from nasbench_pc.errors import ConfigError
+from nasbench_pc.interfaces import NetworkSpec
 
 
 @dataclass(frozen=True)
@@ -56,15 +52,34 @@ def model_cost(model: nn.Module, input_size: tuple[int, int, int]) -> Cost:
     return Cost(params=count_params(model), macs=counter.get_total_flops() // 2, input_size=tuple(input_size))
 
 
-def genotype_cost(genotype: Genotype | str | dict, *, stem: str = "cifar", init_channels: int | None = None,
-                  layers: int | None = None, num_classes: int | None = None, in_chans: int = 3,
-                  image_size: int | None = None) -> Cost:
-    """Cost of ``genotype`` as a ``stem`` ('cifar' | 'imagenet') network; unset values take the
-    reference evaluation setting (CIFAR: C=36, 20 cells, 10 classes, 32x32; ImageNet: C=48,
-    14 cells, 1000 classes, 224x224). Built on the meta device, so it allocates no weights."""
-    c, n, k, size = SETTINGS.get(stem, SETTINGS["cifar"])
+def derived_network(genotype: Any, network: str | None = None, **overrides: Any) -> tuple[nn.Module, NetworkSpec]:
+    """``genotype`` as one of its search space's derived networks, built on the meta device (no weights are
+    allocated), with that network's spec.
+
+    Args:
+        genotype: a genotype of any space, or anything :func:`nasbench_pc.genotypes.parse` reads.
+        network: a name in the space's ``networks`` (DARTS: 'cifar' | 'imagenet'); default the space's first.
+        overrides: the timm model's arguments over the network's reference ones (DARTS: ``init_channels``,
+            ``layers``; NAS-Bench-201: ``init_channels``, ``cells_per_stage``; any: ``num_classes``, ``in_chans``).
+    """
+    parsed = genotypes.parse(genotype)
+    space = genotypes.space_of(parsed)
+    name = network or next(iter(space.networks))
+    if name not in space.networks:
+        raise ConfigError(f"The {space.name} space derives no network called {name!r}; its networks are "
+                          f"{', '.join(space.networks)}. Pick one of those.")
+    spec = space.networks[name]
     with torch.device("meta"):
-        model = DartsNetwork(genotype, stem=stem, init_channels=init_channels or c, layers=layers or n,
-                             num_classes=num_classes or k, in_chans=in_chans)
-    side = image_size or size
-    return model_cost(model, (in_chans, side, side))
+        model = timm.create_model(spec.model, genotype=parsed, **{**spec.options, **overrides})
+    return model, spec
+
+
+def genotype_cost(genotype: Any, network: str | None = None, *, image_size: int | None = None,
+                  **overrides: Any) -> Cost:
+    """Cost of ``genotype`` as its space's derived ``network`` (see :func:`derived_network` for ``network`` and
+    ``overrides``); unset values take the reference evaluation setting (DARTS CIFAR: C=36, 20 cells, 10 classes,
+    32x32; ImageNet: C=48, 14 cells, 1000 classes, 224x224; NAS-Bench-201: C=16, N=5, 10 classes, 32x32).
+    ``image_size`` is the input side for the MACs (default the network's)."""
+    model, spec = derived_network(genotype, network, **overrides)
+    side = image_size or spec.image_size
+    return model_cost(model, (overrides.get("in_chans", 3), side, side))

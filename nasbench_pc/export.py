@@ -1,10 +1,12 @@
 """Export a genotype (and trained weights) as a timm local-dir folder.
 
-The folder holds ``config.json`` (``architecture``, ``num_classes``, ``model_args`` with the
-genotype and widths, ``pretrained_cfg``), ``model.safetensors`` when there are trained weights,
-and a README model card. ``timm.create_model("local-dir:DIR", pretrained=True)`` rebuilds the
-network and loads the weights, given that ``nasbench_pc`` is installed and imported (it
-registers the ``darts_cifar`` / ``darts_imagenet`` architectures).
+The folder holds ``config.json`` (``architecture``: the timm model of the genotype's search space's
+derived network; ``num_classes``; ``model_args`` with the genotype and the network's shape;
+``pretrained_cfg``; and a ``nasbench_pc`` record naming the space, the genotype's text and where it
+came from), ``model.safetensors`` when there are trained weights, and a README model card.
+``timm.create_model("local-dir:DIR", pretrained=True)`` rebuilds the network and loads the weights,
+given that ``nasbench_pc`` is installed and imported (it registers every space's models:
+``darts_cifar`` / ``darts_imagenet``, ``nasbench201_cifar``, ...).
 """
 
 from __future__ import annotations
@@ -17,18 +19,18 @@ from typing import Any
 
 import safetensors.torch
 import torch
+from timm.models import get_pretrained_cfg
 
 from nasbench_pc import genotypes
-from nasbench_pc.cost import model_cost
-from nasbench_pc.derived import DartsNetwork, default_cfgs
+from nasbench_pc.cost import derived_network, model_cost
 from nasbench_pc.errors import ConfigError, GenotypeError
 from nasbench_pc.files import atomic_write_bytes, atomic_write_text
-from nasbench_pc.genotypes import Genotype
-from nasbench_pc.render import cell_lines
+from nasbench_pc.interfaces import NetworkSpec
+from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE
+from nasbench_pc.search import SearchConfig
 
 #: What ``nasbench-pc train`` writes; ``export`` recognises checkpoints by it.
 CHECKPOINT_FORMAT = "nasbench-pc/train-checkpoint"
-CHECKPOINT_NAME = "checkpoint.pt"
 TRAIN_RUN_KIND = "train"  # the "kind" in a train run's config.json (search runs hold a checkpoint.pt too)
 WEIGHTS_NAME = "model.safetensors"
 #: The search behind each published genotype, for the model card.
@@ -37,18 +39,67 @@ PUBLISHED = {
     "DARTS_V2": "darts (second order), published genotype",
     "PC_DARTS_cifar": "pc-darts on CIFAR-10, published genotype",
     "PC_DARTS_image": "pc-darts on ImageNet, published genotype",
+    "NB201_best_cifar10": "the best CIFAR-10 cell of the NAS-Bench-201 benchmark (no search)",
 }
+#: What ``--init-channels`` and ``--layers`` set: the first of these keywords that a network's options hold
+#: (DARTS: ``layers`` cells; NAS-Bench-201: ``cells_per_stage``).
+SHAPE_KEYWORDS = {"init_channels": ("init_channels",), "layers": ("layers", "cells_per_stage")}
+#: How the model card and messages word a shape keyword's value.
+_SHAPE_WORDS = {"init_channels": "C={}", "layers": "{} cells", "cells_per_stage": "{} cells per stage"}
+#: model_args that are not the network's shape.
+_NOT_SHAPE = ("genotype", "num_classes", "in_chans")
+
+
+def network_spec(genotype: Any, network: str | None = None) -> tuple[str, NetworkSpec]:
+    """(name, spec) of the derived network ``network`` of ``genotype``'s search space; None: the space's first.
+    A name the space lacks is a ConfigError listing the space's networks."""
+    space = genotypes.space_of(genotype)
+    name = network or next(iter(space.networks))
+    if name not in space.networks:
+        listed = ", ".join(f"{n} ({s.model})" for n, s in space.networks.items())
+        raise ConfigError(f"The {space.name} search space has no network {name!r}; its networks are {listed}. "
+                          f"Pass one of those with --network.")
+    return name, space.networks[name]
+
+
+def network_options(spec: NetworkSpec, options: dict[str, Any] | None = None, *, init_channels: int | None = None,
+                    layers: int | None = None) -> dict[str, Any]:
+    """The shape keywords of the timm model of ``spec``: its reference ``spec.options``, then ``options``, then
+    ``init_channels`` / ``layers`` (None keeps the value) on the model's own keywords (:data:`SHAPE_KEYWORDS`)."""
+    resolved = {**spec.options, **(options or {})}
+    for name, value in (("init_channels", init_channels), ("layers", layers)):
+        if value is None:
+            continue
+        keyword = next((k for k in SHAPE_KEYWORDS[name] if k in resolved), None)
+        if keyword is None:
+            raise ConfigError(
+                f"The {spec.model} network has no --{name.replace('_', '-')} setting (its shape options are "
+                f"{', '.join(resolved) or 'none'}). Drop --{name.replace('_', '-')}."
+            )
+        resolved[keyword] = value
+    return resolved
+
+
+def describe_shape(options: dict[str, Any]) -> str:
+    """``C=36 and 20 cells`` from ``{'init_channels': 36, 'layers': 20}``."""
+    return " and ".join(_SHAPE_WORDS.get(k, f"{k}={{}}").format(v) for k, v in options.items())
 
 
 @dataclass
 class ExportSpec:
-    """Everything an export folder records. ``state_dict`` None means an untrained architecture."""
+    """Everything an export folder records. ``state_dict`` None means an untrained architecture.
 
-    genotype: Genotype
-    stem: str = "cifar"
-    init_channels: int = 36
-    layers: int = 20
-    num_classes: int = 10
+    The network is ``network`` of the genotype's space (None: the space's first), with the space's reference
+    shape, then ``options`` (the timm model's shape keywords), then ``init_channels`` / ``layers`` (DARTS: cells;
+    NAS-Bench-201: cells per stage). ``num_classes`` None takes the model's default (its pretrained cfg).
+    """
+
+    genotype: Any
+    network: str | None = None
+    init_channels: int | None = None
+    layers: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    num_classes: int | None = None
     in_chans: int = 3
     image_size: int | None = None
     mean: tuple[float, ...] | None = None
@@ -61,27 +112,44 @@ class ExportSpec:
     recipe: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def network_name(self) -> str:
+        return network_spec(self.genotype, self.network)[0]
+
+    def network_spec(self) -> NetworkSpec:
+        return network_spec(self.genotype, self.network)[1]
+
+    @property
     def architecture(self) -> str:
-        return f"darts_{self.stem}"
+        """The timm model name."""
+        return self.network_spec().model
+
+    def shape(self) -> dict[str, Any]:
+        return network_options(self.network_spec(), self.options, init_channels=self.init_channels,
+                               layers=self.layers)
+
+    def _default_cfg(self) -> dict[str, Any]:
+        cfg = get_pretrained_cfg(self.architecture)
+        return {} if cfg is None else cfg.to_dict()
+
+    def classes(self) -> int:
+        """``num_classes``, else the model's default."""
+        return self.num_classes or self._default_cfg().get("num_classes", 1000)
 
     def model_args(self) -> dict[str, Any]:
-        return {
-            "genotype": genotypes.to_dict(self.genotype),
-            "init_channels": self.init_channels,
-            "layers": self.layers,
-            "num_classes": self.num_classes,
-            "in_chans": self.in_chans,
-        }
+        """What ``timm.create_model(architecture, **model_args)`` builds the network from."""
+        return {"genotype": genotypes.to_dict(self.genotype), **self.shape(), "num_classes": self.classes(),
+                "in_chans": self.in_chans}
 
     def pretrained_cfg(self) -> dict[str, Any]:
-        cfg = default_cfgs[self.architecture].default.to_dict()
-        cfg = {k: v for k, v in cfg.items() if v not in (None, "", []) and k not in ("architecture", "tag")}
-        size = self.image_size or cfg["input_size"][-1]
-        cfg.update(num_classes=self.num_classes, input_size=(self.in_chans, size, size))
+        cfg = {k: v for k, v in self._default_cfg().items()
+               if v not in (None, "", []) and k not in ("architecture", "tag")}
+        reference = self.network_spec().image_size
+        size = self.image_size or reference
+        cfg.update(num_classes=self.classes(), input_size=(self.in_chans, size, size))
         if self.mean is not None:
             cfg.update(mean=tuple(self.mean), std=tuple(self.std))
-        if self.image_size is not None and self.image_size != default_cfgs[self.architecture].default.input_size[-1]:
-            cfg.pop("pool_size", None)  # the final map is no longer the reference 8x8 / 7x7
+        if size != reference:
+            cfg.pop("pool_size", None)  # the final map is no longer the reference one
         return cfg
 
 
@@ -94,9 +162,15 @@ def write_folder(spec: ExportSpec, out: str | Path) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a directory path for the exported model.")
-    with torch.device("meta"):
-        net = DartsNetwork(spec.genotype, stem=spec.stem, init_channels=spec.init_channels, layers=spec.layers,
-                           num_classes=spec.num_classes, in_chans=spec.in_chans)
+    model_args = spec.model_args()
+    try:
+        net, network = derived_network(spec.genotype, spec.network_name,
+                                       **{k: v for k, v in model_args.items() if k != "genotype"})
+    except TypeError as exc:  # a shape keyword the model does not take: the checkpoint was edited
+        raise ConfigError(
+            f"The network recorded with {spec.source or 'the genotype'} cannot be built ({exc}): its settings were "
+            f"edited or written by another version of nasbench-pc. Export an intact checkpoint."
+        ) from None
     tensors = None
     if spec.state_dict is not None:
         # the auxiliary head is a training device only; timm builds the network without it
@@ -109,18 +183,20 @@ def write_folder(spec: ExportSpec, out: str | Path) -> Path:
                 f"The weights of {spec.source} do not fit the architecture recorded with them ({exc}). The "
                 f"checkpoint is damaged or was edited; export the run again from an intact checkpoint."
             ) from None
-    side = spec.image_size or spec.pretrained_cfg()["input_size"][-1]
+    side = spec.image_size or network.image_size
     cost = model_cost(net, (spec.in_chans, side, side))
     out.mkdir(parents=True, exist_ok=True)
-    model_args = spec.model_args()
     config = {
-        "architecture": spec.architecture,
-        "num_classes": spec.num_classes,
+        "architecture": network.model,
+        "num_classes": model_args["num_classes"],
         "num_features": net.num_features,
         "global_pool": "avg",
         "model_args": model_args,
         "pretrained_cfg": spec.pretrained_cfg(),
         "nasbench_pc": {
+            "space": genotypes.space_of(spec.genotype).name,
+            "network": spec.network_name,
+            "genotype_text": genotypes.to_text(spec.genotype),
             "trained": spec.state_dict is not None,
             "source": spec.source,
             "method": spec.method,
@@ -136,7 +212,7 @@ def write_folder(spec: ExportSpec, out: str | Path) -> Path:
         atomic_write_bytes(weights, safetensors.torch.save(tensors))
     else:
         weights.unlink(missing_ok=True)  # a stale file would be loaded as if it belonged to this architecture
-    atomic_write_text(out / "config.json", json.dumps(config, indent=2) + "\n")
+    atomic_write_text(out / CONFIG, json.dumps(config, indent=2) + "\n")
     atomic_write_text(out / "README.md", model_card(spec, cost.describe(), out))
     return out
 
@@ -147,38 +223,50 @@ def describe_metrics(metrics: dict[str, float]) -> str:
 
 
 def model_card(spec: ExportSpec, cost: str, out: Path) -> str:
+    """The README of an export folder: the network, its provenance and accuracy, the genotype, how to load it."""
     trained = spec.state_dict is not None
     metrics = describe_metrics(spec.metrics)
     load = "pretrained=True" if trained else "pretrained=False"
+    space = genotypes.space_of(spec.genotype)
+    args = {k: v for k, v in spec.model_args().items() if k != "genotype"}
     lines = [
         f"# {spec.architecture}: {spec.source or 'genotype'}",
         "",
-        "A DARTS-space network derived from a searched genotype, exported by `nasbench-pc export`"
+        f"A {space.name}-space network derived from a genotype, exported by `nasbench-pc export`"
         f" ({'trained weights included' if trained else 'untrained: architecture only, no weights'}).",
         "",
         "| field | value |",
         "|---|---|",
-        f"| architecture | `{spec.architecture}` ({spec.stem} network, C={spec.init_channels}, {spec.layers} cells) |",
+        f"| search space | {space.name} |",
+        f"| architecture | `{spec.architecture}` ({spec.network_name} network, {describe_shape(spec.shape())}) |",
+        f"| timm model args | `{json.dumps(args)}` and `genotype` |",
         f"| search | {spec.method or 'unknown'} |",
         f"| trained on | {spec.dataset or 'nothing (untrained)'} |",
         f"| accuracy | {metrics or 'n/a'} |",
         f"| cost | {cost} (auxiliary head excluded) |",
-        f"| classes | {spec.num_classes} |",
+        f"| classes | {args['num_classes']} |",
         "",
         "## Genotype",
         "",
         "```",
-        genotypes.to_python(spec.genotype),
+        genotypes.to_text(spec.genotype),
         "```",
         "",
     ]
-    for cell in ("normal", "reduce"):
-        lines += [f"{cell} cell:", ""] + [f"- {line}" for line in cell_lines(spec.genotype, cell)] + [""]
+    for cell, cell_lines in space.cell_lines(spec.genotype).items():
+        title = cell if cell.endswith("cell") else f"{cell} cell"  # 'normal cell', and NAS-Bench-201's one 'cell'
+        lines += [f"{title}:", ""] + [f"- {line}" for line in cell_lines] + [""]
     lines += [
+        "As JSON (`nasbench_pc.genotypes.from_dict` reads it):",
+        "",
+        "```json",
+        genotypes.to_json(spec.genotype, indent=None),
+        "```",
+        "",
         "## How to load",
         "",
         "```python",
-        "import nasbench_pc  # registers the darts_* architectures with timm",
+        "import nasbench_pc  # registers every search space's networks with timm",
         "import timm",
         "",
         f"model = timm.create_model('local-dir:{out}', {load})",
@@ -209,7 +297,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise _unreadable(path, exc) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(
-            f"{path} is not a `nasbench-pc train` checkpoint. Export a train run directory, its {CHECKPOINT_NAME}, "
+            f"{path} is not a `nasbench-pc train` checkpoint. Export a train run directory, its {CHECKPOINT}, "
             f"a search run directory, a genotype.json or a known genotype name."
         )
     bad = [name for name, kind in _CHECKPOINT_FIELDS.items() if not isinstance(ckpt.get(name), kind)]
@@ -229,12 +317,12 @@ def _unreadable(path: Path, exc: Exception) -> ConfigError:
         return ConfigError(
             f"{path} was not loaded: besides tensors and plain data it holds a Python object ({code.group(1)}) that "
             f"would run code when loaded. A `nasbench-pc train` checkpoint never holds one; use the "
-            f"{CHECKPOINT_NAME} of a run you made or trust."
+            f"{CHECKPOINT} of a run you made or trust."
         )
     first = text.strip().splitlines()[0][:120] if text.strip() else "no data"
     return ConfigError(
         f"{path} cannot be read as a checkpoint ({type(exc).__name__}: {first}): it is damaged, cut short or not a "
-        f"checkpoint at all. A run replaces its {CHECKPOINT_NAME} atomically, so it was changed outside nasbench-pc "
+        f"checkpoint at all. A run replaces its {CHECKPOINT} atomically, so it was changed outside nasbench-pc "
         f"(a copy, a full disk). Use an intact checkpoint, or start the run again with --force; its metrics.jsonl "
         f"keeps the numbers of the finished epochs."
     )
@@ -244,20 +332,21 @@ def spec_from_checkpoint(ckpt: dict[str, Any], source: str) -> ExportSpec:
     """The export of a train checkpoint: its network, weights, data statistics and final test accuracy.
 
     A checkpoint written mid-epoch (by Ctrl-C or SIGTERM) has weights that no test accuracy belongs to, so
-    its export carries no metrics."""
+    its export carries no metrics. The checkpoints of the DARTS-only versions also hold a ``stem`` model
+    argument, which their config's ``network`` repeats."""
     try:
         args, data, config = ckpt["model_args"], ckpt["data"], ckpt["config"]
         step = ckpt.get("step", 0)
         final = ckpt["history"][-1] if ckpt["history"] and not step else {}
         return ExportSpec(
-            genotype=genotypes.from_dict(args["genotype"]),
-            stem=args["stem"], init_channels=args["init_channels"], layers=args["layers"],
+            genotype=genotypes.from_dict(args["genotype"]), network=config["network"],
+            options={k: v for k, v in args.items() if k not in (*_NOT_SHAPE, "stem")},
             num_classes=args["num_classes"], in_chans=args["in_chans"],
             image_size=data["image_size"], mean=tuple(data["mean"]), std=tuple(data["std"]),
             state_dict=ckpt["state_dict"], source=source, method=config.get("method"), dataset=data["name"],
             metrics={k: final[k] for k in ("test_top1", "test_top5") if k in final},
-            recipe={"recipe": config.get("recipe"), **config["hparams"], "epochs_done": ckpt["epoch"],
-                    **({"steps_into_next_epoch": step} if step else {})},
+            recipe={"recipe": config.get("recipe"), "recipe_reason": config.get("recipe_reason"), **config["hparams"],
+                    "epochs_done": ckpt["epoch"], **({"steps_into_next_epoch": step} if step else {})},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
@@ -285,7 +374,7 @@ def _search_run(source: str) -> tuple[str, dict[str, Any], Path] | None:
         return None
     run_dir = path.parent if path.is_file() else path
     try:
-        config = json.loads((run_dir / "config.json").read_text())
+        config = json.loads((run_dir / CONFIG).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(config, dict) or config.get("kind") == TRAIN_RUN_KIND:
@@ -302,15 +391,18 @@ def _name(value: Any) -> str | None:
 
 
 def search_method(source: str) -> tuple[str, dict[str, Any]] | None:
-    """The method that searched ``source`` (a search run directory or a file in it) and the method options it
-    ran with (``k``), read from the run's config.json; None when ``source`` is no search run."""
+    """The method that searched ``source`` (a search run directory or a file in it) and the sampler options it
+    ran with over the method's own (e.g. ``{"k": 2}``), read from the run's config.json; None when ``source`` is
+    no search run."""
     found = _search_run(source)
     if found is None:
         return None
     method, config, _ = found
-    settings = config.get("config")
-    k = settings.get("k") if isinstance(settings, dict) else None
-    return method, ({} if k is None else {"k": k})
+    try:
+        sampler_options = SearchConfig.from_dict(config["config"]).sampler_options
+    except (KeyError, TypeError, ValueError):  # settings of another version: the method's own options
+        sampler_options = {}
+    return method, sampler_options
 
 
 def provenance(source: str) -> str | None:
@@ -329,22 +421,23 @@ def provenance(source: str) -> str | None:
 def is_train_run(path: Path) -> bool:
     """Whether ``path`` is a ``nasbench-pc train`` run directory (its config.json says kind 'train')."""
     try:
-        return json.loads((path / "config.json").read_text()).get("kind") == TRAIN_RUN_KIND
+        return json.loads((path / CONFIG).read_text()).get("kind") == TRAIN_RUN_KIND
     except (OSError, ValueError, AttributeError):
         return False
 
 
 def resolve_source(source: str) -> ExportSpec:
-    """An ExportSpec from a train run directory or checkpoint, a search run directory, a genotype.json
-    or a known genotype name. Architecture-only sources give the reference CIFAR setting."""
+    """An ExportSpec from a train run directory or checkpoint, a search run directory, a genotype.json, a
+    space's genotype text or a known genotype name. Architecture-only sources give the reference setting of
+    their space's first network."""
     path = existing_path(source)
     if path is not None and is_train_run(path):
-        if not (path / CHECKPOINT_NAME).is_file():
+        if not (path / CHECKPOINT).is_file():
             raise ConfigError(
-                f"The train run {path} has no {CHECKPOINT_NAME} yet (it is written after the first epoch). Let the "
-                f"run finish an epoch, or export its genotype alone with `nasbench-pc export {path / 'genotype.json'}`."
+                f"The train run {path} has no {CHECKPOINT} yet (it is written after the first epoch). Let the "
+                f"run finish an epoch, or export its genotype alone with `nasbench-pc export {path / GENOTYPE}`."
             )
-        return spec_from_checkpoint(load_checkpoint(path / CHECKPOINT_NAME), str(path))
+        return spec_from_checkpoint(load_checkpoint(path / CHECKPOINT), str(path))
     if path is not None and path.is_file() and path.suffix in (".pt", ".pth"):
         return spec_from_checkpoint(load_checkpoint(path), str(path))
     try:
@@ -352,7 +445,7 @@ def resolve_source(source: str) -> ExportSpec:
     except GenotypeError as exc:
         raise ConfigError(
             f"Cannot export {source!r}: {exc} An export source is a train run directory (or its "
-            f"{CHECKPOINT_NAME}), a search run directory holding genotype.json, a genotype.json, or one of "
-            f"{', '.join(genotypes.KNOWN)}."
+            f"{CHECKPOINT}), a search run directory holding {GENOTYPE}, a {GENOTYPE}, a space's genotype text, or "
+            f"one of {', '.join(genotypes.known())}."
         ) from None
     return ExportSpec(genotype=genotype, source=source, method=provenance(source))

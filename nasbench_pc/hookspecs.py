@@ -33,10 +33,15 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec
 def register_search_spaces() -> dict[str, Any]:
-    """Search spaces by name.
+    """Search spaces by name (``--space NAME``).
 
-    Each value is a :class:`nasbench_pc.interfaces.SearchSpace`: ``primitives``,
-    ``make_op(name, channels, stride)`` and ``build(config, sampler, normalizer, method)``.
+    Each value is a :class:`nasbench_pc.interfaces.SearchSpace` that owns everything about its cells:
+    its shape ``options`` and per-preset ``presets``, ``build(sampler, normalizer, *, num_classes,
+    in_channels, method, **options)`` returning the supernet (a :class:`nasbench_pc.interfaces.Supernet`
+    whose ``genotype()`` is its derive rule), its genotype type (``genotype_type``, ``parse``/``claims``
+    for its text format, ``from_dict``/``to_dict`` for JSON, ``to_text``), its derived ``networks``
+    (timm models), how a genotype is summarised (``cell_lines``, ``draw``, ``stats``, ``edges``) and its
+    per-epoch ``arch_record``. Called when the first space is needed; see docs/spaces.md.
     """
 
 

@@ -6,28 +6,112 @@ They are protocols, so any object with the right attributes works; no base class
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from nasbench_pc.supernet import MixedOp, Supernet, SupernetConfig
+    from nasbench_pc.mixed_op import MixedOp
+
+
+class Supernet(Protocol):
+    """What the search loop needs from a space's supernet (an ``nn.Module`` mapping images to logits)."""
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """The architecture parameters the architect optimises (alphas, then betas with edge normalization)."""
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every other parameter: what the weight optimiser trains, in a fixed order."""
+
+    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """:meth:`weight_parameters` with their names."""
+
+    def genotype(self) -> Any:
+        """The discrete architecture the current architecture parameters derive (the space's derive rule)."""
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """What a space reports about a genotype so that a comparison can flag DARTS' collapse."""
+
+    skip_connects: int  # parameter-free skip edges in the cells the space watches (DARTS: the normal cell)
+    edges: int  # the edges those cells have
+    collapsed: bool  # the space's own collapse rule said yes
+    rule: str  # the rule in words, for the warning (e.g. ">= 3 of 8 normal-cell edges are skip_connect")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A stand-alone network a space derives from a genotype: a timm model it registers, called with
+    ``genotype=``, ``num_classes=``, ``in_chans=`` and ``options``, measured at ``image_size``."""
+
+    model: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    image_size: int = 32
 
 
 class SearchSpace(Protocol):
-    """A cell search space: its candidate ops and how to build a supernet over them."""
+    """A search space plugin: its cells, architecture parameters, derive rule, genotype type, derived
+    networks and renderings. The core never looks inside a genotype; it hands it back to its space.
 
+    Attributes:
+        name: the name it is registered under (``--space NAME``), also the ``"space"`` field of its JSON.
+        primitives: the candidate ops, in the order of the alphas' columns.
+        genotype_type: the class of its genotypes (how the core finds a genotype's space).
+        options: the supernet's shape options with their defaults (``--space-option key=value``).
+        presets: per search preset, the shape options it sets; a preset not listed is refused for the space.
+        networks: the derived networks by name (``--network``); the first is the default.
+        known: published genotypes by name (may be empty).
+    """
+
+    name: str
     primitives: tuple[str, ...]
+    genotype_type: type
+    options: Mapping[str, Any]
+    presets: Mapping[str, Mapping[str, Any]]
+    networks: Mapping[str, NetworkSpec]
+    known: Mapping[str, Any]
 
-    def make_op(self, name: str, channels: int, stride: int) -> nn.Module:
-        """One candidate op of a search-time mixed edge."""
+    def build(self, sampler: ChannelSampler, normalizer: EdgeNormalizer, *, num_classes: int, in_channels: int,
+              method: str = "", **options: Any) -> Supernet:
+        """The supernet over this space, its edges built by ``sampler`` and weighted by ``normalizer``.
+        ``options`` are shape options (keys of :attr:`options`); raise ConfigError for a bad one."""
 
-    def build(self, config: SupernetConfig, sampler: ChannelSampler, normalizer: EdgeNormalizer,
-              method: str) -> Supernet:
-        """The supernet for ``config`` using the given sampler and normalizer."""
+    def claims(self, text: str) -> bool:
+        """Whether ``text`` is written in this space's own genotype text format (or is one of its known names)."""
+
+    def parse(self, text: str) -> Any:
+        """A genotype from its own text format or a known name; GenotypeError (saying how to fix it) otherwise."""
+
+    def from_dict(self, data: Mapping[str, Any]) -> Any:
+        """A validated genotype from the dict :meth:`to_dict` writes (the ``"space"`` key already removed)."""
+
+    def to_dict(self, genotype: Any) -> dict[str, Any]:
+        """The genotype as JSON-ready data, without the ``"space"`` key (the core adds it)."""
+
+    def to_text(self, genotype: Any) -> str:
+        """The genotype in the space's own one-line text format, which :meth:`parse` reads back."""
+
+    def cell_lines(self, genotype: Any) -> dict[str, list[str]]:
+        """A compact reading per cell type: one line per node, e.g. ``node 0 = sep_conv_3x3(c_{k-1}) + ...``."""
+
+    def draw(self, genotype: Any, path: str | Path, title: str = "") -> Path:
+        """Write a PNG diagram of the cells to ``path`` and return it."""
+
+    def stats(self, genotype: Any) -> CellStats:
+        """Skip-connection count and the space's collapse verdict."""
+
+    def edges(self, genotype: Any) -> list[tuple[Hashable, str]]:
+        """Every kept edge as (where it is, its op); seeds are compared on these (genotype stability)."""
+
+    def arch_record(self, supernet: Any) -> dict[str, Any]:
+        """The per-epoch architecture record (metrics.jsonl, ``compare --plot``): one ``alphas_<cell>`` entry per
+        cell type (softmax(alpha), edges x ops, as nested lists) and one ``edge_weights_<cell>`` (the normalized
+        betas per edge, or None without edge normalization)."""
 
 
 class ChannelSampler(Protocol):
@@ -61,7 +145,8 @@ class Evaluator(Protocol):
 
 @dataclass(frozen=True)
 class SearchHParams:
-    """Search hyperparameters (CIFAR-10 values of the reference by default)."""
+    """Search hyperparameters (CIFAR-10 values of the reference by default); the supernet's shape is the
+    search space's (its ``options`` and ``presets``)."""
 
     batch_size: int = 64
     lr: float = 0.025
@@ -69,8 +154,6 @@ class SearchHParams:
     momentum: float = 0.9
     weight_decay: float = 3e-4
     epochs: int = 50
-    init_channels: int = 16
-    layers: int = 8
     train_portion: float = 0.5
     arch_lr: float = 3e-4
     arch_weight_decay: float = 1e-3
@@ -84,7 +167,11 @@ class SearchHParams:
 
 @dataclass(frozen=True)
 class Method:
-    """A named search method: a search space + sampler + normalizer + arch-gradient order + preset."""
+    """A named search method: a search space + sampler + normalizer + arch-gradient order + preset.
+
+    ``hparams`` are the method's search settings on its own space; ``space_hparams`` may give other
+    settings per search space (e.g. the NAS-Bench-201 paper's for DARTS on that space).
+    """
 
     name: str
     description: str
@@ -95,6 +182,11 @@ class Method:
     normalizer_options: dict[str, Any] = field(default_factory=dict)
     order: int = 1  # 1: first-order architecture gradient; 2: DARTS unrolled (second order)
     hparams: SearchHParams = field(default_factory=SearchHParams)
+    space_hparams: dict[str, SearchHParams] = field(default_factory=dict)
+
+    def hparams_for(self, space: str) -> SearchHParams:
+        """The search settings on ``space``: its own entry in ``space_hparams``, else ``hparams``."""
+        return self.space_hparams.get(space, self.hparams)
 
     def with_overrides(self, **changes: Any) -> Method:
         return replace(self, **changes)

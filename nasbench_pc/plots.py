@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from nasbench_pc.compare import MethodRow, RunSummary, saved_bytes_line
-from nasbench_pc.genotypes import PRIMITIVES
-from nasbench_pc.render import pyplot, save_png
+from nasbench_pc import registry
+from nasbench_pc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nasbench_pc.compare import MethodRow, RunSummary
+
+
+def pyplot(purpose: str, option: str) -> Any:
+    """matplotlib.pyplot on the Agg backend, or a clear error naming the optional ``plot`` extra."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError(
+            f"{purpose} needs matplotlib, which is not installed. Install it with "
+            f"`pip install nasbench-pc[plot]` (or `pip install matplotlib`), or leave out {option}."
+        ) from None
+    return plt
 
 
 def _pyplot() -> Any:
@@ -23,26 +40,35 @@ def _first_seed(runs: list[RunSummary]) -> dict[str, RunSummary]:
     return chosen
 
 
+def _first_cell(record: dict[str, Any]) -> str | None:
+    """The first cell type of an ``arch_weights`` record (its first ``alphas_<cell>`` key; DARTS: normal)."""
+    return next((key.removeprefix("alphas_") for key in record if key.startswith("alphas_")), None)
+
+
 def arch_trajectories(runs: list[RunSummary], path: Path) -> Path | None:
-    """Per method (first seed), per normal-cell edge: top row the edge's strength, max over non-'none'
-    ops of softmax(alpha); bottom row its normalized beta (edge normalization only)."""
-    chosen = {m: r for m, r in _first_seed(runs).items() if r.history and "arch_weights" in r.history[0]}
+    """Per method (first seed), per edge of the space's first cell type (DARTS: the normal cell): top row the
+    edge's strength, max over non-'none' ops of softmax(alpha); bottom row its normalized beta (edge
+    normalization only)."""
+    chosen = {m: r for m, r in _first_seed(runs).items()
+              if r.history and _first_cell(r.history[0].get("arch_weights") or {})}
     if not chosen:
         return None
     plt = _pyplot()
-    allowed = [k for k, name in enumerate(PRIMITIVES) if name != "none"]
     fig, axes = plt.subplots(2, len(chosen), figsize=(4.5 * len(chosen) + 1.5, 7), squeeze=False)
     for col, (method, run) in enumerate(chosen.items()):
+        primitives = registry.get("search_space", run.space).primitives
+        allowed = [k for k, name in enumerate(primitives) if name != "none"]
+        cell = _first_cell(run.history[0]["arch_weights"])
         epochs = [r["epoch"] for r in run.history]
-        alphas = torch.tensor([r["arch_weights"]["alphas_normal"] for r in run.history])  # (epochs, edges, ops)
+        alphas = torch.tensor([r["arch_weights"][f"alphas_{cell}"] for r in run.history])  # (epochs, edges, ops)
         strength = alphas[:, :, allowed].max(dim=2).values
         colors = plt.cm.tab20(range(strength.shape[1]))
         top, bottom = axes[0][col], axes[1][col]
         for edge in range(strength.shape[1]):
             top.plot(epochs, strength[:, edge], color=colors[edge], label=f"edge {edge}")
-        top.set_title(f"{method} (seed {run.seed}): alpha, normal cell")
+        top.set_title(f"{method} (seed {run.seed}): alphas_{cell}")
         top.set_ylabel("max softmax(alpha) over ops")
-        betas = [r["arch_weights"].get("edge_weights_normal") for r in run.history]
+        betas = [r["arch_weights"].get(f"edge_weights_{cell}") for r in run.history]
         if all(b is not None for b in betas):
             beta = torch.tensor(betas)
             for edge in range(beta.shape[1]):
@@ -82,6 +108,8 @@ def memory_vs_batch(runs: list[RunSummary], path: Path, batches: tuple[int, ...]
                     ) -> Path:
     """Bytes saved for backward against batch size for each method's supernet (affine in the batch,
     measured at two batches)."""
+    from nasbench_pc.compare import saved_bytes_line
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method, run in _first_seed(runs).items():
@@ -99,12 +127,15 @@ def memory_vs_batch(runs: list[RunSummary], path: Path, batches: tuple[int, ...]
 
 
 def comparison_plots(runs: list[RunSummary], rows: list[MethodRow], out: Path) -> list[Path]:
+    """Accuracy curves, memory against batch, architecture trajectories and each method's best cells (drawn by
+    their search space) as PNGs in ``out``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     written = [accuracy_curves(runs, out / "accuracy.png"), memory_vs_batch(runs, out / "memory_vs_batch.png")]
     trajectories = arch_trajectories(runs, out / "arch_trajectories.png")
     if trajectories:
         written.append(trajectories)
     for row in rows:
-        written.append(save_png(row.best_genotype, out / f"cells_{row.method}.png",
-                                title=f"{row.method} (best seed {row.best_seed})"))
+        space = registry.get("search_space", row.space)
+        written.append(space.draw(row.best_genotype, out / f"cells_{row.method}.png",
+                                  title=f"{row.method} (best seed {row.best_seed})"))
     return written

@@ -60,6 +60,14 @@ def _unknown_hook(pm: pluggy.PluginManager, plugin: object) -> PluginError:
     )
 
 
+def load_plugins() -> None:
+    """Load every plugin now if they load cleanly; a :class:`PluginError` is kept for the first real use."""
+    try:
+        plugin_manager()
+    except PluginError:
+        pass  # plugin_manager() raises it again (its cache keeps no failures)
+
+
 def reload() -> None:
     """Forget loaded plugins and registries (after installing a plugin in a running process)."""
     plugin_manager.cache_clear()

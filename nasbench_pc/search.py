@@ -26,7 +26,6 @@ import json
 import math
 import os
 import platform
-import resource
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -46,15 +45,11 @@ from nasbench_pc.data import DatasetInfo, get_dataset, per_class_split, search_s
 from nasbench_pc.distributed import Context, check_batch, global_batchnorm
 from nasbench_pc.errors import ConfigError, check_finite
 from nasbench_pc.files import atomic_torch_save, atomic_write_bytes, temporary_path
-from nasbench_pc.genotypes import Genotype
 from nasbench_pc.interrupt import StopSignals
 from nasbench_pc.rundir import claim
+from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, lr_at, peak_memory
 
-CHECKPOINT = "checkpoint.pt"
-CONFIG = "config.json"
-METRICS = "metrics.jsonl"
 GENOTYPE_HISTORY = "genotypes.jsonl"
-GENOTYPE = "genotype.json"
 RUN_FILES = (CONFIG, METRICS, GENOTYPE_HISTORY, GENOTYPE, CHECKPOINT)
 # what an atomic write (nasbench_pc.files) killed half-way leaves behind: garbage, removed on every start
 LEFTOVERS = tuple(temporary_path(Path(name)).name for name in RUN_FILES)
@@ -81,10 +76,9 @@ class SearchConfig:
     lr_warmup_epochs: int = 0  # linear LR warm-up (the ImageNet search, batch > 256)
     momentum: float = 0.9
     weight_decay: float = 3e-4
-    init_channels: int = 16
-    layers: int = 8
-    k: int | None = None  # partial-channel K; None keeps the method's
-    stem: str = "cifar"
+    space: str = "darts"  # the search space plugin
+    space_options: dict[str, Any] = field(default_factory=dict)  # its shape options, over the space's defaults
+    sampler_options: dict[str, Any] = field(default_factory=dict)  # over the method's (e.g. {"k": 2})
     train_portion: float = 0.5
     arch_portion: float | None = None  # set: per-class fractions (train_portion, arch_portion) as on ImageNet
     arch_lr: float = 3e-4
@@ -102,7 +96,7 @@ class SearchConfig:
     preset: str = "paper"
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "init_channels", "layers"):
+        for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_option(name)} must be at least 1, got {getattr(self, name)}.")
         for name in ("lr", "arch_lr", "grad_clip"):
@@ -143,12 +137,25 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        """The config that ``to_dict`` wrote; also reads those of the DARTS-only versions, whose shape options
+        (init_channels, layers, stem) and K were fields of their own."""
+        data = dict(data)
+        legacy_shape = {key: data.pop(key) for key in _LEGACY_SHAPE if key in data}
+        if legacy_shape:
+            data["space_options"] = {**legacy_shape, **data.get("space_options", {})}
+        if "k" in data:
+            k = data.pop("k")
+            if k is not None:
+                data["sampler_options"] = {**data.get("sampler_options", {}), "k": k}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"config.json has unknown field(s) {', '.join(unknown)}; it was written by another "
                               f"version of nasbench-pc. Start a new search with that version or without --resume.")
         return cls(**data)
+
+
+_LEGACY_SHAPE = ("init_channels", "layers", "stem")
 
 
 def _option(name: str) -> str:
@@ -169,7 +176,7 @@ class Reporter(Protocol):
 class SearchResult:
     run_dir: Path | None
     dataset: DatasetInfo
-    genotype: Genotype
+    genotype: Any  # of the search space's genotype type
     history: list[dict[str, Any]]
     seconds: float
     arch_parameters: list[torch.Tensor]
@@ -259,35 +266,14 @@ class BatchStream:
 def learning_rate(config: SearchConfig, epoch: int) -> float:
     """Cosine annealing from lr to lr_min over the epochs (the reference CosineAnnealingLR stepped per
     epoch), with a linear warm-up ``lr * (epoch + 1) / lr_warmup_epochs`` during the warm-up epochs."""
-    if epoch < config.lr_warmup_epochs:
-        return config.lr * (epoch + 1) / config.lr_warmup_epochs
-    return config.lr_min + (config.lr - config.lr_min) * (1 + math.cos(math.pi * epoch / config.epochs)) / 2
+    return lr_at(epoch, lr=config.lr, lr_min=config.lr_min, epochs=config.epochs,
+                 warmup_epochs=config.lr_warmup_epochs, warmup_base="lr")
 
 
-def peak_memory(device: torch.device) -> tuple[str, float]:
-    """(field name, MiB): CUDA max allocated on a GPU, else the process's max resident set size."""
-    if device.type == "cuda":
-        return "peak_cuda_allocated_mib", torch.cuda.max_memory_allocated(device) / 2**20
-    return "peak_cpu_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def alpha_entropy(alphas: torch.Tensor) -> float:
-    """Mean entropy (nats) of the per-edge op distributions softmax(alpha)."""
-    p = F.softmax(alphas.detach().float(), dim=-1)
+def alpha_entropy(probabilities: list[list[float]]) -> float:
+    """Mean entropy (nats) of the per-edge op distributions softmax(alpha), given as rows of probabilities."""
+    p = torch.tensor(probabilities, dtype=torch.float64)
     return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean())
-
-
-def arch_weights(model: torch.nn.Module) -> dict[str, list | None]:
-    """softmax(alpha) per edge and op, and the normalized edge weights (None without edge normalization):
-    the per-epoch trajectories that `compare --plot` draws."""
-    with torch.no_grad():
-        out: dict[str, list | None] = {}
-        for cell, reduction in (("normal", False), ("reduce", True)):
-            alphas = model.alphas_reduce if reduction else model.alphas_normal
-            edge = model.edge_weights(reduction)
-            out[f"alphas_{cell}"] = [[round(v, 6) for v in row] for row in F.softmax(alphas.float(), -1).tolist()]
-            out[f"edge_weights_{cell}"] = None if edge is None else [round(v, 6) for v in edge.float().tolist()]
-    return out
 
 
 _KEPT = "The checkpoint and metrics of every finished epoch are kept in the run directory."
@@ -312,7 +298,9 @@ class Search:
         self.ctx = ctx or Context()
         check_batch(config.batch_size, self.ctx)
         self.device = torch.device(config.device)
-        self.method = resolve_method(config.method, **({} if config.k is None else {"k": config.k}))
+        base = resolve_method(config.method)
+        self.method = resolve_method(base, sampler_options={**base.sampler_options, **config.sampler_options})
+        self.space = registry.get("search_space", config.space)
         data_options = {"split": "train", "root": config.data_root, "limit": config.limit, "seed": config.seed,
                         "augment": config.augment, "cutout": config.cutout, "in_channels": config.in_channels,
                         "image_size": config.image_size, "bad_images": config.bad_images,
@@ -339,9 +327,8 @@ class Search:
         if self.device.type == "cuda":
             torch.cuda.manual_seed_all(config.seed)
             torch.backends.cudnn.benchmark = True
-        model = create_supernet(self.method, init_channels=config.init_channels, layers=config.layers,
-                                num_classes=self.info.num_classes, in_channels=self.info.in_channels,
-                                stem=config.stem)
+        model = create_supernet(self.method, space=config.space, num_classes=self.info.num_classes,
+                                in_channels=self.info.in_channels, **config.space_options)
         if self.ctx.active:
             global_batchnorm(model)
             torch.manual_seed(config.seed + self.ctx.rank)  # different augmentation draws on each rank
@@ -434,6 +421,8 @@ class Search:
         arch_metrics = self.evaluate_arch_split()
         self.epoch, self.progress = self.epoch + 1, EpochProgress()
         genotype = self.model.genotype()
+        stats = self.space.stats(genotype)
+        arch = self.space.arch_record(self.model)
         memory_field, memory = peak_memory(self.device)
         record = {
             "epoch": epoch + 1,
@@ -446,11 +435,12 @@ class Search:
             "epoch_seconds": progress.seconds,
             "images_per_second": progress.seen / progress.seconds,
             memory_field: memory,
-            "alpha_entropy_normal": alpha_entropy(self.model.alphas_normal),
-            "alpha_entropy_reduce": alpha_entropy(self.model.alphas_reduce),
-            "normal_skip_connects": sum(op == "skip_connect" for op, _ in genotype.normal),
+            **{f"alpha_entropy_{key.removeprefix('alphas_')}": alpha_entropy(rows)
+               for key, rows in arch.items() if key.startswith("alphas_")},
+            "skip_connects": stats.skip_connects,
+            "collapsed": stats.collapsed,
             "genotype": genotypes.to_dict(genotype),
-            "arch_weights": arch_weights(self.model),
+            "arch_weights": arch,
         }
         self.history.append(record)
         if reporter:
@@ -597,8 +587,9 @@ def _resume(search: Search, run_dir: Path | None) -> float:
     except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
         reason = _brief(exc)
     if reason:
-        raise ConfigError(f"{path} does not fit the search that {run_dir / CONFIG} describes ({config.method}, "
-                          f"C={config.init_channels}, {config.layers} cells): {reason}. "
+        shape = ", ".join(f"{k}={v}" for k, v in config.space_options.items())
+        raise ConfigError(f"{path} does not fit the search that {run_dir / CONFIG} describes ({config.method} on "
+                          f"{config.space}, {shape}): {reason}. "
                           f"config.json was edited after the checkpoint was written, or the two come from different "
                           f"runs; put back the run's own config.json, or start a new search with another --out.") \
             from None
@@ -616,12 +607,12 @@ def _free_memory(device: torch.device) -> int:
 def _out_of_memory(config: SearchConfig, info: DatasetInfo, order: int, device: torch.device, ctx: Context
                    ) -> ConfigError:
     """The error for a batch that did not fit, naming the batch ``nasbench-pc plan`` suggests for this device."""
-    shape = BenchShape(init_channels=config.init_channels, layers=config.layers, image_size=info.image_size,
-                       num_classes=info.num_classes, k=config.k)
+    shape = BenchShape(image_size=info.image_size, num_classes=info.num_classes, space=config.space,
+                       options={**config.space_options, "sampler_options": config.sampler_options})
     suggested = plan(config.method, _free_memory(device), shape=shape, device=str(device))
     where = f"{device}" if not ctx.active else f"{device} ({ctx.world_size} processes, one shard each)"
     if suggested.batch == 0:
-        fix = "even a batch of 8 does not fit: lower --init-channels, --layers or --image-size"
+        fix = "even a batch of 8 does not fit: make the supernet smaller (--space-option) or lower --image-size"
     else:
         batch = suggested.batch * ctx.world_size
         caveat = " (measured for a weight step; the second-order architecture step needs more)" if order == 2 else ""

@@ -1,6 +1,7 @@
 """Train a genotype's network from scratch: the reference evaluation recipe of its search, resumable.
 
-Two recipes, each the reference evaluation of its paper (every value can be overridden):
+The network is the genotype's search space's derived network (``--network``; DARTS: ``cifar`` or
+``imagenet``, NAS-Bench-201: ``cifar``), built with timm. Three recipes (every value can be overridden):
 
 - ``pc-darts``: on CIFAR-style data (``cifar`` network) the PC-DARTS ``train.py`` (600 epochs, batch 96,
   lr 0.025 cosine to 0, momentum 0.9, wd 3e-4, grad clip 5, auxiliary weight 0.4, cutout 16, drop path 0.3
@@ -10,8 +11,12 @@ Two recipes, each the reference evaluation of its paper (every value can be over
 - ``darts``: the DARTS ``train.py``, the same but drop path 0.2; DARTS ``train_imagenet.py`` (250 epochs,
   batch 128, lr 0.1 times 0.97 every epoch, no warm-up, wd 3e-5, label smoothing 0.1, auxiliary 0.4,
   C=48, 14 cells, no drop path).
+- ``nas-bench-201`` (NAS-Bench-201 genotypes): our facts on the benchmark record no training recipe for
+  its cells, so this is the DARTS CIFAR recipe without the auxiliary head and drop path, which the
+  benchmark's network does not have (600 epochs, batch 96, lr 0.025 cosine to 0, momentum 0.9,
+  wd 3e-4, grad clip 5, cutout 16), on the benchmark's network, C=16, 5 cells per stage.
 
-``auto`` picks the recipe from the genotype's provenance (:func:`choose_recipe`).
+``auto`` picks the recipe from the genotype's space and provenance (:func:`choose_recipe`).
 
 A run directory holds ``config.json``, ``genotype.json``, ``metrics.jsonl`` (one line per epoch),
 ``checkpoint.pt`` (written atomically after every epoch, and mid-epoch when Ctrl-C or SIGTERM stops
@@ -33,45 +38,47 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import timm
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from nasbench_pc import genotypes, registry
+from nasbench_pc import genotypes, registry, runkit
 from nasbench_pc.api import resolve_method
 from nasbench_pc.data import DatasetInfo, get_dataset
-from nasbench_pc.derived import DartsNetwork
 from nasbench_pc.devices import check_device
 from nasbench_pc.errors import ConfigError, check_finite, unknown_name
 from nasbench_pc.export import (
     CHECKPOINT_FORMAT,
-    CHECKPOINT_NAME,
     TRAIN_RUN_KIND,
+    describe_shape,
     is_train_run,
     load_checkpoint,
+    network_options,
+    network_spec,
     provenance,
     search_method,
     spec_from_checkpoint,
     write_folder,
 )
 from nasbench_pc.files import atomic_torch_save, atomic_write_text
-from nasbench_pc.genotypes import Genotype
-from nasbench_pc.interfaces import Method
+from nasbench_pc.interfaces import Method, NetworkSpec
 from nasbench_pc.interrupt import StopSignals
 from nasbench_pc.rundir import claim
+from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, peak_memory, topk_correct
 
-NETWORKS = ("cifar", "imagenet")
-LR_SCHEDULES = ("cosine", "linear", "step")
-RECIPES = ("darts", "pc-darts")
-DEFAULT_RECIPE = "pc-darts"  # for a genotype whose search is unknown
 MODEL_DIR = "model"
 #: Every file and folder a train run writes (what --force removes).
-RUN_FILES = ("config.json", "genotype.json", "metrics.jsonl", CHECKPOINT_NAME, MODEL_DIR)
+RUN_FILES = (CONFIG, GENOTYPE, METRICS, CHECKPOINT, MODEL_DIR)
 
 
 @dataclass(frozen=True)
 class TrainHParams:
-    """Training hyperparameters; the defaults are the reference PC-DARTS CIFAR evaluation recipe."""
+    """Training hyperparameters; the defaults are the reference PC-DARTS CIFAR evaluation recipe.
+
+    ``init_channels`` and ``layers`` set the network's shape keywords (see :data:`nasbench_pc.export.SHAPE_KEYWORDS`):
+    DARTS ``init_channels`` and ``layers`` (cells), NAS-Bench-201 ``init_channels`` and ``cells_per_stage``.
+    """
 
     epochs: int = 600
     batch_size: int = 96
@@ -104,13 +111,15 @@ class TrainHParams:
                for names, ok, rule in rules for name in names if not ok(getattr(self, name))]
         if bad:
             raise ConfigError(f"Invalid training setting(s): {'; '.join(bad)}. Change them and start again.")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"Unknown lr_schedule {self.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}.")
+        if self.lr_schedule not in runkit.SCHEDULES:
+            raise ConfigError(f"Unknown lr_schedule {self.lr_schedule!r}; use one of {', '.join(runkit.SCHEDULES)}.")
 
 
 _IMAGENET = dict(epochs=250, weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1, init_channels=48,
                  layers=14)
-#: recipe -> network -> hyperparameters: the reference train.py / train_imagenet.py of each paper.
+#: recipe -> network -> hyperparameters: the reference train.py / train_imagenet.py of each paper, and for
+#: NAS-Bench-201 (whose training recipe our facts do not record) the DARTS CIFAR recipe without the auxiliary
+#: head and drop path, on the benchmark's C=16, N=5 network.
 RECIPE_HPARAMS: dict[str, dict[str, TrainHParams]] = {
     "pc-darts": {
         "cifar": TrainHParams(),
@@ -120,6 +129,18 @@ RECIPE_HPARAMS: dict[str, dict[str, TrainHParams]] = {
         "cifar": TrainHParams(drop_path=0.2),
         "imagenet": TrainHParams(batch_size=128, lr=0.1, lr_schedule="step", lr_gamma=0.97, **_IMAGENET),
     },
+    "nas-bench-201": {
+        "cifar": TrainHParams(auxiliary_weight=0.0, drop_path=0.0, init_channels=16, layers=5),
+    },
+}
+RECIPES = tuple(RECIPE_HPARAMS)
+#: The search space whose networks each recipe trains.
+RECIPE_SPACES = {"pc-darts": "darts", "darts": "darts", "nas-bench-201": "nas-bench-201"}
+DEFAULT_RECIPE = "pc-darts"  # for a DARTS genotype whose search is unknown
+#: Said of a recipe wherever it is chosen (printed at the start, stored in config.json and the model card).
+RECIPE_NOTES = {
+    "nas-bench-201": "no NAS-Bench-201 training recipe is on record here, so the DARTS CIFAR recipe without "
+                     "auxiliary head and drop path, on the benchmark's C=16, N=5 network",
 }
 #: The search behind each published genotype (reference genotypes.py), hence the recipe it was trained with.
 PUBLISHED_RECIPES = {"DARTS_V1": "darts", "DARTS_V2": "darts", "PC_DARTS_cifar": "pc-darts",
@@ -128,30 +149,55 @@ PUBLISHED_RECIPES = {"DARTS_V1": "darts", "DARTS_V2": "darts", "PC_DARTS_cifar":
 AUTO_RECIPE = (
     "auto: DARTS_V1/DARTS_V2 -> darts, PC_DARTS_cifar/PC_DARTS_image -> pc-darts; a search run -> darts when "
     "its method's sampler sends every channel through the mixed ops (full channels: darts, darts-1st, en-only), "
-    "pc-darts when it sends part of them (partial channels: pc-darts, pc-only); anything else -> pc-darts."
+    "pc-darts when it sends part of them (partial channels: pc-darts, pc-only); any other DARTS genotype -> "
+    "pc-darts; a NAS-Bench-201 genotype -> nas-bench-201."
 )
 
 
-def choose_recipe(source: str | Genotype, recipe: str = "auto") -> tuple[str, str]:
-    """(recipe, why): ``recipe`` itself unless it is 'auto', else the recipe of the search behind ``source``.
+def choose_recipe(source: Any, recipe: str = "auto") -> tuple[str, str]:
+    """(recipe, why): ``recipe`` itself unless it is 'auto', else the recipe of ``source``'s genotype.
 
-    The search is a published genotype's name or the method in a search run's config.json; a method
-    follows DARTS when its sampler passes every channel of an edge through the MixedOp, PC-DARTS otherwise.
+    ``source`` is anything :func:`genotypes.parse` reads. A space with one recipe (NAS-Bench-201) gets it; a
+    DARTS genotype gets the recipe of the search behind it: a published genotype's name or the method in a
+    search run's config.json; a method follows DARTS when its sampler passes every channel of an edge through
+    the MixedOp, PC-DARTS otherwise.
     """
+    space = genotypes.space_of(genotypes.parse(source)).name
+    own = [name for name, of in RECIPE_SPACES.items() if of == space]
     if recipe != "auto":
         if recipe not in RECIPES:
             raise unknown_name("training recipe", recipe, [*RECIPES, "auto"])
-        return recipe, f"--recipe {recipe}"
+        if recipe not in own:
+            raise ConfigError(
+                f"The {recipe} recipe trains {RECIPE_SPACES[recipe]} networks, and this is a {space} genotype. "
+                f"Use --recipe auto{''.join(f' or --recipe {r}' for r in own)}."
+            )
+        return recipe, f"--recipe {recipe}" + (f" ({RECIPE_NOTES[recipe]})" if recipe in RECIPE_NOTES else "")
+    if not own:
+        raise ConfigError(
+            f"No training recipe is defined for {space} genotypes (the recipes train "
+            f"{', '.join(sorted(set(RECIPE_SPACES.values())))} networks), so `nasbench-pc train` cannot train this "
+            f"genotype. Build its network with timm and train it with your own loop."
+        )
+    if len(own) == 1:
+        note = f": {RECIPE_NOTES[own[0]]}" if own[0] in RECIPE_NOTES else ""
+        return own[0], f"the {own[0]} recipe is the one for {space} genotypes{note}"
+    return _recipe_of_search(source)
+
+
+def _recipe_of_search(source: Any) -> tuple[str, str]:
+    """darts or pc-darts for a DARTS genotype, by the search behind it (see :func:`choose_recipe`)."""
     if isinstance(source, str) and source in PUBLISHED_RECIPES:
         chosen = PUBLISHED_RECIPES[source]
         return chosen, f"{source} is a published {chosen} genotype"
     searched = search_method(source) if isinstance(source, str) else None
     if searched is None:
         return DEFAULT_RECIPE, "the genotype's search is unknown (no published name, no search run), so the default"
-    name, options = searched
+    name, sampler_options = searched
     if name not in registry.available("method"):
         return DEFAULT_RECIPE, f"searched by {name}, which is not installed here, so the default"
-    method = resolve_method(name, **options)
+    base = registry.get("method", name)
+    method = resolve_method(base, sampler_options={**base.sampler_options, **sampler_options})
     if _samples_every_channel(method):
         return "darts", f"searched by {name}, whose {method.sampler!r} sampler sends every channel (as DARTS)"
     return "pc-darts", f"searched by {name}, whose {method.sampler!r} sampler sends part of the channels (as PC-DARTS)"
@@ -174,9 +220,11 @@ def _samples_every_channel(method: Method) -> bool:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A training job: what to train, on which data, with which hyperparameters."""
+    """A training job: what to train, on which data, with which hyperparameters.
 
-    genotype: Genotype
+    ``network`` names one of the derived networks of the genotype's search space (``space.networks``)."""
+
+    genotype: Any
     dataset: str = "synthetic"
     network: str = "cifar"
     hparams: TrainHParams = field(default_factory=TrainHParams)
@@ -201,26 +249,33 @@ class TrainConfig:
         return cls(**{**data, "genotype": genotypes.from_dict(data["genotype"]),
                       "hparams": TrainHParams(**data["hparams"])})
 
+    def network_spec(self) -> NetworkSpec:
+        """The space's spec of :attr:`network`: its timm model, reference options and image size."""
+        return network_spec(self.genotype, self.network)[1]
 
-def make_config(source: str | Genotype, *, dataset: str = "synthetic", recipe: str = "auto",
-                network: str | None = None, data_root: str | None = None, download: bool = False,
-                limit: int | None = None, image_size: int | None = None, in_channels: int | None = None,
-                bad_images: str = "stop", **overrides: Any) -> TrainConfig:
-    """Resolve a training job: the genotype from ``source`` (anything :func:`genotypes.parse` takes),
-    the network ('imagenet' for the imagenet dataset, else 'cifar'), the recipe (``auto``: from the
-    genotype's provenance, see :func:`choose_recipe`) and its hyperparameters for that network, then
-    ``overrides`` (any :class:`TrainHParams` field; None keeps the recipe's value)."""
+
+def make_config(source: Any, *, dataset: str = "synthetic", recipe: str = "auto", network: str | None = None,
+                data_root: str | None = None, download: bool = False, limit: int | None = None,
+                image_size: int | None = None, in_channels: int | None = None, bad_images: str = "stop",
+                **overrides: Any) -> TrainConfig:
+    """Resolve a training job: the genotype from ``source`` (anything :func:`genotypes.parse` takes), the
+    network of its space (default: the one named like ``dataset``, e.g. 'imagenet', else the space's first),
+    the recipe (``auto``: from the genotype's space and provenance, see :func:`choose_recipe`) and its
+    hyperparameters for that network, then ``overrides`` (any :class:`TrainHParams` field; None keeps the
+    recipe's value)."""
     genotype = genotypes.parse(source)
-    network = network or ("imagenet" if dataset == "imagenet" else "cifar")
-    if network not in NETWORKS:
-        raise ConfigError(f"Unknown network {network!r}; use 'cifar' (32x32 stem) or 'imagenet' (mobile stem).")
+    networks = genotypes.space_of(genotype).networks
+    network, _ = network_spec(genotype, network or (dataset if dataset in networks else None))
     valid = {f.name for f in fields(TrainHParams)}
     unknown = sorted(set(overrides) - valid)
     if unknown:
         raise ConfigError(f"Unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}.")
     recipe, reason = choose_recipe(source, recipe)
+    if network not in RECIPE_HPARAMS[recipe]:
+        raise ConfigError(f"The {recipe} recipe has no settings for the {network} network (it has "
+                          f"{', '.join(RECIPE_HPARAMS[recipe])}). Pick one of those with --network.")
     hparams = replace(RECIPE_HPARAMS[recipe][network], **{k: v for k, v in overrides.items() if v is not None})
-    named = not isinstance(source, Genotype)
+    named = isinstance(source, (str, Path))
     return TrainConfig(genotype=genotype, dataset=dataset, network=network, hparams=hparams, recipe=recipe,
                        recipe_reason=reason, data_root=data_root, download=download, limit=limit,
                        image_size=image_size, in_channels=in_channels, bad_images=bad_images,
@@ -229,23 +284,9 @@ def make_config(source: str | Genotype, *, dataset: str = "synthetic", recipe: s
 
 
 def lr_at(hp: TrainHParams, epoch: int) -> float:
-    """The learning rate of ``epoch`` (0-based), set once at its start as the reference does."""
-    if hp.lr_schedule == "cosine":
-        lr = hp.lr_min + (hp.lr - hp.lr_min) * (1 + math.cos(math.pi * epoch / hp.epochs)) / 2
-    elif hp.lr_schedule == "step":
-        # DARTS train_imagenet.py: StepLR(period 1, gamma), stepped at the start of every epoch
-        lr = hp.lr * hp.lr_gamma ** epoch
-    elif hp.epochs > 5:
-        # PC-DARTS train_imagenet.py adjust_lr: linear to ~0 over epochs - 5, gentler over the last 5 epochs
-        if hp.epochs - epoch > 5:
-            lr = hp.lr * (hp.epochs - 5 - epoch) / (hp.epochs - 5)
-        else:
-            lr = hp.lr * (hp.epochs - epoch) / ((hp.epochs - 5) * 5)
-    else:
-        lr = hp.lr * (hp.epochs - epoch) / hp.epochs
-    if epoch < hp.warmup_epochs:
-        lr *= (epoch + 1) / hp.warmup_epochs
-    return lr
+    """The learning rate of ``epoch`` (0-based) under ``hp``'s schedule (:func:`nasbench_pc.runkit.lr_at`)."""
+    return runkit.lr_at(epoch, lr=hp.lr, lr_min=hp.lr_min, epochs=hp.epochs, warmup_epochs=hp.warmup_epochs,
+                        schedule=hp.lr_schedule, gamma=hp.lr_gamma)
 
 
 class TrainProgress:
@@ -300,21 +341,47 @@ def _load_data(config: TrainConfig, split: str) -> tuple[Dataset, DatasetInfo]:
                        image_size=config.image_size, bad_images=config.bad_images)
 
 
+def network_shape(config: TrainConfig) -> dict[str, Any]:
+    """The trained network's shape keywords: its reference options with ``config``'s init_channels / layers."""
+    return network_options(config.network_spec(), init_channels=config.hparams.init_channels,
+                           layers=config.hparams.layers)
+
+
 def model_args(config: TrainConfig, info: DatasetInfo) -> dict[str, Any]:
-    """Constructor arguments of the network trained by ``config`` on data described by ``info``."""
-    return {
-        "genotype": genotypes.to_dict(config.genotype),
-        "stem": config.network,
-        "init_channels": config.hparams.init_channels,
-        "layers": config.hparams.layers,
-        "num_classes": info.num_classes,
-        "in_chans": info.in_channels,
-    }
+    """What ``timm.create_model(config.network_spec().model, **model_args)`` builds the trained network from (the
+    exported one too): the genotype, the network's shape and the data's classes and channels."""
+    return {"genotype": genotypes.to_dict(config.genotype), **network_shape(config), "num_classes": info.num_classes,
+            "in_chans": info.in_channels}
 
 
-def _check_runs(model: DartsNetwork, info: DatasetInfo, device: torch.device) -> None:
+def _build(spec: NetworkSpec, args: dict[str, Any], hp: TrainHParams) -> nn.Module:
+    """The network to train: ``args`` plus the training-only parts ``hp`` asks for, an auxiliary head
+    (``auxiliary=True``, then ``forward_with_aux``) and drop path (``drop_path_prob``, raised every epoch), which
+    DARTS networks have and others may lack."""
+    if hp.auxiliary_weight == 0:
+        model = timm.create_model(spec.model, **args)
+    else:
+        try:
+            model = timm.create_model(spec.model, **args, auxiliary=True)
+        except TypeError as exc:
+            if "auxiliary" not in str(exc):
+                raise
+            raise _lacks(spec, "auxiliary head", "--auxiliary-weight", hp.auxiliary_weight) from None
+    if hp.drop_path > 0 and not hasattr(model, "drop_path_prob"):
+        raise _lacks(spec, "drop path", "--drop-path", hp.drop_path)
+    return model
+
+
+def _lacks(spec: NetworkSpec, part: str, option: str, value: float) -> ConfigError:
+    return ConfigError(f"The {spec.model} network has no {part}, so it cannot train with {option} {value}. "
+                       f"Pass {option} 0.")
+
+
+def _check_runs(model: nn.Module, spec: NetworkSpec, hp: TrainHParams, info: DatasetInfo,
+                device: torch.device) -> None:
     """Fail before training, with advice, when the network cannot take the dataset's images."""
     x = torch.zeros(1, info.in_channels, info.image_size, info.image_size, device=device)
+    side = f"{info.image_size}x{info.image_size}"
     model.eval()
     with torch.no_grad():
         try:
@@ -323,19 +390,20 @@ def _check_runs(model: DartsNetwork, info: DatasetInfo, device: torch.device) ->
             raise
         except RuntimeError as exc:
             raise ConfigError(
-                f"The {model.stem_type} network cannot run on {info.image_size}x{info.image_size} images ({exc}). "
-                f"Resize the data with --image-size (32 for the cifar network, 224 for imagenet)."
+                f"The {spec.model} network cannot run on {side} images ({exc}). Resize the data with --image-size "
+                f"(the network is made for {spec.image_size}x{spec.image_size})."
             ) from None
+        if hp.auxiliary_weight == 0:
+            return
         try:
             model.forward_with_aux(x)
         except torch.OutOfMemoryError:
             raise
         except RuntimeError:
             raise ConfigError(
-                f"The reference auxiliary head after cell {model.aux_index} expects the reference map size there "
-                f"(8x8 from 32x32 images on the cifar network, 7x7 from 224x224 on imagenet) and cannot run on "
-                f"{info.image_size}x{info.image_size} images. Pass --auxiliary-weight 0 to train without it, or "
-                f"--image-size to resize the data."
+                f"The auxiliary head of the {spec.model} network expects the feature map that "
+                f"{spec.image_size}x{spec.image_size} images give where it sits, and cannot run on {side} images. "
+                f"Pass --auxiliary-weight 0 to train without it, or --image-size {spec.image_size} to resize the data."
             ) from None
 
 
@@ -358,7 +426,7 @@ class _Run:
     out: Path
     args: dict[str, Any]
     info: DatasetInfo
-    model: DartsNetwork
+    model: nn.Module
     optimizer: torch.optim.Optimizer
     device: torch.device
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -367,12 +435,12 @@ class _Run:
         """Checkpoint after ``epoch`` finished epochs and ``step`` batches of the next one (0: at its start),
         with the global RNG state that the rest of that epoch draws from."""
         atomic_torch_save({
-            "format": CHECKPOINT_FORMAT, "version": 2, "epoch": epoch, "step": step, "running": asdict(running),
+            "format": CHECKPOINT_FORMAT, "version": 3, "epoch": epoch, "step": step, "running": asdict(running),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "config": self.config.to_dict(), "model_args": self.args, "data": asdict(self.info),
             "state_dict": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "history": self.history,
-        }, self.out / CHECKPOINT_NAME)
+        }, self.out / CHECKPOINT)
 
     def restore(self, ckpt: dict[str, Any]) -> tuple[int, int, _Running]:
         """Load a checkpoint; returns (finished epochs, batches done in the next one, that epoch's sums).
@@ -392,7 +460,7 @@ class _Run:
                     torch.cuda.set_rng_state(ckpt["rng_cuda"], self.device)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise ConfigError(
-                f"{self.out / CHECKPOINT_NAME} does not fit the run it belongs to ({type(exc).__name__}: "
+                f"{self.out / CHECKPOINT} does not fit the run it belongs to ({type(exc).__name__}: "
                 f"{' '.join(str(exc).split())[:200]}): its weights do not match the architecture recorded with it, "
                 f"or a field is missing or garbled, so it was edited or written by another version of nasbench-pc. "
                 f"Start the run again with --force; metrics.jsonl keeps the numbers of the finished epochs."
@@ -409,10 +477,10 @@ def train(config: TrainConfig, out: str | Path, *, device: str | torch.device = 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a directory path for the training run.")
     device = _device(device)
-    claim(out, what="training run", started=CHECKPOINT_NAME, finished=MODEL_DIR, files=RUN_FILES, force=force,
+    claim(out, what="training run", started=CHECKPOINT, finished=MODEL_DIR, files=RUN_FILES, force=force,
           resume=f"nasbench-pc train --resume {out}")
     out.mkdir(parents=True, exist_ok=True)
-    with _memory_guard(config.hparams, out):
+    with _memory_guard(config, out):
         return _fit(config, out, None, device, workers, progress or TrainProgress())
 
 
@@ -427,22 +495,22 @@ def resume(run_dir: str | Path, *, device: str | torch.device = "cpu", workers: 
             f"--resume {run_dir}` and its genotype trains with `nasbench-pc train {run_dir}`; a new training run "
             f"starts with `nasbench-pc train SOURCE --out DIR`."
         )
-    if not (run_dir / CHECKPOINT_NAME).is_file():
+    if not (run_dir / CHECKPOINT).is_file():
         raise ConfigError(
-            f"{run_dir} holds no {CHECKPOINT_NAME}, so there is nothing to resume (a run writes it after its first "
+            f"{run_dir} holds no {CHECKPOINT}, so there is nothing to resume (a run writes it after its first "
             f"epoch, or when Ctrl-C stops it). Start the run again without --resume."
         )
     device = _device(device)
-    ckpt = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    ckpt = load_checkpoint(run_dir / CHECKPOINT)
     try:
         config = TrainConfig.from_dict(ckpt["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
-            f"The settings stored in {run_dir / CHECKPOINT_NAME} cannot be read ({type(exc).__name__}: "
+            f"The settings stored in {run_dir / CHECKPOINT} cannot be read ({type(exc).__name__}: "
             f"{' '.join(str(exc).split())[:200]}): it was edited or written by another version of nasbench-pc. "
             f"Start the run again with --force, or resume it with the version that wrote it."
         ) from None
-    with _memory_guard(config.hparams, run_dir):
+    with _memory_guard(config, run_dir):
         return _fit(config, run_dir, ckpt, device, workers, progress or TrainProgress())
 
 
@@ -451,15 +519,17 @@ def _device(device: str | torch.device) -> torch.device:
 
 
 @contextmanager
-def _memory_guard(hp: TrainHParams, out: Path) -> Iterator[None]:
+def _memory_guard(config: TrainConfig, out: Path) -> Iterator[None]:
     """Turn running out of GPU memory into advice instead of a traceback."""
     try:
         yield
     except torch.OutOfMemoryError:
+        hp = config.hparams
         raise ConfigError(
-            f"Out of memory: a batch of {hp.batch_size} images on the network with C={hp.init_channels} and "
-            f"{hp.layers} cells did not fit on the device. The checkpoint of every finished epoch is kept in {out} "
-            f"(`nasbench-pc export {out}` exports it). --resume keeps the stored batch size, so start a new run "
+            f"Out of memory: a batch of {hp.batch_size} images on the network with "
+            f"{describe_shape(network_shape(config))} did not fit on the "
+            f"device. The checkpoint of every finished epoch is kept in {out} (`nasbench-pc "
+            f"export {out}` exports it). --resume keeps the stored batch size, so start a new run "
             f"with a lower --batch-size (e.g. {max(1, hp.batch_size // 2)}) in another --out, or with --force to "
             f"replace this one."
         ) from None
@@ -470,10 +540,11 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
     hp = config.hparams
     train_data, info = _load_data(config, "train")
     test_data, _ = _load_data(config, "test")
+    spec = config.network_spec()
     args = model_args(config, info)
     torch.manual_seed(hp.seed)
-    model = DartsNetwork(**args, auxiliary=hp.auxiliary_weight > 0).to(device)
-    _check_runs(model, info, device)
+    model = _build(spec, args, hp).to(device)
+    _check_runs(model, spec, hp, info, device)
     optimizer = torch.optim.SGD(model.parameters(), hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
     criterion = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
     if device.type == "cuda":
@@ -484,9 +555,12 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
     run = _Run(config, out, args, info, model, optimizer, device)
     if ckpt is None:
         first_epoch, step, running = 0, 0, _Running()
-        atomic_write_text(out / "config.json", json.dumps({"kind": TRAIN_RUN_KIND, **config.to_dict()}, indent=2)
+        # the space, timm model and genotype text too, for the reader: resume reads the checkpoint's config
+        about = {"space": genotypes.space_of(config.genotype).name, "model": spec.model, "model_args": args,
+                 "genotype_text": genotypes.to_text(config.genotype)}
+        atomic_write_text(out / CONFIG, json.dumps({"kind": TRAIN_RUN_KIND, **config.to_dict(), **about}, indent=2)
                           + "\n")
-        atomic_write_text(out / "genotype.json", genotypes.to_json(config.genotype) + "\n")
+        atomic_write_text(out / GENOTYPE, genotypes.to_json(config.genotype) + "\n")
     else:
         first_epoch, step, running = run.restore(ckpt)  # the last thing before the loop (it may set the RNG)
     progress.start(config, info, math.ceil(len(train_data) / hp.batch_size), first_epoch, step)
@@ -497,16 +571,17 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
             test = evaluator.evaluate(model, test_loader, device)
             record.update(test_loss=test["loss"], test_top1=test["top1"], test_top5=test["top5"],
                           seconds=running.seconds + time.perf_counter() - started)
-            if device.type == "cuda":
-                record["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+            if device.type == "cuda":  # the CPU's max RSS is the process's, which a resumed run would not repeat
+                key, mib = peak_memory(device)
+                record[key] = mib
             run.history.append(record)
             step, running = 0, _Running()
             run.save(epoch + 1, step, running)
-            atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in run.history))
+            atomic_write_text(out / METRICS, "".join(json.dumps(r) + "\n" for r in run.history))
             progress.epoch(record)
             if stop.requested:
                 raise stop.interrupted("training", str(out), f"nasbench-pc train --resume {out}")
-    model_dir = write_folder(spec_from_checkpoint(load_checkpoint(out / CHECKPOINT_NAME), str(out)), out / MODEL_DIR)
+    model_dir = write_folder(spec_from_checkpoint(load_checkpoint(out / CHECKPOINT), str(out)), out / MODEL_DIR)
     return TrainResult(run_dir=out, model_dir=model_dir, history=run.history)
 
 
@@ -521,7 +596,9 @@ def _train_epoch(run: _Run, data: Dataset, epoch: int, step: int, running: _Runn
     lr = lr_at(hp, epoch)
     for group in optimizer.param_groups:
         group["lr"] = lr
-    model.drop_path_prob = hp.drop_path * epoch / hp.epochs
+    drop_path = hp.drop_path * epoch / hp.epochs
+    if hp.drop_path > 0:  # only networks with drop path get here (see _build)
+        model.drop_path_prob = drop_path
     if step == 0:  # a resumed epoch goes on with the RNG state saved with its checkpoint
         torch.manual_seed(_epoch_seed(hp.seed, epoch))
     if device.type == "cuda":
@@ -533,25 +610,27 @@ def _train_epoch(run: _Run, data: Dataset, epoch: int, step: int, running: _Runn
     for done, (inputs, targets) in enumerate(loader, start=step + 1):
         inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
-        logits, logits_aux = model.forward_with_aux(inputs)
-        loss = criterion(logits, targets)
-        if logits_aux is not None:
-            loss = loss + hp.auxiliary_weight * criterion(logits_aux, targets)
+        if hp.auxiliary_weight > 0:
+            logits, logits_aux = model.forward_with_aux(inputs)
+            loss = criterion(logits, targets) + hp.auxiliary_weight * criterion(logits_aux, targets)
+        else:
+            logits = model(inputs)
+            loss = criterion(logits, targets)
         check_finite(loss.item(), what="training loss", epoch=epoch + 1, lr=lr,
                      kept="The checkpoint of every finished epoch is kept in the run directory.")
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
         optimizer.step()
         n = targets.numel()
-        hits = logits.detach().topk(min(5, logits.shape[1]), dim=1).indices == targets[:, None]
+        top1, top5 = topk_correct(logits, targets)
         running.loss_sum += loss.item() * n
-        running.top1 += int(hits[:, 0].sum())
-        running.top5 += int(hits.any(dim=1).sum())
+        running.top1 += top1
+        running.top5 += top5
         running.count += n
         progress.step(epoch, running.loss_sum / running.count, running.top1 / running.count, n)
         if stop.requested:
             run.save(epoch, done, replace(running, seconds=running.seconds + time.perf_counter() - started))
             raise stop.interrupted("training", str(run.out), f"nasbench-pc train --resume {run.out}")
-    return {"epoch": epoch + 1, "lr": lr, "drop_path": model.drop_path_prob,
+    return {"epoch": epoch + 1, "lr": lr, "drop_path": drop_path,
             "train_loss": running.loss_sum / running.count, "train_top1": running.top1 / running.count,
             "train_top5": running.top5 / running.count}

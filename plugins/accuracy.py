@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc import hookimpl
+from nasbench_pc.runkit import topk_correct
 
 
 class AccuracyEvaluator:
@@ -22,10 +23,9 @@ class AccuracyEvaluator:
                 inputs, targets = inputs.to(device), targets.to(device)
                 logits = model(inputs)
                 loss_sum += F.cross_entropy(logits, targets, reduction="sum").item()
-                ranked = logits.topk(min(5, logits.shape[1]), dim=1).indices
-                hits = ranked == targets[:, None]
-                top1 += hits[:, 0].sum().item()
-                top5 += hits.any(dim=1).sum().item()
+                hits1, hits5 = topk_correct(logits, targets)
+                top1 += hits1
+                top5 += hits5
                 count += targets.numel()
         model.train(was_training)
         if count == 0:

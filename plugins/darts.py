@@ -1,6 +1,7 @@
 """Vanilla DARTS (Liu et al., 2019): every channel, no edge normalization.
 
-Hyperparameters are the DARTS CIFAR-10 search settings of the reference train_search.py.
+Hyperparameters are the DARTS CIFAR-10 search settings of the reference train_search.py, and on
+NAS-Bench-201 the benchmark's DARTS settings (../shared facts: weight decay 5e-4, the rest as DARTS').
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from nasbench_pc import hookimpl
 from nasbench_pc.interfaces import Method, SearchHParams
 
 DARTS_HPARAMS = SearchHParams(batch_size=64, lr=0.025, lr_min=0.001, arch_lr=3e-4, warmup_epochs=0)
+#: The benchmark's DARTS search settings on NAS-Bench-201 (its weight decay is 5e-4).
+NB201_HPARAMS = SearchHParams(batch_size=64, lr=0.025, lr_min=0.001, weight_decay=5e-4, arch_lr=3e-4,
+                              warmup_epochs=0)
 
 
 @hookimpl
@@ -21,6 +25,7 @@ def register_methods() -> dict[str, Method]:
             normalizer="none",
             order=2,
             hparams=DARTS_HPARAMS,
+            space_hparams={"nas-bench-201": NB201_HPARAMS},
         ),
         "darts-1st": Method(
             name="darts-1st",
@@ -29,5 +34,6 @@ def register_methods() -> dict[str, Method]:
             normalizer="none",
             order=1,
             hparams=DARTS_HPARAMS,
+            space_hparams={"nas-bench-201": NB201_HPARAMS},
         ),
     }

@@ -14,7 +14,6 @@ from torch import nn
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.ops import channel_shuffle
 
 
 class PartialChannelEdge(nn.Module):
@@ -33,6 +32,12 @@ class PartialChannelEdge(nn.Module):
         if self.mp is not None:
             bypass = self.mp(bypass)
         return channel_shuffle(torch.cat([out, bypass], dim=1), self.k)
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet channel shuffle: view as (B, groups, C/groups, H, W), swap dims 1 and 2."""
+    b, c, h, w = x.shape
+    return x.reshape(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 
 class PartialChannelSampler:

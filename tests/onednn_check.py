@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import nasbench_pc as nbp
-from nasbench_pc.derived import DartsNetwork
+from nasbench_pc.plugins.darts_space.network import DartsNetwork
 
 
 def _rel(a: torch.Tensor, b: torch.Tensor) -> float:

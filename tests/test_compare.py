@@ -9,6 +9,11 @@ from nasbench_pc.genotypes import KNOWN
 A = KNOWN["DARTS_V2"]
 B = A._replace(normal=[("sep_conv_5x5", 0)] + A.normal[1:])  # same edges, one op changed
 C = A._replace(normal=A.normal[:7] + [("dil_conv_3x3", 3)])  # one edge rewired (node 3 reads node 1, not node 0)
+# NAS-Bench-201 cells: every one of the 6 edges is kept, so only ops differ
+NB_BEST = genotypes.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+                          "nor_conv_3x3~2|")
+NB_SKIPS = genotypes.parse("|skip_connect~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+                           "nor_conv_3x3~2|")  # 3 of 6 edges skip_connect: the space's collapse rule
 
 
 def test_jaccard_of_selected_edges_and_ops():
@@ -26,12 +31,22 @@ def test_stability_is_mean_pairwise_jaccard():
     assert compare.stability([A]) is None
 
 
+def test_stability_of_nas_bench_201_cells_compares_ops_on_the_six_edges():
+    assert compare.selected_edges(NB_BEST) == {(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)}
+    assert compare.stability([NB_BEST, NB_SKIPS]) == (1.0, pytest.approx(4 / 8))  # 2 of 6 ops differ
+
+
 def _write_run(root, name, *, method, seed, sampler, normalizer, k, accs, seconds, img_s, saved_mib, genotype,
-               batch=32):
+               batch=32, space=None):
+    """A run directory; without ``space`` its config.json is one of the DARTS-only versions (top-level k)."""
     run = root / name
     run.mkdir(parents=True)
     config = {"method": method, "seed": seed, "dataset": "synthetic", "batch_size": batch, "epochs": len(accs),
-              "k": None, "device": "cpu"}
+              "device": "cpu"}
+    if space is None:
+        config.update(k=None, init_channels=8, layers=5)
+    else:
+        config.update(space=space, space_options={"init_channels": 8}, sampler_options={"k": k} if k else {})
     meta = {"config": config, "world_size": 1,
             "method": {"sampler": sampler, "normalizer": normalizer, "sampler_options": {"k": k} if k else {}}}
     (run / "config.json").write_text(json.dumps(meta))
@@ -71,6 +86,8 @@ def test_aggregate_means_ratios_best_seed_and_collapse(runs):
     assert pc.time_vs_darts == pytest.approx(0.25 / 0.75)
     assert (pc.edge_stability, pc.op_stability) == (1.0, 1.0)
     assert pc.best_seed == 1 and pc.best_genotype == B and pc.k == 4
+    assert (darts.space, darts.skip_edges) == ("darts", 8)
+    assert darts.collapse_rule == ">= 3 of the normal cell's 8 edges are skip_connect"
     assert pc.search_hours == pytest.approx(((8 + 10) / 2 / 3600, 1.4142135624 / 3600))
 
 
@@ -78,6 +95,7 @@ def test_output_formats(runs):
     rows = compare.aggregate([compare.load_run(p) for p in compare.expand_runs([str(runs)])], with_cost=False)
     md = compare.to_markdown(rows).splitlines()
     assert md[0].startswith("| method | sampler | normalizer | K | batch | memory |")
+    assert "| skips (of 8) |" in md[0]
     assert md[2].startswith("| darts | full | none | - | 32 | 3000 ± 0 MiB saved for backward (CPU) | 1.00x |")
     assert "skip_connect collapse (seeds 1)" in md[2]
     csv_lines = compare.to_csv(rows).splitlines()
@@ -85,6 +103,43 @@ def test_output_formats(runs):
     data = json.loads(compare.to_json(rows))
     assert data[1]["method"] == "pc-darts" and data[1]["edge_stability"] == 1.0
     assert data[0]["derived_params"] is None
+    assert data[1]["space"] == "darts" and data[1]["best_genotype"]["space"] == "darts"
+
+
+@pytest.fixture
+def nb201_runs(tmp_path):
+    tmp_path = tmp_path / "nb201"
+    for seed, genotype in enumerate([NB_BEST, NB_SKIPS]):
+        _write_run(tmp_path, f"darts-{seed}", method="darts-1st", seed=seed, sampler="full", normalizer="none",
+                   k=None, accs=[0.3, 0.5 - seed / 10], seconds=[2, 2], img_s=64, saved_mib=100, genotype=genotype,
+                   space="nas-bench-201")
+        _write_run(tmp_path, f"pc-{seed}", method="pc-darts", seed=seed, sampler="partial", normalizer="edge", k=2,
+                   accs=[0.3, 0.4], seconds=[1, 1], img_s=128, saved_mib=40, genotype=NB_BEST, space="nas-bench-201")
+    return tmp_path
+
+
+def test_nas_bench_201_runs_take_skips_collapse_and_cost_from_their_space(nb201_runs):
+    loaded = [compare.load_run(p) for p in compare.expand_runs([str(nb201_runs)])]
+    assert {r.space for r in loaded} == {"nas-bench-201"}
+    assert [r.k for r in loaded if r.method == "pc-darts"] == [2, 2]  # from config.json's sampler_options
+    darts, pc = compare.aggregate(loaded)
+    assert darts.skip_connects == pytest.approx((2.0, 1.4142135624))  # 1 and 3 skip_connect edges
+    assert darts.collapsed_seeds == [1] and pc.collapsed_seeds == []
+    assert (darts.skip_edges, darts.collapse_rule) == (6, ">= 3 of the cell's 6 edges are skip_connect")
+    assert (darts.edge_stability, darts.op_stability) == (1.0, pytest.approx(0.5))
+    assert darts.best_seed == 0 and darts.best_genotype == NB_BEST
+    assert (pc.derived_params, pc.derived_macs) == (1_288_506, 184_730_240)  # nasbench201_cifar, C=16, N=5
+    md = compare.to_markdown([darts, pc]).splitlines()
+    assert "| skips (of 6) |" in md[0]
+    assert "| 2.0 ± 1.4 |" in md[2] and "skip_connect collapse (seeds 1)" in md[2]
+    assert f"seed 0: {genotypes.to_text(NB_BEST)}".replace("|", "\\|") in md[2]
+    assert json.loads(compare.to_json([darts, pc]))[0]["best_genotype"] == genotypes.to_dict(NB_BEST)
+
+
+def test_runs_of_different_spaces_are_not_put_in_one_table(runs, nb201_runs):
+    loaded = [compare.load_run(runs / "darts-0"), compare.load_run(nb201_runs / "pc-0")]
+    with pytest.raises(ConfigError, match=r"different search spaces \(darts: .*darts-0; nas-bench-201: .*pc-0\)"):
+        compare.aggregate(loaded, with_cost=False)
 
 
 def test_missing_runs_are_clear_errors(tmp_path):
@@ -93,3 +148,12 @@ def test_missing_runs_are_clear_errors(tmp_path):
     (tmp_path / "broken").mkdir()
     with pytest.raises(ConfigError, match="is not a search run directory"):
         compare.load_run(tmp_path / "broken")
+
+
+def test_saved_bytes_come_from_each_runs_own_space_and_sampler(runs, nb201_runs):
+    darts_fixed, darts_per_example = compare.saved_bytes_line(compare.load_run(runs / "darts-0"))  # a legacy config
+    full_fixed, full_per_example = compare.saved_bytes_line(compare.load_run(nb201_runs / "darts-0"))
+    pc_fixed, pc_per_example = compare.saved_bytes_line(compare.load_run(nb201_runs / "pc-0"))
+    # the 14-edge DARTS cells save more per image than NAS-Bench-201's 6 edges; sampling 1/2 of the channels
+    # (K=2) saves less again, though not half: the stem and the residual reductions are not sampled
+    assert darts_per_example > full_per_example > pc_per_example > 0.4 * full_per_example

@@ -5,8 +5,18 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from nasbench_pc import genotypes
 from nasbench_pc.cli import main
+from nasbench_pc.cli.compare import _cli_args
 from nasbench_pc.console import console
+from nasbench_pc.cost import genotype_cost
+from nasbench_pc.errors import ConfigError
+
+
+def _text(output: str) -> str:
+    """The output as one line of words (rich wraps lines and draws panel borders)."""
+    return " ".join(output.replace("│", " ").split())
+
 
 TINY = ["--epochs", "1", "--limit", "64", "--steps-per-epoch", "2", "--batch-size", "8", "--init-channels", "4",
         "--layers", "3", "--image-size", "16"]
@@ -80,3 +90,77 @@ def test_plan_scales_learning_rate_with_batch():
     assert "lr 0.1 at batch 256" in row[5]
     result = CliRunner().invoke(main, ["plan", "--budget", "lots"])
     assert result.exit_code == 2 and "Cannot read the memory budget 'lots'" in result.output
+
+
+NB201_TINY = ["--space", "nas-bench-201", "--epochs", "1", "--limit", "64", "--steps-per-epoch", "2", "--batch-size",
+              "8", "--init-channels", "8", "--space-option", "cells_per_stage=1", "--image-size", "16"]
+
+
+def test_compare_runs_the_methods_on_the_space_given(tmp_path, monkeypatch):
+    monkeypatch.setattr(console, "width", 200)
+    runner = CliRunner()
+    out = tmp_path / "nb201"
+    result = runner.invoke(main, ["compare", "darts-1st", "pc-darts", *NB201_TINY, "--save", str(out), "--plot",
+                                  str(tmp_path / "plots")])
+    assert result.exit_code == 0, result.output
+    plots = sorted(p.name for p in (tmp_path / "plots").iterdir())  # the cells as the space draws them
+    assert plots == ["accuracy.png", "arch_trajectories.png", "cells_darts-1st.png", "cells_pc-darts.png",
+                     "memory_vs_batch.png"]
+    assert "darts-1st vs pc-darts on nas-bench-201" in result.output
+    assert "skips (of 6)" in result.output
+    rows = json.loads((out / "compare.json").read_text())
+    assert [(r["method"], r["space"], r["k"], r["skip_edges"]) for r in rows] == [
+        ("darts-1st", "nas-bench-201", None, 6), ("pc-darts", "nas-bench-201", 4, 6)]
+    for row in rows:
+        best = genotypes.from_dict(row["best_genotype"], space="nas-bench-201")
+        assert genotypes.to_text(best) in result.output  # the best cell in the benchmark's string format
+        assert row["derived_params"] == genotype_cost(best).params  # nasbench201_cifar at C=16, N=5
+    config = json.loads((out / "runs" / "pc-darts-seed0" / "config.json").read_text())["config"]
+    assert (config["space"], config["space_options"], config["sampler_options"]) == (
+        "nas-bench-201", {"init_channels": 8, "cells_per_stage": 1, "track_running_stats": True}, {"k": 4})
+    # runs of two spaces are never one table
+    darts = tmp_path / "darts"
+    assert runner.invoke(main, ["compare", "darts-1st", *TINY, "--save", str(darts)]).exit_code == 0
+    mixed = runner.invoke(main, ["compare", "--from", str(out / "runs" / "*"), "--from", str(darts / "runs" / "*")])
+    assert mixed.exit_code == 2 and "different search spaces" in mixed.output
+
+
+def test_bench_and_plan_measure_the_space_given(tmp_path):
+    report = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["bench", "darts-1st", "pc-darts", "--space", "nas-bench-201", "--batch", "4",
+                                       "--init-channels", "8", "--space-option", "cells_per_stage=1",
+                                       "--image-size", "16", "--repeats", "1", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["shape"] == {"image_size": 16, "num_classes": 10, "space": "nas-bench-201",
+                             "options": {"init_channels": 8, "cells_per_stage": 1}}
+    points = {p["method"]: p["memory_bytes"] for p in data["points"]}
+    assert 0 < points["pc-darts"] < points["darts-1st"]
+    result = CliRunner().invoke(main, ["plan", "pc-darts", "--budget", "200MB", "--space", "nas-bench-201",
+                                       "--space-option", "cells_per_stage=1", "--sampler-option", "k=2",
+                                       "--image-size", "16"])
+    assert result.exit_code == 0, result.output
+    assert ("--space nas-bench-201 --space-option cells_per_stage=1 --sampler-option k=2 --preset paper"
+            in _text(result.output))
+    result = CliRunner().invoke(main, ["plan", "darts", "--budget", "1GB", "--space", "nas-bench-201",
+                                       "--layers", "3"])
+    assert result.exit_code == 2
+    assert "Unknown option(s) 'layers' for the search space 'nas-bench-201'" in _text(result.output)
+
+
+def test_worker_processes_get_the_space_options_back_as_flags():
+    given = {"space": "nas-bench-201", "space_option": ("cells_per_stage=1", "init_channels=8"),
+             "sampler_option": ("k=2",), "epochs": 1, "augment": False}
+    assert _cli_args(given) == ["--space", "nas-bench-201", "--space-option", "cells_per_stage=1", "--space-option",
+                                "init_channels=8", "--sampler-option", "k=2", "--epochs", "1", "--no-augment"]
+
+
+def test_k_applies_to_the_partial_channel_methods_of_a_comparison(tmp_path) -> None:
+    from nasbench_pc.cli.compare import _check_sampler_options, _for_method
+
+    given = {"k": 2, "sampler_option": ("k=2",), "epochs": 1}
+    assert _for_method(given, "darts") == {"epochs": 1, "sampler_option": ()}
+    assert _for_method(given, "pc-darts") == given
+    with pytest.raises(ConfigError, match="No compared method's sampler takes the option 'k' .darts, en-only."):
+        _check_sampler_options({"k": 2}, ["darts", "en-only"])
+    _check_sampler_options({"k": 2}, ["darts", "pc-darts"])  # pc-darts takes it

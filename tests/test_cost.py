@@ -11,27 +11,45 @@ from click.testing import CliRunner
 from torch import nn
 
 from nasbench_pc.cli import main
+from nasbench_pc.console import console
 from nasbench_pc.cost import genotype_cost, model_cost
-from nasbench_pc.derived import DartsNetwork
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import KNOWN
-from nasbench_pc.render import cell_lines, save_png
+from nasbench_pc.plugins.darts_space.network import DartsNetwork
+from nasbench_pc.plugins.darts_space.render import cell_lines, save_png
+
+NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
 def _text(output: str) -> str:
     return " ".join(output.replace("│", " ").split())
 
 
-@pytest.mark.parametrize("genotype, stem, params, macs", [
+@pytest.mark.parametrize("genotype, network, params, macs", [
     ("DARTS_V2", "cifar", 3_349_342, 528_359_040),
     ("PC_DARTS_cifar", "cifar", 3_634_678, 556_670_592),
     ("DARTS_V2", "imagenet", 4_718_752, 529_911_552),
     ("PC_DARTS_image", "imagenet", 5_342_464, 581_627_328),
+    (NB201_BEST, "cifar", 1_288_506, 184_730_240),
 ])
-def test_reference_settings(genotype: str, stem: str, params: int, macs: int) -> None:
-    cost = genotype_cost(genotype, stem=stem)
+def test_reference_settings(genotype: str, network: str, params: int, macs: int) -> None:
+    cost = genotype_cost(genotype, network)
     assert (cost.params, cost.macs) == (params, macs)
-    assert cost.input_size == ((3, 32, 32) if stem == "cifar" else (3, 224, 224))
+    assert cost.input_size == ((3, 32, 32) if network == "cifar" else (3, 224, 224))
+
+
+def test_the_default_network_is_the_spaces_first() -> None:
+    assert genotype_cost("DARTS_V2") == genotype_cost("DARTS_V2", "cifar")
+    assert genotype_cost(NB201_BEST).params == 1_288_506
+    # by hand: stem 464, one cell per stage of five 3x3 ReLU-conv-BNs (C=16/32/64: 11,680 + 46,400 + 184,960),
+    # residual reductions 14,464 + 57,600, last BN 128, a 64x100 classifier 6,500
+    assert genotype_cost(NB201_BEST, cells_per_stage=1, num_classes=100).params == 322_196
+
+
+def test_an_unknown_network_names_the_spaces_networks() -> None:
+    with pytest.raises(ConfigError, match="The nas-bench-201 space derives no network called 'imagenet'; its "
+                                          "networks are cifar"):
+        genotype_cost(NB201_BEST, "imagenet")
 
 
 def test_macs_equal_an_independent_count_of_convolutions_and_linear_layers() -> None:
@@ -85,6 +103,25 @@ def test_show_with_a_custom_setting(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "0.9M" in result.output  # 906,880 MACs
     assert "imagenet" not in result.output
+
+
+def test_show_prints_a_nas_bench_201_cell_and_its_benchmark_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console, "width", 200)  # rich would fold the tree at 80 columns outside a terminal
+    result = CliRunner().invoke(main, ["show", NB201_BEST])
+    assert result.exit_code == 0, result.output
+    assert "search space: nas-bench-201" in result.output
+    assert "node 3 = skip_connect(node 0) + nor_conv_3x3(node 1) + nor_conv_3x3(node 2)" in result.output
+    assert "nasbench201_cifar" in result.output
+    assert "1,288,506 (1.29M)" in result.output and "184.7M" in result.output
+    assert f"text: {NB201_BEST}" in result.output
+    assert "imagenet" not in result.output  # the space derives one network
+
+
+def test_show_refuses_a_setting_the_network_does_not_have() -> None:
+    result = CliRunner().invoke(main, ["show", NB201_BEST, "--layers", "5"], terminal_width=200)
+    assert result.exit_code == 2
+    assert ("--layers does not apply to the nas-bench-201 space's cifar network (nasbench201_cifar), whose settings "
+            "are init_channels, cells_per_stage") in _text(result.output)
 
 
 def test_show_png_writes_a_png(tmp_path: Path) -> None:

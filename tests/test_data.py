@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from nasbench_pc.plugins.datasets import DEBIAN_FASHION_MNIST, make_synthetic
 from PIL import Image
 from torch import nn
 
@@ -24,6 +23,7 @@ from nasbench_pc.data import (
     targets_of,
 )
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.plugins.datasets import DEBIAN_FASHION_MNIST, make_synthetic
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 import nasbench_pc  # noqa: F401  (registers the timm models)
 from nasbench_pc import genotypes
 from nasbench_pc.cli import main
-from nasbench_pc.derived import DartsNetwork
-from nasbench_pc.export import ExportSpec, resolve_source, write_folder
+from nasbench_pc.export import ExportSpec, load_checkpoint, resolve_source, write_folder
+from nasbench_pc.plugins.darts_space.network import DartsNetwork
+from nasbench_pc.train import make_config, train
 
 
 def _fresh_python(code: str) -> str:
@@ -116,3 +117,17 @@ def test_a_foreign_checkpoint_is_refused(tmp_path: Path) -> None:
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(nasbench_pc.ConfigError, match="is not a `nasbench-pc train` checkpoint"):
         resolve_source(str(tmp_path / "other.pt"))
+
+
+def test_a_checkpoint_of_the_darts_only_versions_still_exports(tmp_path: Path) -> None:
+    """Their model_args also hold ``stem``; the network is their config's ``network``."""
+    train(make_config("DARTS_V2", dataset="synthetic", limit=12, epochs=1, batch_size=12, init_channels=4, layers=3,
+                      auxiliary_weight=0), tmp_path / "run")
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    old = {**ckpt, "version": 2, "model_args": {**ckpt["model_args"], "stem": "cifar"}}
+    torch.save(old, tmp_path / "old.pt")
+    spec = resolve_source(str(tmp_path / "old.pt"))
+    assert (spec.architecture, spec.shape()) == ("darts_cifar", {"init_channels": 4, "layers": 3})
+    config = json.loads((write_folder(spec, tmp_path / "m") / "config.json").read_text())
+    assert set(config["model_args"]) == {"genotype", "init_channels", "layers", "num_classes", "in_chans"}
+    assert config["nasbench_pc"]["space"] == "darts"

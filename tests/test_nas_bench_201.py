@@ -15,14 +15,14 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nasbench_pc.plugins.edge_normalization import EdgeNormalization
-from nasbench_pc.plugins.full_channels import FullChannelSampler
-from nasbench_pc.plugins.partial_channels import PartialChannelSampler
 from torch import nn
 
 from nasbench_pc.errors import ConfigError, GenotypeError
-from nasbench_pc.spaces.nas_bench_201 import PRIMITIVES, Nb201Config, Nb201Genotype, Nb201Network, Nb201Supernet
-from nasbench_pc.spaces.nas_bench_201.ops import OPS, ResNetBasicblock
+from nasbench_pc.plugins.edge_normalization import EdgeNormalization
+from nasbench_pc.plugins.full_channels import FullChannelSampler
+from nasbench_pc.plugins.nas_bench_201 import PRIMITIVES, Nb201Config, Nb201Genotype, Nb201Network, Nb201Supernet
+from nasbench_pc.plugins.nas_bench_201.ops import OPS, ResNetBasicblock
+from nasbench_pc.plugins.partial_channels import PartialChannelSampler
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"

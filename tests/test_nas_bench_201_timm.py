@@ -15,7 +15,7 @@ from timm.models import model_entrypoint
 
 import nasbench_pc  # noqa: F401  (registers the timm models)
 from nasbench_pc.errors import ConfigError, GenotypeError
-from nasbench_pc.spaces.nas_bench_201 import Nb201Genotype
+from nasbench_pc.plugins.nas_bench_201 import Nb201Genotype
 
 BEST, ALL_CONV, EVERY_OP = reference.BEST, reference.ALL_CONV, reference.EVERY_OP
 xautodl = reference.xautodl  # the reference fixture: a skip without xautodl, a failure in CI
@@ -27,7 +27,7 @@ def _params(model: torch.nn.Module) -> int:
 
 def test_import_registers_the_model_from_the_space_package() -> None:
     assert timm.list_models("nasbench201*") == ["nasbench201_cifar"]
-    assert model_entrypoint("nasbench201_cifar").__module__ == "nasbench_pc.spaces.nas_bench_201.network"
+    assert model_entrypoint("nasbench201_cifar").__module__ == "nasbench_pc.plugins.nas_bench_201.network"
 
 
 def test_bare_model_is_the_best_cifar10_cell_with_the_cifar_data_config() -> None:
@@ -67,16 +67,17 @@ def test_num_classes_0_returns_the_pooled_features() -> None:
 
 
 def test_bad_arguments_are_one_clear_error(tmp_path) -> None:
-    with pytest.raises(GenotypeError, match=r"^'nor_conv_3x3' is neither a NAS-Bench-201 architecture string"):
+    with pytest.raises(GenotypeError,
+                       match=r"^'nor_conv_3x3' is neither a known genotype \(NB201_best_cifar10\), nor a genotype"):
         timm.create_model("nasbench201_cifar", genotype="nor_conv_3x3")
     darts = tmp_path / "genotype.json"
     darts.write_text(json.dumps({"normal": [], "normal_concat": [], "reduce": [], "reduce_concat": []}))
     with pytest.raises(GenotypeError, match=r"genotype\.json: A NAS-Bench-201 genotype is an object with exactly"):
         timm.create_model("nasbench201_cifar", genotype=darts)
     (tmp_path / "broken.json").write_text("{")
-    with pytest.raises(GenotypeError, match=r"broken\.json is not JSON"):
+    with pytest.raises(GenotypeError, match=r"broken\.json: The genotype is not valid JSON"):
         timm.create_model("nasbench201_cifar", genotype=tmp_path / "broken.json")
-    with pytest.raises(GenotypeError, match="Cannot read a NAS-Bench-201 genotype from a int"):
+    with pytest.raises(GenotypeError, match="Cannot read a nas-bench-201 genotype from a int"):
         timm.create_model("nasbench201_cifar", genotype=3)
     with pytest.raises(ConfigError, match="num_classes of a NAS-Bench-201 network must be a non-negative integer"):
         timm.create_model("nasbench201_cifar", num_classes=-1)

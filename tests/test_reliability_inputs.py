@@ -133,7 +133,8 @@ def _literal_concat(expression: str) -> str:
     ("Genotype(normal=" + "9" * 5000 + ")", "as a Genotype(...) literal (Exceeds the limit (4300 digits)"),
     ("Genotype(\x00)", "as a Genotype(...) literal (source code string cannot contain null bytes)"),
     ("Genotype(normal=[", "as a Genotype(...) literal ('[' was never closed"),
-    ("DARTS_V3", "'DARTS_V3' is neither a known genotype (DARTS_V1, DARTS_V2, PC_DARTS_cifar, PC_DARTS_image)"),
+    ("DARTS_V3", "'DARTS_V3' is neither a known genotype (DARTS_V1, DARTS_V2, PC_DARTS_cifar, PC_DARTS_image, "
+                 "NB201_best_cifar10)"),
     ("a" * 5000, "'" + "a" * 56 + "... is neither a known genotype"),
     ("~no-such-user-xyz/genotype.json", "'~no-such-user-xyz/genotype.json' is neither a known genotype"),
     ("~\x00", "'~\\x00' is neither a known genotype"),  # found by hypothesis: expanduser raised ValueError

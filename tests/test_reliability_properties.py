@@ -205,7 +205,7 @@ def test_supernet_command_builds_or_fails_cleanly(channels, layers, k):
         assert result.exit_code == 2
         assert "error" in result.output
     if result.exit_code == 0:
-        assert f"{layers} (reduction at {layers // 3} and {2 * layers // 3}), C={channels}" in _flat(result.output)
+        assert f"init_channels={channels}, layers={layers}," in _flat(result.output)
 
 
 # one invalid value at a time: the search must stop before any data is read or any folder written

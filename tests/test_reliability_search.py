@@ -330,9 +330,10 @@ def test_resume_refuses_folders_that_are_not_its_run(tmp_path):
     _tiny_run(run)
     saved = json.loads((run / "config.json").read_text())
     for change, words, reason in (
-            ({"method": "darts-1st"}, "(darts-1st, C=4, 3 cells)",
+            ({"method": "darts-1st", "sampler_options": {}}, "(darts-1st on darts, init_channels=4, layers=3,",
              "tensor(s) this supernet does not have (e.g. betas_normal)"),
-            ({"init_channels": 8}, "(pc-darts, C=8, 3 cells)",
+            ({"space_options": {**saved["config"]["space_options"], "init_channels": 8}},
+             "(pc-darts on darts, init_channels=8, layers=3,",
              "have another shape (e.g. stem.0.weight: (12, 3, 3, 3) in the checkpoint, (24, 3, 3, 3) here)")):
         (run / "config.json").write_text(json.dumps({**saved, "config": {**saved["config"], **change}}))
         result = CliRunner().invoke(main, ["search", "--resume", str(run)])
@@ -359,7 +360,8 @@ def test_out_of_memory_names_the_batch_that_plan_suggests_and_keeps_finished_epo
     monkeypatch.setattr(search_module, "_free_memory", lambda device: 300 * 10**6)
     result = CliRunner().invoke(main, [*QUICK, "--epochs", "2", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    suggested = plan("pc-darts", 300 * 10**6, shape=BenchShape(init_channels=4, layers=3, image_size=16), device="cpu")
+    suggested = plan("pc-darts", 300 * 10**6, shape=BenchShape(image_size=16, space="darts",
+                                                              options={"init_channels": 4, "layers": 3}), device="cpu")
     assert suggested.batch > 8
     assert (f"Out of memory: the batch of 8 did not fit on cpu. The checkpoint and metrics of every finished epoch are "
             f"kept in the run directory. To go on, `nasbench-pc plan` suggests a batch of at most {suggested.batch} "

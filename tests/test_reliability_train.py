@@ -21,10 +21,10 @@ from click.testing import CliRunner, Result
 
 from nasbench_pc import genotypes
 from nasbench_pc.cli import main
-from nasbench_pc.derived import DartsNetwork
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.export import CHECKPOINT_FORMAT, load_checkpoint, resolve_source
 from nasbench_pc.interrupt import Interrupted
+from nasbench_pc.plugins.darts_space.network import DartsNetwork
 from nasbench_pc.train import (
     TrainProgress,
     choose_recipe,
@@ -120,6 +120,18 @@ def test_a_search_runs_recipe_follows_its_methods_sampler(tmp_path: Path, method
     assert config.hparams.drop_path == {"darts": 0.2, "pc-darts": 0.3}[recipe]
     assert config.recipe_reason.startswith(f"searched by {method}, whose ")
     assert choose_recipe(str(run / "genotype.json")) == (config.recipe, config.recipe_reason)
+
+
+def test_a_search_run_of_this_version_gives_its_sampler_options(tmp_path: Path) -> None:
+    """config.json of today's search holds sampler_options (not k): K=1 sends every channel, so darts."""
+    run = _search_run(tmp_path / "run", "pc-darts")
+    config = json.loads((run / "config.json").read_text())
+    config["config"] = {"method": "pc-darts", "space": "darts", "sampler_options": {"k": 1}}
+    (run / "config.json").write_text(json.dumps(config))
+    assert choose_recipe(str(run))[0] == "darts"
+    config["config"] = {"method": "pc-darts", "no_such_field": 1}  # another version's settings: the method's own K
+    (run / "config.json").write_text(json.dumps(config))
+    assert choose_recipe(str(run))[0] == "pc-darts"
 
 
 def test_recipe_option_overrides_and_unknown_provenance_gets_the_default(tmp_path: Path) -> None:

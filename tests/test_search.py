@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from nasbench_pc.plugins.datasets import DEBIAN_FASHION_MNIST
 
 from nasbench_pc import genotypes
 from nasbench_pc.cli import main
+from nasbench_pc.plugins.datasets import DEBIAN_FASHION_MNIST
 from nasbench_pc.presets import resolve_config
 from nasbench_pc.search import Search, SearchConfig, learning_rate
 
@@ -33,7 +33,10 @@ def tiny_config(method: str = "pc-darts", **changes) -> SearchConfig:
 def test_paper_presets_are_the_reference_cifar10_settings():
     pc = resolve_config("pc-darts", "paper")
     assert (pc.batch_size, pc.lr, pc.lr_min, pc.arch_lr, pc.warmup_epochs, pc.epochs) == (256, 0.1, 0.0, 6e-4, 15, 50)
-    assert (pc.init_channels, pc.layers, pc.train_portion, pc.seed, pc.grad_clip) == (16, 8, 0.5, 2, 5.0)
+    assert (pc.train_portion, pc.seed, pc.grad_clip, pc.space) == (0.5, 2, 5.0, "darts")
+    assert pc.space_options == {"init_channels": 16, "layers": 8, "steps": 4, "multiplier": 4, "stem_multiplier": 3,
+                                "stem": "cifar"}
+    assert pc.sampler_options == {"k": 4}
     darts = resolve_config("darts", "paper")
     assert (darts.batch_size, darts.lr, darts.lr_min, darts.arch_lr, darts.warmup_epochs) == (64, 0.025, 0.001,
                                                                                              3e-4, 0)
@@ -42,19 +45,20 @@ def test_paper_presets_are_the_reference_cifar10_settings():
 
 def test_imagenet_preset_follows_the_pc_darts_imagenet_search():
     pc = resolve_config("pc-darts", "imagenet")
-    assert (pc.k, pc.stem, pc.dataset, pc.batch_size, pc.lr, pc.lr_min, pc.arch_lr) == (
-        2, "imagenet", "imagenet", 1024, 0.5, 0.0, 6e-3)
+    assert (pc.sampler_options["k"], pc.space_options["stem"], pc.dataset, pc.batch_size, pc.lr, pc.lr_min,
+            pc.arch_lr) == (2, "imagenet", "imagenet", 1024, 0.5, 0.0, 6e-3)
     assert (pc.train_portion, pc.arch_portion, pc.warmup_epochs, pc.epochs, pc.lr_warmup_epochs) == (
         0.1, 0.025, 35, 50, 5)
     assert resolve_config("pc-darts", "imagenet", batch_size=256).lr_warmup_epochs == 0  # warm-up only above 256
-    assert resolve_config("darts", "imagenet").k is None  # no partial channels to set
+    assert resolve_config("darts", "imagenet").sampler_options == {}  # no partial channels to set
 
 
 def test_quick_preset_scales_warmup_and_lr():
     assert resolve_config("pc-darts", "quick").warmup_epochs == 3  # 15/50 of 10 epochs
     assert resolve_config("pc-darts", "quick", epochs=2).warmup_epochs == 0
     quick = resolve_config("pc-darts", "quick")
-    assert (quick.batch_size, quick.lr, quick.init_channels, quick.layers) == (32, 0.0125, 8, 5)
+    assert (quick.batch_size, quick.lr, quick.space_options["init_channels"], quick.space_options["layers"]) == (
+        32, 0.0125, 8, 5)
 
 
 def test_learning_rate_is_cosine_with_optional_linear_warmup():
@@ -101,13 +105,13 @@ def test_cli_search_writes_the_run_directory(tmp_path):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     for key in ("train_loss", "train_acc", "arch_loss", "arch_acc", "lr", "epoch_seconds", "peak_cpu_rss_mib",
-                "alpha_entropy_normal", "normal_skip_connects", "genotype"):
+                "alpha_entropy_normal", "alpha_entropy_reduce", "skip_connects", "collapsed", "genotype"):
         assert key in records[0], key
     assert records[0]["alpha_entropy_normal"] == pytest.approx(2.0794, abs=1e-2)  # ~log(8): alphas start near 0
     assert genotypes.from_dict(records[-1]["genotype"]) == genotypes.load(out / "genotype.json")
     assert len((out / "genotypes.jsonl").read_text().splitlines()) == 2
     saved = json.loads((out / "config.json").read_text())
-    assert saved["config"]["method"] == "pc-darts" and saved["config"]["init_channels"] == 4
+    assert saved["config"]["method"] == "pc-darts" and saved["config"]["space_options"]["init_channels"] == 4
     assert "torch" in saved["versions"] and "datasets" in saved["plugins"]
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2 and set(state) >= {"model", "weight_optimizer", "arch_optimizer", "ranks",

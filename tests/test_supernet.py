@@ -2,14 +2,13 @@
 
 import pytest
 import torch
-from nasbench_pc.plugins.edge_normalization import EdgeNormalization
-from nasbench_pc.plugins.partial_channels import PartialChannelEdge, PartialChannelSampler
 from torch import nn
 
 import nasbench_pc as nbp
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.ops import channel_shuffle
-from nasbench_pc.supernet import derive_genotype, node_slices
+from nasbench_pc.plugins.darts_space.supernet import derive_genotype, node_slices
+from nasbench_pc.plugins.edge_normalization import EdgeNormalization
+from nasbench_pc.plugins.partial_channels import PartialChannelEdge, PartialChannelSampler, channel_shuffle
 
 SMALL = dict(init_channels=8, layers=3)
 

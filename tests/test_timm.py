@@ -16,8 +16,8 @@ from timm.models import group_parameters
 
 import nasbench_pc  # noqa: F401  (registers the timm models)
 from nasbench_pc import genotypes
-from nasbench_pc.derived import DartsNetwork, checkpoint_filter_fn
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.plugins.darts_space.network import DartsNetwork, checkpoint_filter_fn
 
 TINY = dict(init_channels=4, layers=5)  # reductions at cells 1 and 3
 

@@ -88,7 +88,7 @@ def test_training_writes_a_run_directory_and_a_loadable_timm_folder(tmp_path: Pa
     assert ckpt["epoch"] == 2
     assert any(k.startswith("auxiliary_head.") for k in ckpt["state_dict"])  # auxiliary weight 0.4
     model = timm.create_model(f"local-dir:{result.model_dir}", pretrained=True).eval()
-    trained = nasbench_pc.derived.DartsNetwork(**ckpt["model_args"]).eval()
+    trained = nasbench_pc.plugins.darts_space.network.DartsNetwork(**ckpt["model_args"]).eval()
     trained.load_state_dict({k: v for k, v in ckpt["state_dict"].items() if not k.startswith("auxiliary_head.")})
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(model(x), trained(x))

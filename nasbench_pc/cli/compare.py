@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import queue
 import subprocess
 import sys
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nasbench_pc import compare as cmp
+from nasbench_pc import registry
+from nasbench_pc.api import parse_option, resolve_method
 from nasbench_pc.bench import BenchShape, largest_batch, measure, parse_bytes, plan
+from nasbench_pc.cli._plugin_options import plugin_overrides, space_options
 from nasbench_pc.cli.search import search as search_command
 from nasbench_pc.console import console, err_console
 from nasbench_pc.devices import check_device, default_device
@@ -30,9 +35,10 @@ from nasbench_pc.search import GENOTYPE, run_search
 DEFAULT_METHODS = ("darts", "pc-darts", "pc-only", "en-only")
 # search options compare passes through unchanged (the search command defines and documents them)
 _SHARED = ("preset", "dataset", "data_root", "download", "limit", "in_channels", "image_size", "augment", "cutout",
-           "epochs", "batch_size", "lr", "lr_min", "lr_warmup_epochs", "momentum", "weight_decay", "init_channels",
-           "layers", "k", "stem", "train_portion", "arch_portion", "arch_lr", "arch_weight_decay", "grad_clip",
-           "arch_grad_clip", "warmup_epochs", "steps_per_epoch", "workers", "amp", "channels_last", "bad_images")
+           "epochs", "batch_size", "lr", "lr_min", "lr_warmup_epochs", "momentum", "weight_decay", "space",
+           "space_option", "sampler_option", "init_channels", "layers", "stem", "k", "train_portion", "arch_portion",
+           "arch_lr", "arch_weight_decay", "grad_clip", "arch_grad_clip", "warmup_epochs", "steps_per_epoch",
+           "workers", "amp", "channels_last", "bad_images")
 _SEARCH_PARAMS = {p.name: p for p in search_command.params}
 
 # The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes. Used
@@ -65,9 +71,48 @@ def _cli_args(options: dict[str, Any]) -> list[str]:
         elif isinstance(value, bool):
             if value:
                 args.append(param.opts[0])
+        elif param.multiple:
+            for item in value:
+                args += [param.opts[0], str(item)]
         else:
             args += [param.opts[0], str(value)]
     return args
+
+
+def _config_overrides(options: dict[str, Any]) -> dict[str, Any]:
+    """The search options as given on the command line into resolve_config overrides (``--space-option``,
+    ``--sampler-option`` and their shortcuts become ``space_options`` / ``sampler_options``)."""
+    overrides = {k: v for k, v in options.items() if k != "preset"}
+    overrides.update(plugin_overrides(overrides))
+    return overrides
+
+
+def _sampler_takes(method: str, key: str) -> bool:
+    """Whether ``method``'s sampler factory has an option ``key`` (``k`` for partial channels, none for full)."""
+    factory = registry.get("sampler", resolve_method(method).sampler)
+    return key in inspect.signature(factory).parameters
+
+
+def _for_method(options: dict[str, Any], method: str) -> dict[str, Any]:
+    """``options`` without the sampler options ``method``'s sampler does not take: ``--k 2`` in a comparison
+    sets K of the partial-channel methods and leaves darts (all channels) as it is."""
+    kept = dict(options)
+    if kept.get("k") is not None and not _sampler_takes(method, "k"):
+        del kept["k"]
+    if kept.get("sampler_option"):
+        kept["sampler_option"] = tuple(text for text in kept["sampler_option"]
+                                       if _sampler_takes(method, parse_option(text)[0]))
+    return kept
+
+
+def _check_sampler_options(options: dict[str, Any], methods: list[str]) -> None:
+    """A sampler option that no compared method's sampler takes is a mistake, not something to drop."""
+    keys = [parse_option(text)[0] for text in options.get("sampler_option") or ()]
+    keys += ["k"] if options.get("k") is not None else []
+    for key in keys:
+        if not any(_sampler_takes(method, key) for method in methods):
+            raise ConfigError(f"No compared method's sampler takes the option {key!r} ({', '.join(methods)}). Drop "
+                              f"it, or compare a method whose sampler has it (e.g. pc-darts: k).")
 
 
 def _run_in_process(jobs: list[tuple[str, int, Path]], options: dict[str, Any], device: str, out: Console) -> None:
@@ -77,7 +122,7 @@ def _run_in_process(jobs: list[tuple[str, int, Path]], options: dict[str, Any], 
         for method, seed, run_dir in jobs:
             progress.update(task, description=f"{method} seed {seed}")
             config = resolve_config(method, options.get("preset", "quick"), seed=seed, device=device,
-                                    **{k: v for k, v in options.items() if k != "preset"})
+                                    **_config_overrides(_for_method(options, method)))
             resume = (run_dir / "checkpoint.pt").exists()
             run_search(config, run_dir, resume=resume)
             progress.advance(task)
@@ -100,7 +145,7 @@ def _run_on_devices(jobs: list[tuple[str, int, Path]], options: dict[str, Any], 
             cmd = [sys.executable, "-m", "nasbench_pc", "search", "--quiet", "--method", method, "--seed", str(seed),
                    "--device", device]
             cmd += ["--resume", str(run_dir)] if (run_dir / "checkpoint.pt").exists() else \
-                ["--out", str(run_dir), *_cli_args(options)]
+                ["--out", str(run_dir), *_cli_args(_for_method(options, method))]
             result = subprocess.run(cmd, capture_output=True, text=True)
             out.print(f"{'done' if result.returncode == 0 else '[red]failed'} {method} seed {seed} on {device}")
             if result.returncode != 0:
@@ -125,23 +170,24 @@ def _print_rows(rows: list[cmp.MethodRow], fmt: str) -> None:
         click.echo(cmp.to_json(rows), nl=False)
     else:
         # one column per method: a few methods side by side read better than twenty columns
-        table = Table(title="DARTS vs PC-DARTS (mean ± std over seeds)")
+        space = f" on {rows[0].space}" if rows else ""
+        table = Table(title=f"{' vs '.join(r.method for r in rows)}{space} (mean ± std over seeds)")
         table.add_column("", style="bold")
         cells = cmp.table_rows(rows)
         for row in cells:
             table.add_column(row[0], overflow="fold")
-        for i, name in enumerate(cmp.COLUMNS[1:], start=1):
+        for i, name in enumerate(cmp.columns(rows)[1:], start=1):
             if name != "best genotype":
                 table.add_row(name, *[row[i] for row in cells])
         console.print(table)
         for r in rows:
             console.print(f"[bold]{r.method}[/] best genotype (seed {r.best_seed}):", highlight=False)
-            console.print(cmp.genotypes.to_python(r.best_genotype), soft_wrap=True, markup=False, highlight=False)
+            console.print(cmp.genotypes.to_text(r.best_genotype), soft_wrap=True, markup=False, highlight=False)
         for r in rows:
             if r.collapsed_seeds:
-                console.print(f"[yellow]warning:[/] {r.method} drifted to skip_connect dominance (>= "
-                              f"{cmp.COLLAPSE_SKIPS} of 8 normal edges) with seed(s) {r.collapsed_seeds}; DARTS' "
-                              f"known collapse. Edge normalization and partial channels are meant to resist it.")
+                console.print(f"[yellow]warning:[/] {r.method} drifted to skip_connect dominance ({r.collapse_rule}) "
+                              f"with seed(s) {r.collapsed_seeds}; DARTS' known collapse. Edge normalization and "
+                              f"partial channels are meant to resist it.", highlight=False)
 
 
 @click.command()
@@ -166,7 +212,11 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
     nasbench-pc compare                       # darts, pc-darts, pc-only, en-only on synthetic data
     nasbench-pc compare darts pc-darts --seeds 0 1 --dataset fashion-mnist \\
         --data-root /usr/share/datasets/fashion-mnist --limit 2000 --epochs 2 --save out/ --plot out/plots
+    nasbench-pc compare darts-1st pc-darts --space nas-bench-201 --epochs 2
     nasbench-pc compare --from 'out/runs/*'   # aggregate earlier runs, from any machine
+
+    The methods run on one search space (--space, default each method's own); runs of different spaces are
+    never put in one table.
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -183,8 +233,11 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
             given["in_channels"] = int(given["in_channels"])
         if given.get("preset", "quick") == "quick" and not set(COMPARE_DEFAULTS) & set(given):
             given = {**COMPARE_DEFAULTS, **given}  # no budget given: the README's small one
-        for method in method_list:  # fail fast, before any run, on a bad method or option
-            resolve_config(method, given.get("preset", "quick"), **{k: v for k, v in given.items() if k != "preset"})
+        # fail fast, before any run, on a bad method or option, or methods of different spaces
+        _check_sampler_options(given, method_list)
+        configs = {method: resolve_config(method, given.get("preset", "quick"),
+                                          **_config_overrides(_for_method(given, method))) for method in method_list}
+        cmp.check_one_space({method: config.space for method, config in configs.items()})
         root = Path(save) if save else Path("runs") / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
         jobs = []
         for method in method_list:
@@ -222,16 +275,26 @@ for _name in _SHARED:
     compare.params.append(_SEARCH_PARAMS[_name])
 
 
-def _shape_options(f):
-    for opt in reversed([
-        click.option("--init-channels", "-C", default=16, show_default=True),
-        click.option("--layers", default=8, show_default=True),
-        click.option("--image-size", default=32, show_default=True),
-        click.option("--k", "k", type=int, help="Partial-channel K override."),
-        click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N."),
-    ]):
-        f = opt(f)
-    return f
+def _shape_options(f: Any) -> Any:
+    """--space and its options (the space's defaults unless given), --image-size and --device."""
+    f = click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")(f)
+    f = click.option("--image-size", default=32, show_default=True)(f)
+    return space_options(f)
+
+
+def _bench_shape(image_size: int, options: dict[str, Any]) -> BenchShape:
+    """The supernet shape from the options ``_shape_options`` added (popped from ``options``)."""
+    overrides = plugin_overrides(options)
+    shape_options = overrides.get("space_options", {})
+    if "sampler_options" in overrides:
+        shape_options["sampler_options"] = overrides["sampler_options"]
+    return BenchShape(image_size=image_size, space=overrides.get("space"), options=shape_options)
+
+
+def _shape_title(shape: BenchShape) -> str:
+    """'darts, init_channels=16, layers=5' for a table title (the space's defaults fill what is not given)."""
+    settings = [f"{k}={v}" for k, v in shape.options.items()]
+    return ", ".join([shape.space or "each method's space", *settings])
 
 
 @click.command()
@@ -244,18 +307,18 @@ def _shape_options(f):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
 @_shape_options
 def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None, repeats: int,
-          json_path: str | None, init_channels: int, layers: int, image_size: int, k: int | None,
-          device: str) -> None:
+          json_path: str | None, image_size: int, device: str, **options: Any) -> None:
     """Memory and step time of each method's supernet over batch sizes.
 
     \b
     nasbench-pc bench --batch 16 32
     nasbench-pc bench darts pc-darts --device cuda --batch 64 256 --budget 11GB
+    nasbench-pc bench darts pc-darts --space nas-bench-201 --space-option cells_per_stage=2
     """
     device = check_device(device)
     method_list = [t for t in methods if not t.isdigit()] or ["darts", "pc-darts"]
     batch_list = list(batches) + [int(t) for t in methods if t.isdigit()] or [32]
-    shape = BenchShape(init_channels=init_channels, layers=layers, image_size=image_size, k=k)
+    shape = _bench_shape(image_size, options)
     points = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:
@@ -266,7 +329,7 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
                 points.append(measure(method, batch, shape=shape, device=device, repeats=repeats))
                 progress.advance(task)
     kind = points[0].memory_kind
-    table = Table(title=f"Supernet step cost: C={init_channels}, {layers} cells, {image_size}x{image_size}, {device}")
+    table = Table(title=f"Supernet step cost: {_shape_title(shape)}, {image_size}x{image_size}, {device}")
     for col in ("method", "batch", f"{kind} (MiB)", "darts / method", "step s", "img/s"):
         table.add_column(col)
     base = {p.batch: p for p in points if p.method == "darts"}
@@ -278,7 +341,7 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
                       "-" if p.step_seconds is None else f"{p.step_seconds:.3f}",
                       "-" if not p.step_seconds else f"{p.batch / p.step_seconds:.0f}")
     console.print(table)
-    result: dict[str, Any] = {"shape": shape.__dict__, "device": device, "points": [p.as_dict() for p in points]}
+    result: dict[str, Any] = {"shape": asdict(shape), "device": device, "points": [p.as_dict() for p in points]}
     if budget:
         limit = parse_bytes(budget)
         fits = [largest_batch(m, limit, shape=shape, device=device) for m in method_list]
@@ -298,16 +361,16 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
 @click.argument("methods", nargs=-1)
 @click.option("--budget", required=True, help="Memory budget, e.g. 11GB or 40GiB.")
 @_shape_options
-def plan_command(methods: tuple[str, ...], budget: str, init_channels: int, layers: int, image_size: int,
-                 k: int | None, device: str) -> None:
+def plan_command(methods: tuple[str, ...], budget: str, image_size: int, device: str, **options: Any) -> None:
     """Recommend each method's batch for a memory budget, with the learning rate scaled linearly.
 
     \b
     nasbench-pc plan --budget 11GB --device cuda
+    nasbench-pc plan darts pc-darts --budget 11GB --space nas-bench-201
     """
     device = check_device(device)
-    shape = BenchShape(init_channels=init_channels, layers=layers, image_size=image_size, k=k)
-    table = Table(title=f"Search plan for {budget} ({device})")
+    shape = _bench_shape(image_size, options)
+    table = Table(title=f"Search plan for {budget} ({_shape_title(shape)}, {device})")
     for col in ("method", "batch", "lr", "arch lr", "from preset", "how"):
         table.add_column(col)
     for method in methods or ("darts", "pc-darts"):
@@ -316,7 +379,12 @@ def plan_command(methods: tuple[str, ...], budget: str, init_channels: int, laye
                       f"lr {p.reference_lr:g} at batch {p.reference_batch}",
                       "extrapolated (CPU saved bytes)" if p.extrapolated else "tried on the device")
     console.print(table)
-    console.print("Use it: nasbench-pc search --method METHOD --preset paper --batch-size BATCH --lr LR")
+    # the plan holds for the supernet measured, so the hint repeats its shape
+    flags = [f"--space {shape.space}"] if shape.space else []
+    flags += [f"--space-option {k}={v}" for k, v in shape.options.items() if k != "sampler_options"]
+    flags += [f"--sampler-option {k}={v}" for k, v in shape.options.get("sampler_options", {}).items()]
+    console.print(f"Use it: nasbench-pc search --method METHOD {' '.join([*flags, '--preset paper'])} --batch-size "
+                  f"BATCH --lr LR", highlight=False)
 
 
 COMMANDS = (compare, bench, plan_command)

@@ -10,45 +10,43 @@ from rich.panel import Panel
 
 from nasbench_pc.cli._options import NETWORK
 from nasbench_pc.console import console
-from nasbench_pc.cost import SETTINGS
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.export import describe_metrics, resolve_source, write_folder
+from nasbench_pc.export import describe_metrics, describe_shape, resolve_source, write_folder
 
 
 @click.command()
 @click.argument("source")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write (config.json, model.safetensors, README.md).")
-@click.option("--network", type=NETWORK, default=None, help="Untrained sources: network (default cifar).")
+@click.option("--network", type=NETWORK, default=None,
+              help="Untrained sources: a derived network of the genotype's search space (default its first: cifar).")
 @click.option("--init-channels", "-C", type=int, default=None, help="Untrained sources: initial channels.")
-@click.option("--layers", type=int, default=None, help="Untrained sources: number of cells.")
+@click.option("--layers", type=int, default=None,
+              help="Untrained sources: cells (DARTS) or cells per stage (NAS-Bench-201).")
 @click.option("--num-classes", type=int, default=None, help="Untrained sources: classes.")
 def export(source: str, out: Path, network: str | None, init_channels: int | None, layers: int | None,
            num_classes: int | None) -> None:
     """Export SOURCE as a timm model folder: timm.create_model("local-dir:OUT") loads it.
 
     SOURCE is a train run directory or its checkpoint.pt (weights included), a search run directory, a
-    genotype.json or a name from KNOWN (architecture only: load it with pretrained=False).
+    genotype.json, a space's genotype text or a published name (architecture only: load it with
+    pretrained=False). The network is the genotype's search space's derived network.
     """
     spec = resolve_source(source)
     shape = {"network": network, "init_channels": init_channels, "layers": layers, "num_classes": num_classes}
-    given = [k for k, v in shape.items() if v is not None]
+    given = {k: v for k, v in shape.items() if v is not None}
     if spec.state_dict is not None and given:
         raise ConfigError(
             f"{source} holds trained weights, whose network is fixed; drop "
             f"{', '.join('--' + k.replace('_', '-') for k in given)}."
         )
-    if spec.state_dict is None:
-        stem = network or "cifar"
-        c, n, k, _ = SETTINGS[stem]
-        spec = replace(spec, stem=stem, init_channels=init_channels or c, layers=layers or n,
-                       num_classes=num_classes or k)
+    spec = replace(spec, **given)
     folder = write_folder(spec, out)
     if spec.state_dict is None:
         console.print(Panel(
-            f"{source} has no trained weights: wrote an untrained {spec.architecture} (C={spec.init_channels}, "
-            f"{spec.layers} cells, {spec.num_classes} classes) to {folder}.\nLoad it with "
-            f"timm.create_model('local-dir:{folder}', pretrained=False); train it with `nasbench-pc train`.",
+            f"{source} has no trained weights: wrote an untrained {spec.architecture} ({describe_shape(spec.shape())}, "
+            f"{spec.classes()} classes) to {folder}.\nLoad it with timm.create_model('local-dir:{folder}', "
+            f"pretrained=False); train it with `nasbench-pc train`.",
             title="exported (architecture only)", border_style="yellow", expand=False))
     else:
         console.print(Panel(

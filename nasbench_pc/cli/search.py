@@ -14,24 +14,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nasbench_pc import distributed, genotypes
+from nasbench_pc.cli._plugin_options import plugin_overrides, space_options
 from nasbench_pc.console import console
 from nasbench_pc.data import BAD_IMAGES
 from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.genotypes import Genotype
 from nasbench_pc.presets import PRESETS, resolve_config
-from nasbench_pc.render import cell_lines
 from nasbench_pc.search import CONFIG, SearchConfig, SearchResult, load_run_config, run_search
 
 
-def genotype_table(genotype: Genotype) -> Table:
-    """The two cells side by side, one row per intermediate node (render.cell_lines' wording)."""
+def genotype_table(genotype: Any) -> Table:
+    """The space's cells side by side, one row per node (its ``cell_lines``)."""
+    cells = genotypes.space_of(genotype).cell_lines(genotype)
     table = Table(show_header=True, header_style="bold", box=None)
-    table.add_column("normal cell")
-    table.add_column("reduction cell")
-    for normal, reduce in zip(cell_lines(genotype, "normal"), cell_lines(genotype, "reduce"), strict=True):
-        table.add_row(normal, reduce)
-    table.add_row(f"output = concat {genotype.normal_concat}", f"output = concat {genotype.reduce_concat}")
+    for name in cells:
+        table.add_column(f"{name} cell")
+    rows = max(map(len, cells.values()))
+    for i in range(rows):
+        table.add_row(*(lines[i] if i < len(lines) else "" for lines in cells.values()))
     return table
 
 
@@ -58,7 +58,7 @@ class ConsoleReporter:
         self.progress.console.print(
             f"epoch {record['epoch']:>3}  train {record['train_loss']:.3f}/{record['train_acc']:.1%}  "
             f"arch split {record['arch_loss']:.3f}/{record['arch_acc']:.1%}  lr {record['lr']:.3g}  "
-            f"{record['epoch_seconds']:.0f}s  {memory}  skips {record['normal_skip_connects']}"
+            f"{record['epoch_seconds']:.0f}s  {memory}  skips {record['skip_connects']}"
             + ("" if record["arch_updates"] else "  (arch warm-up)")
         )
 
@@ -115,10 +115,7 @@ def _check_device(device: str, ctx: distributed.Context) -> str:
 @click.option("--lr-warmup-epochs", type=int, help="Linear learning-rate warm-up epochs.")
 @click.option("--momentum", type=float)
 @click.option("--weight-decay", type=float)
-@click.option("--init-channels", "-C", type=int)
-@click.option("--layers", type=int, help="Number of cells.")
-@click.option("--k", "k", type=int, help="Partial-channel K (partial-channel methods only).")
-@click.option("--stem", type=click.Choice(["cifar", "imagenet"]))
+@space_options
 @click.option("--train-portion", type=float, help="Fraction of the training set for the weights.")
 @click.option("--arch-portion", type=float, help="Per-class fraction for the architecture (enables per-class "
               "sampling of --train-portion and --arch-portion, as in the ImageNet search).")
@@ -177,6 +174,7 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
             config = SearchConfig.from_dict({**config.to_dict(), "device": device})
         else:
             overrides = {k: v for k, v in options.items() if k in given}
+            overrides.update(plugin_overrides(overrides))
             if "in_channels" in overrides:
                 overrides["in_channels"] = int(overrides["in_channels"])
             overrides["device"] = _check_device(options["device"] or default_device(), dist_ctx)
@@ -201,7 +199,7 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
                 click.echo(str(run_dir))
             else:
                 console.print(_summary(result, config))
-                console.print(genotypes.to_python(result.genotype), soft_wrap=True, markup=False, highlight=False)
+                console.print(genotypes.to_text(result.genotype), soft_wrap=True, markup=False, highlight=False)
     finally:
         distributed.shutdown()
 

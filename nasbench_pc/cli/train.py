@@ -21,15 +21,16 @@ from nasbench_pc.console import console
 from nasbench_pc.data import BAD_IMAGES, DatasetInfo
 from nasbench_pc.devices import default_device
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.export import CHECKPOINT_NAME, existing_path
+from nasbench_pc.export import describe_shape, existing_path
 from nasbench_pc.interrupt import Interrupted
+from nasbench_pc.runkit import CHECKPOINT, GENOTYPE, SCHEDULES
 from nasbench_pc.train import (
     AUTO_RECIPE,
-    LR_SCHEDULES,
     RECIPES,
     TrainConfig,
     TrainProgress,
     make_config,
+    network_shape,
     resume,
     train,
 )
@@ -52,11 +53,14 @@ class RichTrainProgress(TrainProgress):
               first_step: int) -> None:
         hp = config.hparams
         if not self.quiet:
+            space = genotypes.space_of(config.genotype).name
+            shape = describe_shape(network_shape(config))
             console.print(Panel(
-                f"{config.source or 'genotype'} as the {config.network} network (C={hp.init_channels}, "
-                f"{hp.layers} cells) on {info.name}: {info.num_classes} classes, {info.in_channels}x{info.image_size}"
-                f"x{info.image_size}\nrecipe {config.recipe} ({config.recipe_reason}): "
-                + ", ".join(f"{k}={v}" for k, v in asdict(hp).items()), title="train", expand=False))
+                f"{config.source or 'genotype'} as the {config.network} network of the {space} space "
+                f"({config.network_spec().model}, {shape}) on {info.name}: {info.num_classes} classes, "
+                f"{info.in_channels}x{info.image_size}x{info.image_size}\nrecipe {config.recipe} "
+                f"({config.recipe_reason}): " + ", ".join(f"{k}={v}" for k, v in asdict(hp).items()),
+                title="train", expand=False))
         self.progress.start()
         self.epochs = self.progress.add_task("epochs", total=hp.epochs, completed=first_epoch, info="")
         self.steps = self.progress.add_task("steps", total=steps_per_epoch, completed=first_step, info="")
@@ -83,11 +87,11 @@ class RichTrainProgress(TrainProgress):
 
 def _default_out(source: str, dataset: str) -> Path:
     path = existing_path(source)
-    if source in genotypes.KNOWN:
+    if source in genotypes.known():
         name = source
     elif path is not None:  # a run directory's name, or the folder of its genotype.json
-        name = path.resolve().parent.name if path.name == "genotype.json" else path.resolve().stem
-    else:  # JSON text or a Genotype(...) literal
+        name = path.resolve().parent.name if path.name == GENOTYPE else path.resolve().stem
+    else:  # JSON text or a space's genotype text
         name = "genotype"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:40] or "genotype"
     return Path("runs") / f"train-{name}-{dataset}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -112,14 +116,17 @@ _JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_c
               help="An image file that cannot be decoded: stop with an error naming it, or skip it with a warning.")
 @click.option("--recipe", type=click.Choice(["auto", *RECIPES]), default="auto", show_default=True,
               help="Reference evaluation recipe: darts (DARTS train.py: drop path 0.2; train_imagenet.py: batch 128, "
-                   "lr 0.1 x0.97 per epoch) or pc-darts (drop path 0.3; batch 1024, lr 0.5 linear, 5 warm-up "
-                   f"epochs). {AUTO_RECIPE}")
-@click.option("--network", type=NETWORK, default=None, help="Network (default: imagenet for --dataset imagenet).")
+                   "lr 0.1 x0.97 per epoch), pc-darts (drop path 0.3; batch 1024, lr 0.5 linear, 5 warm-up "
+                   "epochs) or nas-bench-201 (no NAS-Bench-201 training recipe is on record here: the DARTS CIFAR "
+                   f"recipe without auxiliary head and drop path, C=16, N=5). {AUTO_RECIPE}")
+@click.option("--network", type=NETWORK, default=None,
+              help="A derived network of the genotype's search space (DARTS: cifar, imagenet; NAS-Bench-201: cifar). "
+                   "Default: the one named like --dataset (imagenet), else the space's first.")
 @click.option("--epochs", type=int, default=None)
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None, help="Initial learning rate.")
 @click.option("--lr-min", type=float, default=None)
-@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default=None,
+@click.option("--lr-schedule", type=click.Choice(SCHEDULES), default=None,
               help="cosine (CIFAR), linear (PC-DARTS ImageNet) or step (x --lr-gamma per epoch, DARTS ImageNet).")
 @click.option("--lr-gamma", type=float, default=None, help="LR factor per epoch of the step schedule.")
 @click.option("--warmup-epochs", type=int, default=None)
@@ -131,7 +138,7 @@ _JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_c
 @click.option("--cutout", type=int, default=None, help="Cutout length (0: off).")
 @click.option("--label-smoothing", type=float, default=None)
 @click.option("--init-channels", "-C", type=int, default=None)
-@click.option("--layers", type=int, default=None)
+@click.option("--layers", type=int, default=None, help="Cells (DARTS) or cells per stage (NAS-Bench-201).")
 @click.option("--seed", type=int, default=None)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (default runs/train-<genotype>-<dataset>-<time>).")
@@ -146,8 +153,9 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
                   workers: int | None, quiet: bool, **options: Any) -> None:
     """Train SOURCE's network from scratch and export it for timm.
 
-    SOURCE is a genotype: a name from KNOWN, a genotype.json, a search run directory or JSON text.
-    The recipe follows the genotype's search (--recipe auto, printed at the start and stored in
+    SOURCE is a genotype of any search space: a published name, a genotype.json, a search run directory,
+    JSON text or the space's own text (a NAS-Bench-201 string). The network is the space's derived
+    network; the recipe follows the genotype's space and search (--recipe auto, printed at the start and stored in
     config.json). The run directory gets checkpoints after every epoch and when Ctrl-C or SIGTERM
     stops the run (continue with --resume DIR), metrics.jsonl, and at the end model/, a folder that
     timm.create_model('local-dir:DIR/model', pretrained=True) loads.
@@ -180,7 +188,7 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
         result = run()
     except KeyboardInterrupt:  # outside the training steps (loading data, writing model/); they stop cleanly
         kept = (f"every checkpoint written so far is kept in {run_dir}; continue with `nasbench-pc train --resume "
-                f"{run_dir}`" if (run_dir / CHECKPOINT_NAME).is_file() else "no checkpoint was written yet, so "
+                f"{run_dir}`" if (run_dir / CHECKPOINT).is_file() else "no checkpoint was written yet, so "
                 "start the run again")
         raise Interrupted(f"Interrupted outside a training step: {kept}.", signal.SIGINT) from None
     finally:

@@ -28,15 +28,13 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from nasbench_pc import genotypes
-from nasbench_pc._timm_head import TimmHead, build_model
+from nasbench_pc._timm_head import CIFAR_MEAN, CIFAR_STD, TimmHead, build_model
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.genotypes import Genotype
-from nasbench_pc.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
+from nasbench_pc.plugins.darts_space.genotype import Genotype
+from nasbench_pc.plugins.darts_space.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
 
 __all__ = ["AuxiliaryHead", "Cell", "DartsNetwork", "checkpoint_filter_fn", "reduction_cells"]
 
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
 STEMS = ("cifar", "imagenet")
 
 
@@ -153,7 +151,7 @@ class DartsNetwork(TimmHead, nn.Module):
         for name, value in (("init_channels", init_channels), ("layers", layers), ("in_chans", in_chans)):
             if value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value}.")
-        self.genotype = genotypes.parse(genotype)
+        self.genotype = genotypes.parse(genotype, space="darts")
         self.stem_type = stem
         self.num_classes = num_classes
         self.in_chans = in_chans
@@ -314,7 +312,7 @@ def _create_darts(variant: str, pretrained: bool = False, **kwargs: Any) -> Dart
         raise ConfigError(
             f"{variant} is the {stem} network; for stem={kwargs['stem']!r} use darts_{kwargs['stem']} instead."
         )
-    kwargs["genotype"] = genotypes.parse(kwargs["genotype"])
+    kwargs["genotype"] = genotypes.parse(kwargs["genotype"], space="darts")
     stages = num_stages(stem, kwargs.get("layers", 20))
     return build_model(DartsNetwork, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn,
                        feature_cfg=dict(feature_cls="getter", out_indices=tuple(range(stages))), **kwargs)

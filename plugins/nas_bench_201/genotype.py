@@ -11,15 +11,13 @@ Every constructor validates, so a :class:`Nb201Genotype` always describes a cell
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from nasbench_pc.errors import GenotypeError, short_repr
-from nasbench_pc.spaces.nas_bench_201.ops import PRIMITIVES
+from nasbench_pc.plugins.nas_bench_201.ops import PRIMITIVES
 
 SPACE = "nas-bench-201"
 #: Nodes after the cell input (the benchmark's max_nodes = 4 counts the input too).
@@ -187,50 +185,3 @@ class Nb201Genotype:
 BEST_CIFAR10 = Nb201Genotype.from_str(
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 )
-
-
-def load(path: str | Path) -> Nb201Genotype:
-    """Read a genotype.json holding the JSON form :meth:`Nb201Genotype.to_dict` writes."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GenotypeError(f"Cannot read genotype file {path}: {exc.strerror}. Check the path.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise GenotypeError(
-            f"{path} is not JSON, so it cannot be a genotype.json. Pass the file holding "
-            f'{{"space": "{SPACE}", "nodes": [...]}}, or the architecture string {_FORMAT}.'
-        ) from None
-    try:
-        return Nb201Genotype.from_dict(data)
-    except GenotypeError as exc:
-        raise GenotypeError(f"{path}: {exc}") from None
-
-
-def parse(spec: Any) -> Nb201Genotype:
-    """Anything a user may hand us as a NAS-Bench-201 genotype: an :class:`Nb201Genotype`, its dict form,
-    the benchmark string, or a path to a genotype.json (or to the run directory holding one)."""
-    if isinstance(spec, Nb201Genotype):
-        return spec
-    if isinstance(spec, dict):
-        return Nb201Genotype.from_dict(spec)
-    if isinstance(spec, str) and spec.strip().startswith("|"):
-        return Nb201Genotype.from_str(spec)
-    if isinstance(spec, (str, Path)):
-        try:
-            path = Path(spec).expanduser()
-            if path.is_dir():
-                path = path / "genotype.json"
-            exists = path.is_file()
-        except (OSError, RuntimeError, ValueError):  # too long for the file system; an unknown ~user; a NUL
-            exists = False
-        if exists:
-            return load(path)
-        raise GenotypeError(
-            f"{short_repr(str(spec))} is neither a NAS-Bench-201 architecture string ({_FORMAT}) nor a "
-            f"genotype.json file or run directory holding one. Pass one of those."
-        )
-    raise GenotypeError(
-        f"Cannot read a NAS-Bench-201 genotype from a {type(spec).__name__}; pass an Nb201Genotype, its dict form, "
-        f"the architecture string {_FORMAT} or a genotype.json path."
-    )

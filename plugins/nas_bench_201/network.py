@@ -18,12 +18,12 @@ from timm.models._features import feature_take_indices
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from nasbench_pc._timm_head import TimmHead, build_model
-from nasbench_pc.derived import CIFAR_MEAN, CIFAR_STD
+from nasbench_pc import genotypes
+from nasbench_pc._timm_head import CIFAR_MEAN, CIFAR_STD, TimmHead, build_model
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.spaces.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
-from nasbench_pc.spaces.nas_bench_201.genotype import BEST_CIFAR10, EDGES, Nb201Genotype, parse
-from nasbench_pc.spaces.nas_bench_201.ops import OPS
+from nasbench_pc.plugins.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
+from nasbench_pc.plugins.nas_bench_201.genotype import BEST_CIFAR10, EDGES, SPACE, Nb201Genotype
+from nasbench_pc.plugins.nas_bench_201.ops import OPS
 
 
 class Nb201InferCell(nn.Module):
@@ -139,7 +139,7 @@ def _network(genotype: Any, num_classes: int = 10, in_chans: int = 3, init_chann
     """timm's keyword arguments as an :class:`Nb201Network`; an unknown keyword is a TypeError, as timm expects."""
     config = Nb201Config(init_channels=init_channels, cells_per_stage=cells_per_stage, num_classes=num_classes,
                          in_channels=in_chans)
-    return Nb201Network(parse(genotype), config, global_pool)
+    return Nb201Network(genotypes.parse(genotype, space=SPACE), config, global_pool)
 
 
 def _create_nb201(variant: str, pretrained: bool = False, **kwargs: Any) -> Nb201Network:

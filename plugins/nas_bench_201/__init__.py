@@ -5,10 +5,10 @@ supernet (:class:`Nb201Supernet`, xautodl's TinyNetworkDarts), the genotype and 
 (:class:`Nb201Genotype`), and the derived network (:class:`Nb201Network`, xautodl's TinyNetwork).
 """
 
-from nasbench_pc.spaces.nas_bench_201._skeleton import Nb201Config
-from nasbench_pc.spaces.nas_bench_201.genotype import SPACE, Nb201Genotype
-from nasbench_pc.spaces.nas_bench_201.network import Nb201Network
-from nasbench_pc.spaces.nas_bench_201.ops import PRIMITIVES
-from nasbench_pc.spaces.nas_bench_201.supernet import Nb201Supernet
+from nasbench_pc.plugins.nas_bench_201._skeleton import Nb201Config
+from nasbench_pc.plugins.nas_bench_201.genotype import SPACE, Nb201Genotype
+from nasbench_pc.plugins.nas_bench_201.network import Nb201Network
+from nasbench_pc.plugins.nas_bench_201.ops import PRIMITIVES
+from nasbench_pc.plugins.nas_bench_201.supernet import Nb201Supernet
 
 __all__ = ["PRIMITIVES", "SPACE", "Nb201Config", "Nb201Genotype", "Nb201Network", "Nb201Supernet"]

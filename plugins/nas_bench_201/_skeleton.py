@@ -8,7 +8,7 @@ from timm.layers import create_classifier
 from torch import nn
 
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.spaces.nas_bench_201.ops import ResNetBasicblock
+from nasbench_pc.plugins.nas_bench_201.ops import ResNetBasicblock
 
 
 @dataclass(frozen=True)

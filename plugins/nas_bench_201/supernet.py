@@ -15,17 +15,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.spaces.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
-from nasbench_pc.spaces.nas_bench_201.genotype import EDGES, NUM_EDGES, Nb201Genotype, node_slices
-from nasbench_pc.spaces.nas_bench_201.ops import OPS, PRIMITIVES
-from nasbench_pc.supernet import MixedOp
+from nasbench_pc.mixed_op import MixedOp
+from nasbench_pc.plugins.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
+from nasbench_pc.plugins.nas_bench_201.genotype import EDGES, NUM_EDGES, Nb201Genotype, node_slices
+from nasbench_pc.plugins.nas_bench_201.ops import OPS, PRIMITIVES
 
 
 class Nb201SearchCell(nn.Module):
     """The reference NAS201SearchCell: node i = sum over j < i of edge(i<-j)(node j); the output is node 3.
 
     ``make_edge(channels)`` builds one edge module ``edge(x, weights)``; edges run in the benchmark's
-    order, as in :class:`~nasbench_pc.spaces.nas_bench_201.network.Nb201InferCell`.
+    order, as in :class:`~nasbench_pc.plugins.nas_bench_201.network.Nb201InferCell`.
     """
 
     def __init__(self, channels: int, make_edge: Callable[[int], nn.Module]):

@@ -1,10 +1,9 @@
-"""The DARTS operation library, shared by supernets and derived networks.
+"""The DARTS operation library, shared by the DARTS supernet and derived networks.
 
 Each entry of :data:`OPS` builds one candidate operation for ``C`` channels and a stride,
 exactly as the reference ``operations.py`` does (same layers, same parameter order).
-Ops whose first layer is a ReLU are :class:`ReLUOp`\\ s: a mixed edge can apply that ReLU
-once and feed the result to all of them (``forward_activated``), which is the same
-arithmetic with one activation kept for backward instead of one per op.
+Ops whose first layer is a ReLU are :class:`~nasbench_pc.mixed_op.ReLUOp`\\ s, so a mixed
+edge computes that ReLU once for all of them.
 """
 
 from __future__ import annotations
@@ -15,16 +14,7 @@ import torch
 from torch import nn
 
 from nasbench_pc.errors import ConfigError
-
-
-class ReLUOp(nn.Module):
-    """An op of the form ``body(relu(x))``."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_activated(torch.relu(x))
-
-    def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+from nasbench_pc.mixed_op import Identity, ReLUOp, Zero
 
 
 class ReLUConvBN(ReLUOp):
@@ -73,24 +63,6 @@ class SepConv(ReLUConvBN):
         )
 
 
-class Identity(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
-class Zero(nn.Module):
-    """The 'none' op: a zero tensor of the output shape."""
-
-    def __init__(self, stride: int):
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:
-            return x.mul(0.0)
-        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
-
-
 class FactorizedReduce(ReLUOp):
     """Halve the resolution with two offset stride-2 1x1 convs, concatenated."""
 
@@ -124,9 +96,3 @@ OPS: dict[str, OpFactory] = {
     "dil_conv_3x3": lambda C, stride, affine: DilConv(C, C, 3, stride, 2, 2, affine=affine),
     "dil_conv_5x5": lambda C, stride, affine: DilConv(C, C, 5, stride, 4, 2, affine=affine),
 }
-
-
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """ShuffleNet channel shuffle: view as (B, groups, C/groups, H, W), swap dims 1 and 2."""
-    b, c, h, w = x.shape
-    return x.reshape(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)

@@ -1,4 +1,4 @@
-"""Readable renderings of a genotype's two cells: a rich tree for the terminal, a PNG diagram.
+"""Readable renderings of a DARTS genotype's two cells: text lines for the terminal, a PNG diagram.
 
 Inputs are named as in the DARTS figures: ``c_{k-2}`` and ``c_{k-1}`` (the two previous cells),
 intermediate nodes ``0..steps-1``, and ``c_{k}`` the cell output (concat of the listed nodes).
@@ -7,12 +7,9 @@ intermediate nodes ``0..steps-1``, and ``c_{k}`` the cell output (concat of the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from rich.tree import Tree
-
-from nasbench_pc.errors import ConfigError
-from nasbench_pc.genotypes import Genotype
+from nasbench_pc.plots import pyplot
+from nasbench_pc.plugins.darts_space.genotype import Genotype
 
 CELLS = ("normal", "reduce")
 
@@ -35,35 +32,15 @@ def cell_lines(genotype: Genotype, cell: str) -> list[str]:
     ]
 
 
-def cell_tree(genotype: Genotype, title: str = "genotype") -> Tree:
-    tree = Tree(f"[bold]{title}[/bold]")
-    for cell in CELLS:
-        concat = getattr(genotype, f"{cell}_concat")
-        branch = tree.add(f"[cyan]{cell} cell[/cyan]  c_{{k}} = concat({', '.join(_ref(i) for i in concat)})")
-        for line in cell_lines(genotype, cell):
-            branch.add(line)
-    return tree
+def cell_output(genotype: Genotype, cell: str) -> str:
+    """The cell's output: ``c_{k} = concat(node 0, node 1, node 2, node 3)``."""
+    return f"c_{{k}} = concat({', '.join(_ref(i) for i in getattr(genotype, f'{cell}_concat'))})"
 
 
 _OP_COLORS = {
     "skip_connect": "#9e9e9e", "max_pool_3x3": "#80cbc4", "avg_pool_3x3": "#a5d6a7",
     "sep_conv_3x3": "#90caf9", "sep_conv_5x5": "#5c9ce6", "dil_conv_3x3": "#ffcc80", "dil_conv_5x5": "#f4a460",
 }
-
-
-def pyplot(purpose: str, option: str) -> Any:
-    """matplotlib.pyplot on the Agg backend, or a clear error naming the optional ``plot`` extra."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError(
-            f"{purpose} needs matplotlib, which is not installed. Install it with "
-            f"`pip install nasbench-pc[plot]` (or `pip install matplotlib`), or leave out {option}."
-        ) from None
-    return plt
 
 
 def save_png(genotype: Genotype, path: str | Path, title: str = "") -> Path:

@@ -1,4 +1,4 @@
-"""The DARTS-style cell supernet: MixedOp, Cell, Supernet, and the genotype rule.
+"""The DARTS cell supernet: Cell, Supernet and the top-2 derive rule (MixedOp is the core's).
 
 Method-specific behaviour enters only through the objects handed in: the search space
 (candidate ops), the channel sampler (how an edge feeds its MixedOp) and the edge
@@ -9,15 +9,20 @@ normalizer (betas). With the ``full`` sampler and no normalizer this is the DART
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.genotypes import Genotype
-from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer, SearchSpace
-from nasbench_pc.ops import FactorizedReduce, ReLUConvBN, ReLUOp, Zero
+from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
+from nasbench_pc.mixed_op import MixedOp
+from nasbench_pc.plugins.darts_space.genotype import Genotype
+from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, ReLUConvBN
+
+if TYPE_CHECKING:
+    from nasbench_pc.plugins.darts_space.space import DartsSearchSpace
 
 
 @dataclass(frozen=True)
@@ -55,38 +60,6 @@ def node_slices(steps: int) -> list[slice]:
         out.append(slice(start, start + 2 + i))
         start += 2 + i
     return out
-
-
-class MixedOp(nn.Module):
-    """One edge's continuous relaxation: sum over candidate ops of softmax(alpha)_o * o(x).
-
-    Exact shortcuts keep it cheaper than the reference: the 'none' op is skipped (its term
-    is identically zero, and so is its gradient), and the ReLU that several ops start with
-    is computed once and shared. Activations keep PyTorch's default layout: a channels-last copy made
-    the CPU depthwise convolutions faster but drove oneDNN's AVX2 strided 1x1 backward kernel into
-    heap corruption (docs/benchmarks.md, "channels-last on CPU").
-    """
-
-    def __init__(self, ops: list[nn.Module]):
-        super().__init__()
-        if all(isinstance(op, Zero) for op in ops):
-            raise ConfigError("A mixed edge needs at least one candidate op besides 'none'.")
-        self._ops = nn.ModuleList(ops)
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        activated = None
-        out = None
-        for w, op in zip(weights, self._ops):
-            if isinstance(op, Zero):
-                continue
-            if isinstance(op, ReLUOp):
-                if activated is None:
-                    activated = torch.relu(x)
-                y = op.forward_activated(activated)
-            else:
-                y = op(x)
-            out = w * y if out is None else out + w * y
-        return out
 
 
 class Cell(nn.Module):
@@ -166,7 +139,7 @@ class Supernet(nn.Module):
     ``weight_parameters()`` are all other parameters, in the reference order.
     """
 
-    def __init__(self, space: SearchSpace, sampler: ChannelSampler, normalizer: EdgeNormalizer,
+    def __init__(self, space: DartsSearchSpace, sampler: ChannelSampler, normalizer: EdgeNormalizer,
                  config: SupernetConfig, method: str = ""):
         super().__init__()
         self.config = config

@@ -1,0 +1,75 @@
+"""The continuous relaxation of one edge, shared by every search space.
+
+A :class:`MixedOp` sums its candidate ops weighted by softmax(alpha). Two kinds of op get
+exact shortcuts: :class:`Zero` (the 'none' op, whose term and gradient are zero) is skipped,
+and :class:`ReLUOp`\\ s (ops of the form ``body(relu(x))``) share one ReLU of the input, the
+same arithmetic with one activation kept for backward instead of one per op. A space whose
+ops subclass these gets both for free.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nasbench_pc.errors import ConfigError
+
+
+class ReLUOp(nn.Module):
+    """An op of the form ``body(relu(x))``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_activated(torch.relu(x))
+
+    def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Identity(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class Zero(nn.Module):
+    """The 'none' op: a zero tensor of the output shape."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+
+class MixedOp(nn.Module):
+    """One edge's continuous relaxation: sum over candidate ops of softmax(alpha)_o * o(x).
+
+    Exact shortcuts keep it cheaper than the reference: the 'none' op is skipped (its term
+    is identically zero, and so is its gradient), and the ReLU that several ops start with
+    is computed once and shared. Activations keep PyTorch's default layout: a channels-last copy made
+    the CPU depthwise convolutions faster but drove oneDNN's AVX2 strided 1x1 backward kernel into
+    heap corruption (docs/benchmarks.md, "channels-last on CPU").
+    """
+
+    def __init__(self, ops: list[nn.Module]):
+        super().__init__()
+        if all(isinstance(op, Zero) for op in ops):
+            raise ConfigError("A mixed edge needs at least one candidate op besides 'none'.")
+        self._ops = nn.ModuleList(ops)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        activated = None
+        out = None
+        for w, op in zip(weights, self._ops):
+            if isinstance(op, Zero):
+                continue
+            if isinstance(op, ReLUOp):
+                if activated is None:
+                    activated = torch.relu(x)
+                y = op.forward_activated(activated)
+            else:
+                y = op(x)
+            out = w * y if out is None else out + w * y
+        return out

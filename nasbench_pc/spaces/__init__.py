@@ -1,1 +1,0 @@
-"""Search spaces, one package each: a space owns its cell, supernet, genotype and derived network."""

@@ -1,0 +1,103 @@
+"""The DARTS cell search space as a plugin: 8 candidate ops, 4 intermediate nodes, 14 edges per cell,
+a normal and a reduction cell, the top-2 derive rule, and the DARTS networks (``darts_cifar``,
+``darts_imagenet``) as derived networks."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasbench_pc import hookimpl
+from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, NetworkSpec
+from nasbench_pc.plugins.darts_space import genotype as darts_genotype
+from nasbench_pc.plugins.darts_space import (
+    network,  # noqa: F401  (registers the timm models)
+    render,
+)
+from nasbench_pc.plugins.darts_space.genotype import KNOWN, PRIMITIVES, Genotype
+from nasbench_pc.plugins.darts_space.ops import OPS
+from nasbench_pc.plugins.darts_space.supernet import Supernet, SupernetConfig
+
+#: A normal cell with at least this many skip_connect edges (of 8) is flagged as collapsing.
+COLLAPSE_SKIPS = 3
+
+
+@dataclass(frozen=True)
+class DartsSearchSpace:
+    name: str = "darts"
+    primitives: tuple[str, ...] = PRIMITIVES
+    genotype_type: type = Genotype
+    options: dict[str, Any] = field(default_factory=lambda: {
+        "init_channels": 16, "layers": 8, "steps": 4, "multiplier": 4, "stem_multiplier": 3, "stem": "cifar"})
+    presets: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "quick": {"init_channels": 8, "layers": 5}, "paper": {}, "imagenet": {"stem": "imagenet"}})
+    networks: dict[str, NetworkSpec] = field(default_factory=lambda: {
+        "cifar": NetworkSpec("darts_cifar", {"init_channels": 36, "layers": 20}, 32),
+        "imagenet": NetworkSpec("darts_imagenet", {"init_channels": 48, "layers": 14}, 224)})
+    known: dict[str, Genotype] = field(default_factory=lambda: dict(KNOWN))
+
+    def make_op(self, name: str, channels: int, stride: int) -> nn.Module:
+        """One candidate op of a search-time mixed edge."""
+        op = OPS[name](channels, stride, False)
+        if "pool" in name:  # search-time pools get a non-affine BN, as in the reference MixedOp
+            op = nn.Sequential(op, nn.BatchNorm2d(channels, affine=False))
+        return op
+
+    def build(self, sampler: ChannelSampler, normalizer: EdgeNormalizer, *, num_classes: int, in_channels: int,
+              method: str = "", **options: Any) -> Supernet:
+        config = SupernetConfig(num_classes=num_classes, in_channels=in_channels, **options)
+        return Supernet(self, sampler, normalizer, config, method)
+
+    def claims(self, text: str) -> bool:
+        return text.startswith("Genotype(") or text in KNOWN
+
+    def parse(self, text: str) -> Genotype:
+        return darts_genotype.parse_text(text)
+
+    def from_dict(self, data: Any) -> Genotype:
+        return darts_genotype.from_dict(data)
+
+    def to_dict(self, genotype: Genotype) -> dict[str, Any]:
+        return darts_genotype.to_dict(genotype)
+
+    def to_text(self, genotype: Genotype) -> str:
+        return darts_genotype.to_python(genotype)
+
+    def cell_lines(self, genotype: Genotype) -> dict[str, list[str]]:
+        return {cell: [*render.cell_lines(genotype, cell), render.cell_output(genotype, cell)] for cell in render.CELLS}
+
+    def draw(self, genotype: Genotype, path: str | Path, title: str = "") -> Path:
+        return render.save_png(genotype, path, title)
+
+    def stats(self, genotype: Genotype) -> CellStats:
+        skips = sum(op == "skip_connect" for op, _ in genotype.normal)
+        return CellStats(skip_connects=skips, edges=len(genotype.normal), collapsed=skips >= COLLAPSE_SKIPS,
+                         rule=f">= {COLLAPSE_SKIPS} of the normal cell's {len(genotype.normal)} edges are "
+                              f"skip_connect")
+
+    def edges(self, genotype: Genotype) -> list[tuple[Hashable, str]]:
+        """(cell, node, input) and op of every kept edge."""
+        return [((cell, pos // 2, src), op) for cell in render.CELLS
+                for pos, (op, src) in enumerate(getattr(genotype, cell))]
+
+    def arch_record(self, supernet: Supernet) -> dict[str, Any]:
+        """softmax(alpha) per edge and op and the normalized edge weights of the normal and reduction cell."""
+        with torch.no_grad():
+            out: dict[str, Any] = {}
+            for cell, reduction in (("normal", False), ("reduce", True)):
+                alphas = supernet.alphas_reduce if reduction else supernet.alphas_normal
+                edge = supernet.edge_weights(reduction)
+                out[f"alphas_{cell}"] = [[round(v, 6) for v in row] for row in F.softmax(alphas.float(), -1).tolist()]
+                out[f"edge_weights_{cell}"] = None if edge is None else [round(v, 6) for v in edge.float().tolist()]
+        return out
+
+
+@hookimpl
+def register_search_spaces() -> dict[str, DartsSearchSpace]:
+    return {"darts": DartsSearchSpace()}

@@ -1,0 +1,48 @@
+"""`methods` and `supernet` on every registered search space."""
+
+import pytest
+from click.testing import CliRunner
+
+from nasbench_pc.cli import main
+from nasbench_pc.console import console
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    monkeypatch.setattr(console, "width", 250)  # rich would fold the tables at 80 columns outside a terminal
+
+
+def _rows(output: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in output.splitlines() if "│" in line]
+
+
+def test_methods_lists_each_methods_space_and_the_spaces():
+    result = CliRunner().invoke(main, ["methods"])
+    assert result.exit_code == 0, result.output
+    rows = {row[0]: row for row in _rows(result.output)}
+    assert rows["pc-darts"][1:3] == ["darts", "partial k=4"]
+    assert rows["nas-bench-201"][1:] == [
+        "none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3",
+        "init_channels=16, cells_per_stage=5, track_running_stats=True", "cifar"]
+    assert rows["darts"][3] == "cifar, imagenet"
+
+
+def test_supernet_summarises_a_method_on_another_space():
+    result = CliRunner().invoke(main, ["supernet", "pc-darts", "--space", "nas-bench-201", "--space-option",
+                                       "cells_per_stage=1", "--k", "2"])
+    assert result.exit_code == 0, result.output
+    rows = dict(_rows(result.output))
+    assert rows["search space"] == "nas-bench-201"
+    assert rows["shape"] == "init_channels=16, cells_per_stage=1, track_running_stats=True"
+    assert rows["sampler"] == "partial {'k': 2}"
+    assert (rows["alphas"], rows["betas"]) == ("6x5", "6")
+    assert rows["genotype at init"].startswith("|") and rows["genotype at init"].count("~") == 6
+
+
+def test_supernet_keeps_the_darts_shortcuts():
+    result = CliRunner().invoke(main, ["supernet", "darts", "-C", "8", "--layers", "5"])
+    assert result.exit_code == 0, result.output
+    rows = dict(_rows(result.output))
+    assert rows["shape"] == "init_channels=8, layers=5, steps=4, multiplier=4, stem_multiplier=3, stem=cifar"
+    assert (rows["alphas_normal"], rows["alphas_reduce"]) == ("14x8", "14x8")
+    assert "betas_normal" not in rows  # no edge normalization
