@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping
 from typing import Any
+
+from torch import nn
 
 from nasbench_pc import registry
 from nasbench_pc.errors import ConfigError, short_repr
@@ -105,3 +108,18 @@ def _make(kind: str, name: str, options: dict[str, Any], method: str) -> Any:
             f"The {kind} {name!r} (used by method {method!r}) does not accept the option(s) "
             f"{', '.join(sorted(options)) or '(none)'}: {exc}. Drop the option or choose a {kind} that takes it."
         ) from None
+
+
+def samples_every_channel(method: Method) -> bool:
+    """Whether ``method``'s sampler builds an edge whose MixedOp sees all of its channels (DARTS) rather than a
+    part of them (PC-DARTS): asked of the sampler itself, so an outside sampler is judged the same way."""
+    channels = math.lcm(*range(1, 17))  # any K up to 16 divides it, so every sampler accepts it
+    seen: list[int] = []
+
+    def mixed_op(c: int) -> nn.Module:
+        seen.append(c)
+        return nn.Identity()
+
+    sampler = _make("sampler", method.sampler, method.sampler_options, method.name)
+    sampler.build_edge(mixed_op, channels, 1)
+    return seen == [channels]

@@ -254,8 +254,7 @@ def model_card(spec: ExportSpec, cost: str, out: Path) -> str:
         "",
     ]
     for cell, cell_lines in space.cell_lines(spec.genotype).items():
-        title = cell if cell.endswith("cell") else f"{cell} cell"  # 'normal cell', and NAS-Bench-201's one 'cell'
-        lines += [f"{title}:", ""] + [f"- {line}" for line in cell_lines] + [""]
+        lines += [f"{cell}:", ""] + [f"- {line}" for line in cell_lines] + [""]
     lines += [
         "As JSON (`nasbench_pc.genotypes.from_dict` reads it):",
         "",

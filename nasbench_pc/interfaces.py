@@ -66,6 +66,9 @@ class SearchSpace(Protocol):
         presets: per search preset, the shape options it sets; a preset not listed is refused for the space.
         networks: the derived networks by name (``--network``); the first is the default.
         known: published genotypes by name (may be empty).
+        recipes: training recipes of its derived networks (``nasbench-pc train --recipe``): recipe name ->
+            network name -> :class:`nasbench_pc.train.TrainHParams` values over its defaults (the PC-DARTS
+            CIFAR recipe). Empty: ``train`` refuses the space's genotypes.
     """
 
     name: str
@@ -75,6 +78,7 @@ class SearchSpace(Protocol):
     presets: Mapping[str, Mapping[str, Any]]
     networks: Mapping[str, NetworkSpec]
     known: Mapping[str, Any]
+    recipes: Mapping[str, Mapping[str, Mapping[str, Any]]]
 
     def build(self, sampler: ChannelSampler, normalizer: EdgeNormalizer, *, num_classes: int, in_channels: int,
               method: str = "", **options: Any) -> Supernet:
@@ -97,7 +101,8 @@ class SearchSpace(Protocol):
         """The genotype in the space's own one-line text format, which :meth:`parse` reads back."""
 
     def cell_lines(self, genotype: Any) -> dict[str, list[str]]:
-        """A compact reading per cell type: one line per node, e.g. ``node 0 = sep_conv_3x3(c_{k-1}) + ...``."""
+        """A compact reading per cell type, keyed by its display name (``"normal cell"``): one line per node,
+        e.g. ``node 0 = sep_conv_3x3(c_{k-1}) + ...``."""
 
     def draw(self, genotype: Any, path: str | Path, title: str = "") -> Path:
         """Write a PNG diagram of the cells to ``path`` and return it."""
@@ -107,6 +112,10 @@ class SearchSpace(Protocol):
 
     def edges(self, genotype: Any) -> list[tuple[Hashable, str]]:
         """Every kept edge as (where it is, its op); seeds are compared on these (genotype stability)."""
+
+    def recipe_for(self, name: str | None, method: Method | None) -> tuple[str, str]:
+        """``--recipe auto``: (one of :attr:`recipes`, why) for a genotype with the published ``name`` (or None)
+        found by a search with ``method`` (None when its search is unknown)."""
 
     def arch_record(self, supernet: Any) -> dict[str, Any]:
         """The per-epoch architecture record (metrics.jsonl, ``compare --plot``): one ``alphas_<cell>`` entry per

@@ -4,7 +4,8 @@ A :class:`MixedOp` sums its candidate ops weighted by softmax(alpha). Two kinds 
 exact shortcuts: :class:`Zero` (the 'none' op, whose term and gradient are zero) is skipped,
 and :class:`ReLUOp`\\ s (ops of the form ``body(relu(x))``) share one ReLU of the input, the
 same arithmetic with one activation kept for backward instead of one per op. A space whose
-ops subclass these gets both for free.
+ops subclass these gets both for free. :class:`WeightParameters` gives a supernet the weight side of the
+:class:`~nasbench_pc.interfaces.Supernet` protocol from its ``arch_parameters()``.
 """
 
 from __future__ import annotations
@@ -73,3 +74,16 @@ class MixedOp(nn.Module):
                 y = op(x)
             out = w * y if out is None else out + w * y
         return out
+
+
+class WeightParameters:
+    """For an ``nn.Module`` supernet with ``arch_parameters()``: every other parameter, the weights."""
+
+    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """The weights with their names, in registration order (the reference's), the arch parameters left out."""
+        arch = {id(p) for p in self.arch_parameters()}
+        return [(n, p) for n, p in self.named_parameters() if id(p) not in arch]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """What the weight optimiser trains: every parameter except the arch parameters."""
+        return [p for _, p in self.named_weight_parameters()]

@@ -1,7 +1,8 @@
 """Train a genotype's network from scratch: the reference evaluation recipe of its search, resumable.
 
 The network is the genotype's search space's derived network (``--network``; DARTS: ``cifar`` or
-``imagenet``, NAS-Bench-201: ``cifar``), built with timm. Three recipes (every value can be overridden):
+``imagenet``, NAS-Bench-201: ``cifar``), built with timm, and trained with one of the recipes its space
+defines (``SearchSpace.recipes``; every value can be overridden). The built-in spaces' recipes:
 
 - ``pc-darts``: on CIFAR-style data (``cifar`` network) the PC-DARTS ``train.py`` (600 epochs, batch 96,
   lr 0.025 cosine to 0, momentum 0.9, wd 3e-4, grad clip 5, auxiliary weight 0.4, cutout 16, drop path 0.3
@@ -16,7 +17,7 @@ The network is the genotype's search space's derived network (``--network``; DAR
   benchmark's network does not have (600 epochs, batch 96, lr 0.025 cosine to 0, momentum 0.9,
   wd 3e-4, grad clip 5, cutout 16), on the benchmark's network, C=16, 5 cells per stage.
 
-``auto`` picks the recipe from the genotype's space and provenance (:func:`choose_recipe`).
+``auto`` lets the genotype's space pick from its provenance (:func:`choose_recipe`).
 
 A run directory holds ``config.json``, ``genotype.json``, ``metrics.jsonl`` (one line per epoch),
 ``checkpoint.pt`` (written atomically after every epoch, and mid-epoch when Ctrl-C or SIGTERM stops
@@ -62,7 +63,7 @@ from nasbench_pc.export import (
     write_folder,
 )
 from nasbench_pc.files import atomic_torch_save, atomic_write_text
-from nasbench_pc.interfaces import Method, NetworkSpec
+from nasbench_pc.interfaces import NetworkSpec
 from nasbench_pc.interrupt import StopSignals
 from nasbench_pc.rundir import claim
 from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, peak_memory, topk_correct
@@ -115,107 +116,58 @@ class TrainHParams:
             raise ConfigError(f"Unknown lr_schedule {self.lr_schedule!r}; use one of {', '.join(runkit.SCHEDULES)}.")
 
 
-_IMAGENET = dict(epochs=250, weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1, init_channels=48,
-                 layers=14)
-#: recipe -> network -> hyperparameters: the reference train.py / train_imagenet.py of each paper, and for
-#: NAS-Bench-201 (whose training recipe our facts do not record) the DARTS CIFAR recipe without the auxiliary
-#: head and drop path, on the benchmark's C=16, N=5 network.
-RECIPE_HPARAMS: dict[str, dict[str, TrainHParams]] = {
-    "pc-darts": {
-        "cifar": TrainHParams(),
-        "imagenet": TrainHParams(batch_size=1024, lr=0.5, lr_schedule="linear", warmup_epochs=5, **_IMAGENET),
-    },
-    "darts": {
-        "cifar": TrainHParams(drop_path=0.2),
-        "imagenet": TrainHParams(batch_size=128, lr=0.1, lr_schedule="step", lr_gamma=0.97, **_IMAGENET),
-    },
-    "nas-bench-201": {
-        "cifar": TrainHParams(auxiliary_weight=0.0, drop_path=0.0, init_channels=16, layers=5),
-    },
-}
-RECIPES = tuple(RECIPE_HPARAMS)
-#: The search space whose networks each recipe trains.
-RECIPE_SPACES = {"pc-darts": "darts", "darts": "darts", "nas-bench-201": "nas-bench-201"}
-DEFAULT_RECIPE = "pc-darts"  # for a DARTS genotype whose search is unknown
-#: Said of a recipe wherever it is chosen (printed at the start, stored in config.json and the model card).
-RECIPE_NOTES = {
-    "nas-bench-201": "no NAS-Bench-201 training recipe is on record here, so the DARTS CIFAR recipe without "
-                     "auxiliary head and drop path, on the benchmark's C=16, N=5 network",
-}
-#: The search behind each published genotype (reference genotypes.py), hence the recipe it was trained with.
-PUBLISHED_RECIPES = {"DARTS_V1": "darts", "DARTS_V2": "darts", "PC_DARTS_cifar": "pc-darts",
-                     "PC_DARTS_image": "pc-darts"}
-#: What ``--recipe auto`` does, for ``train --help``.
+#: What ``--recipe auto`` does with the built-in spaces, for ``train --help``.
 AUTO_RECIPE = (
-    "auto: DARTS_V1/DARTS_V2 -> darts, PC_DARTS_cifar/PC_DARTS_image -> pc-darts; a search run -> darts when "
-    "its method's sampler sends every channel through the mixed ops (full channels: darts, darts-1st, en-only), "
-    "pc-darts when it sends part of them (partial channels: pc-darts, pc-only); any other DARTS genotype -> "
-    "pc-darts; a NAS-Bench-201 genotype -> nas-bench-201."
+    "auto: the genotype's search space picks (SearchSpace.recipe_for). DARTS: DARTS_V1/DARTS_V2 -> darts, "
+    "PC_DARTS_cifar/PC_DARTS_image -> pc-darts; a search run -> darts when its method's sampler sends every channel "
+    "through the mixed ops (full channels: darts, darts-1st, en-only), pc-darts when it sends part of them "
+    "(partial channels: pc-darts, pc-only); any other DARTS genotype -> pc-darts. NAS-Bench-201: nas-bench-201."
 )
 
 
+def recipes() -> dict[str, str]:
+    """Every installed training recipe and the search space whose networks it trains."""
+    return {recipe: space.name for space in registry.available("search_space").values() for recipe in space.recipes}
+
+
+def recipe_hparams(space: str, recipe: str, network: str) -> TrainHParams:
+    """The hyperparameters of ``space``'s ``recipe`` for its ``network``."""
+    return TrainHParams(**registry.get("search_space", space).recipes[recipe][network])
+
+
 def choose_recipe(source: Any, recipe: str = "auto") -> tuple[str, str]:
-    """(recipe, why): ``recipe`` itself unless it is 'auto', else the recipe of ``source``'s genotype.
+    """(recipe, why): ``recipe`` itself unless it is 'auto', else the one the genotype's space picks for it.
 
-    ``source`` is anything :func:`genotypes.parse` reads. A space with one recipe (NAS-Bench-201) gets it; a
-    DARTS genotype gets the recipe of the search behind it: a published genotype's name or the method in a
-    search run's config.json; a method follows DARTS when its sampler passes every channel of an edge through
-    the MixedOp, PC-DARTS otherwise.
+    ``source`` is anything :func:`genotypes.parse` reads. The space is told the genotype's published name and
+    the method of the search run behind it, when ``source`` names one (:meth:`SearchSpace.recipe_for`).
     """
-    space = genotypes.space_of(genotypes.parse(source)).name
-    own = [name for name, of in RECIPE_SPACES.items() if of == space]
+    space = genotypes.space_of(genotypes.parse(source))
+    owners = recipes()
     if recipe != "auto":
-        if recipe not in RECIPES:
-            raise unknown_name("training recipe", recipe, [*RECIPES, "auto"])
-        if recipe not in own:
+        if recipe not in owners:
+            raise unknown_name("training recipe", recipe, [*owners, "auto"])
+        if recipe not in space.recipes:
             raise ConfigError(
-                f"The {recipe} recipe trains {RECIPE_SPACES[recipe]} networks, and this is a {space} genotype. "
-                f"Use --recipe auto{''.join(f' or --recipe {r}' for r in own)}."
+                f"The {recipe} recipe trains {owners[recipe]} networks, and this is a {space.name} genotype. "
+                f"Use --recipe auto{''.join(f' or --recipe {r}' for r in space.recipes)}."
             )
-        return recipe, f"--recipe {recipe}" + (f" ({RECIPE_NOTES[recipe]})" if recipe in RECIPE_NOTES else "")
-    if not own:
+        return recipe, f"--recipe {recipe}"
+    if not space.recipes:
         raise ConfigError(
-            f"No training recipe is defined for {space} genotypes (the recipes train "
-            f"{', '.join(sorted(set(RECIPE_SPACES.values())))} networks), so `nasbench-pc train` cannot train this "
-            f"genotype. Build its network with timm and train it with your own loop."
+            f"The {space.name} search space defines no training recipe (SearchSpace.recipes is empty), so "
+            f"`nasbench-pc train` cannot train this genotype. Build its network with timm and train it with your own "
+            f"loop, or add recipes to the space."
         )
-    if len(own) == 1:
-        note = f": {RECIPE_NOTES[own[0]]}" if own[0] in RECIPE_NOTES else ""
-        return own[0], f"the {own[0]} recipe is the one for {space} genotypes{note}"
-    return _recipe_of_search(source)
-
-
-def _recipe_of_search(source: Any) -> tuple[str, str]:
-    """darts or pc-darts for a DARTS genotype, by the search behind it (see :func:`choose_recipe`)."""
-    if isinstance(source, str) and source in PUBLISHED_RECIPES:
-        chosen = PUBLISHED_RECIPES[source]
-        return chosen, f"{source} is a published {chosen} genotype"
-    searched = search_method(source) if isinstance(source, str) else None
+    name = source if isinstance(source, str) and source in space.known else None
+    searched = search_method(source) if isinstance(source, str) and name is None else None
     if searched is None:
-        return DEFAULT_RECIPE, "the genotype's search is unknown (no published name, no search run), so the default"
-    name, sampler_options = searched
-    if name not in registry.available("method"):
-        return DEFAULT_RECIPE, f"searched by {name}, which is not installed here, so the default"
-    base = registry.get("method", name)
-    method = resolve_method(base, sampler_options={**base.sampler_options, **sampler_options})
-    if _samples_every_channel(method):
-        return "darts", f"searched by {name}, whose {method.sampler!r} sampler sends every channel (as DARTS)"
-    return "pc-darts", f"searched by {name}, whose {method.sampler!r} sampler sends part of the channels (as PC-DARTS)"
-
-
-def _samples_every_channel(method: Method) -> bool:
-    """Whether ``method``'s sampler builds an edge whose MixedOp sees all of its channels (DARTS) rather than a
-    part of them (PC-DARTS): asked of the sampler itself, so an outside sampler is judged the same way."""
-    channels = math.lcm(*range(1, 17))  # any K up to 16 divides it, so every sampler accepts it
-    seen: list[int] = []
-
-    def mixed_op(c: int) -> nn.Module:
-        seen.append(c)
-        return nn.Identity()
-
-    sampler = registry.get("sampler", method.sampler)(**method.sampler_options)
-    sampler.build_edge(mixed_op, channels, 1)
-    return seen == [channels]
+        return space.recipe_for(name, None)
+    method_name, sampler_options = searched
+    if method_name not in registry.available("method"):
+        default = space.recipe_for(None, None)[0]
+        return default, f"searched by {method_name}, which is not installed here, so the default"
+    base = registry.get("method", method_name)
+    return space.recipe_for(None, resolve_method(base, sampler_options={**base.sampler_options, **sampler_options}))
 
 
 @dataclass(frozen=True)
@@ -228,7 +180,7 @@ class TrainConfig:
     dataset: str = "synthetic"
     network: str = "cifar"
     hparams: TrainHParams = field(default_factory=TrainHParams)
-    recipe: str = DEFAULT_RECIPE
+    recipe: str = "pc-darts"
     recipe_reason: str = ""  # why this recipe (see :func:`choose_recipe`)
     data_root: str | None = None
     download: bool = False
@@ -271,10 +223,11 @@ def make_config(source: Any, *, dataset: str = "synthetic", recipe: str = "auto"
     if unknown:
         raise ConfigError(f"Unknown training option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}.")
     recipe, reason = choose_recipe(source, recipe)
-    if network not in RECIPE_HPARAMS[recipe]:
+    settings = genotypes.space_of(genotype).recipes[recipe]
+    if network not in settings:
         raise ConfigError(f"The {recipe} recipe has no settings for the {network} network (it has "
-                          f"{', '.join(RECIPE_HPARAMS[recipe])}). Pick one of those with --network.")
-    hparams = replace(RECIPE_HPARAMS[recipe][network], **{k: v for k, v in overrides.items() if v is not None})
+                          f"{', '.join(settings)}). Pick one of those with --network.")
+    hparams = replace(TrainHParams(**settings[network]), **{k: v for k, v in overrides.items() if v is not None})
     named = isinstance(source, (str, Path))
     return TrainConfig(genotype=genotype, dataset=dataset, network=network, hparams=hparams, recipe=recipe,
                        recipe_reason=reason, data_root=data_root, download=download, limit=limit,

@@ -164,3 +164,13 @@ def test_k_applies_to_the_partial_channel_methods_of_a_comparison(tmp_path) -> N
     with pytest.raises(ConfigError, match="No compared method's sampler takes the option 'k' .darts, en-only."):
         _check_sampler_options({"k": 2}, ["darts", "en-only"])
     _check_sampler_options({"k": 2}, ["darts", "pc-darts"])  # pc-darts takes it
+
+
+def test_plan_with_k_sets_k_of_the_partial_channel_methods_only() -> None:
+    result = CliRunner().invoke(main, ["plan", "darts", "pc-darts", "--budget", "300MB", "--k", "2", "-C", "4",
+                                       "--layers", "3", "--image-size", "16"])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "--space-option init_channels=4 --space-option layers=3 --sampler-option k=2" in flat
+    refused = CliRunner().invoke(main, ["plan", "darts", "--budget", "300MB", "--k", "2"])
+    assert refused.exit_code == 2 and "No compared method's sampler takes the option 'k' (darts)" in refused.output

@@ -117,11 +117,11 @@ def test_show_prints_a_nas_bench_201_cell_and_its_benchmark_network(monkeypatch:
     assert "imagenet" not in result.output  # the space derives one network
 
 
-def test_show_refuses_a_setting_the_network_does_not_have() -> None:
-    result = CliRunner().invoke(main, ["show", NB201_BEST, "--layers", "5"], terminal_width=200)
-    assert result.exit_code == 2
-    assert ("--layers does not apply to the nas-bench-201 space's cifar network (nasbench201_cifar), whose settings "
-            "are init_channels, cells_per_stage") in _text(result.output)
+def test_show_layers_sets_the_cells_per_stage_of_a_nas_bench_201_network() -> None:
+    result = CliRunner().invoke(main, ["show", NB201_BEST, "--layers", "1", "--num-classes", "100"],
+                                terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "322,196 (0.32M)" in result.output  # one cell per stage, 100 classes, as genotype_cost gives above
 
 
 def test_show_png_writes_a_png(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_every_method_builds_and_searches_the_chain_space_through_the_public_api
         "en-only MixedOp 2 3 (2, 10) [(3, 4), (3,)] 14458 [1.0, 1.0, 1.0] chain",
         '{"space": "chain", "ops": ["conv_3x3", "skip_connect", "avg_pool_3x3"]} True '
         "chain:conv_3x3>skip_connect>avg_pool_3x3",
-        "chain {'chain': ['node 1 = conv_3x3(node 0)', 'node 2 = skip_connect(node 1)', "
+        "chain {'chain cell': ['node 1 = conv_3x3(node 0)', 'node 2 = skip_connect(node 1)', "
         "'node 3 = avg_pool_3x3(node 2)']} [(1, 'conv_3x3'), (2, 'skip_connect'), (3, 'avg_pool_3x3')]",
         "CellStats(skip_connects=1, edges=3, collapsed=False, rule=\">= 2 of the chain's 3 edges are skip_connect\")",
         "True",
@@ -154,3 +154,20 @@ def test_show_prints_a_chain_genotypes_cells_and_parameters(env, tmp_path):
         assert line in out
     # chain_tiny at its reference setting (C=16, 4 cells, 10 classes): 464 + 4 x 2336 + 170 parameters
     assert re.search(r"\b9,?978\b", out), out
+
+
+def test_train_and_export_use_the_chain_spaces_own_recipe_and_network(env, tmp_path):
+    run, model = tmp_path / "train", tmp_path / "model"
+    out = _run(env, tmp_path, "-m", "nasbench_pc", "train", "chain:conv_3x3>skip_connect>avg_pool_3x3",
+               "--dataset", "synthetic", "--limit", "32", "--epochs", "1", "--batch-size", "16", "--device", "cpu",
+               "--out", str(run)).stdout
+    assert "recipe chain (the chain space's only recipe)" in " ".join(out.split())
+    config = json.loads((run / "config.json").read_text())
+    assert (config["space"], config["model"], config["hparams"]["drop_path"]) == ("chain", "chain_tiny", 0.0)
+    _run(env, tmp_path, "-m", "nasbench_pc", "export", str(run), "--out", str(model))
+    check = textwrap.dedent(f"""
+        import nasbench_pc, timm, torch
+        net = timm.create_model("local-dir:{model}", pretrained=True).eval()
+        print(type(net).__name__, net(torch.zeros(1, 3, 32, 32)).shape[1])
+    """)
+    assert _run(env, tmp_path, "-c", check).stdout.split() == ["ChainNetwork", "10"]

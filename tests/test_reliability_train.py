@@ -149,7 +149,8 @@ def test_recipe_option_overrides_and_unknown_provenance_gets_the_default(tmp_pat
 
 def test_recipe_is_listed_in_help_printed_at_start_and_stored(tmp_path: Path) -> None:
     help_text = " ".join(invoke("train", "--help").output.split()).replace("- ", "-")  # click wraps at hyphens
-    assert "auto: DARTS_V1/DARTS_V2 -> darts, PC_DARTS_cifar/PC_DARTS_image -> pc-darts" in help_text
+    assert "auto: the genotype's search space picks (SearchSpace.recipe_for). DARTS: DARTS_V1/DARTS_V2 -> darts, " \
+           "PC_DARTS_cifar/PC_DARTS_image -> pc-darts" in help_text
     result = invoke("train", "DARTS_V2", "--limit", "24", "--epochs", "1", "--batch-size", "12", "-C", "4",
                     "--layers", "3", "--out", tmp_path / "run", "--device", "cpu")
     assert result.exit_code == 0, result.output

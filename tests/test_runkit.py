@@ -57,7 +57,7 @@ def test_step_and_linear_schedules_bit_for_bit() -> None:
 
 
 def test_train_lr_at_is_the_runkit_schedule() -> None:
-    hp = train.RECIPE_HPARAMS["pc-darts"]["imagenet"]
+    hp = train.recipe_hparams("darts", "pc-darts", "imagenet")
     assert [train.lr_at(hp, e) for e in range(250)] == [
         lr_at(e, lr=0.5, lr_min=0.0, epochs=250, warmup_epochs=5, schedule="linear") for e in range(250)]
 

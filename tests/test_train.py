@@ -16,7 +16,7 @@ import nasbench_pc  # noqa: F401  (registers the timm models)
 from nasbench_pc.cli import main
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.export import load_checkpoint, resolve_source
-from nasbench_pc.train import RECIPE_HPARAMS, TrainHParams, TrainProgress, lr_at, make_config, resume, train
+from nasbench_pc.train import TrainHParams, TrainProgress, lr_at, make_config, recipe_hparams, resume, train
 
 TINY = dict(dataset="synthetic", limit=24, epochs=2, batch_size=12, init_channels=4, layers=3)
 
@@ -36,7 +36,8 @@ def _text(output: str) -> str:
 
 
 def test_pc_darts_recipe_is_the_reference_recipe() -> None:
-    cifar, imagenet = RECIPE_HPARAMS["pc-darts"]["cifar"], RECIPE_HPARAMS["pc-darts"]["imagenet"]
+    cifar, imagenet = (recipe_hparams("darts", "pc-darts", "cifar"),
+                       recipe_hparams("darts", "pc-darts", "imagenet"))
     assert (cifar.epochs, cifar.batch_size, cifar.lr, cifar.lr_min, cifar.weight_decay, cifar.momentum) == \
         (600, 96, 0.025, 0.0, 3e-4, 0.9)
     assert (cifar.auxiliary_weight, cifar.cutout, cifar.drop_path, cifar.grad_clip) == (0.4, 16, 0.3, 5.0)
@@ -47,7 +48,7 @@ def test_pc_darts_recipe_is_the_reference_recipe() -> None:
 
 
 def test_make_config_picks_the_network_and_applies_overrides() -> None:
-    assert make_config("PC_DARTS_image", dataset="imagenet").hparams == RECIPE_HPARAMS["pc-darts"]["imagenet"]
+    assert make_config("PC_DARTS_image", dataset="imagenet").hparams == recipe_hparams("darts", "pc-darts", "imagenet")
     config = make_config("DARTS_V2", dataset="cifar10", drop_path=0.2, epochs=None)
     assert config.network == "cifar"
     assert config.hparams.drop_path == 0.2 and config.hparams.epochs == 600
@@ -66,7 +67,7 @@ def test_cosine_schedule_matches_the_reference() -> None:
 
 
 def test_linear_schedule_and_warmup_match_reference_train_imagenet() -> None:
-    hp = RECIPE_HPARAMS["pc-darts"]["imagenet"]
+    hp = recipe_hparams("darts", "pc-darts", "imagenet")
     assert lr_at(hp, 0) == pytest.approx(0.5 * 1 / 5)  # warm-up epoch 1 of 5
     assert lr_at(hp, 4) == pytest.approx(0.5 * 241 / 245)  # last warm-up epoch, full schedule value
     assert lr_at(hp, 100) == pytest.approx(0.5 * 145 / 245)

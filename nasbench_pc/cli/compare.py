@@ -318,7 +318,9 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
     device = check_device(device)
     method_list = [t for t in methods if not t.isdigit()] or ["darts", "pc-darts"]
     batch_list = list(batches) + [int(t) for t in methods if t.isdigit()] or [32]
-    shape = _bench_shape(image_size, options)
+    _check_sampler_options(options, method_list)
+    shapes = {m: _bench_shape(image_size, _for_method(options, m)) for m in method_list}
+    shape = _bench_shape(image_size, options)  # as given, for the title and the JSON
     points = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:
@@ -326,7 +328,7 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
         for method in method_list:
             for batch in batch_list:
                 progress.update(task, description=f"{method} batch {batch}")
-                points.append(measure(method, batch, shape=shape, device=device, repeats=repeats))
+                points.append(measure(method, batch, shape=shapes[method], device=device, repeats=repeats))
                 progress.advance(task)
     kind = points[0].memory_kind
     table = Table(title=f"Supernet step cost: {_shape_title(shape)}, {image_size}x{image_size}, {device}")
@@ -344,7 +346,7 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
     result: dict[str, Any] = {"shape": asdict(shape), "device": device, "points": [p.as_dict() for p in points]}
     if budget:
         limit = parse_bytes(budget)
-        fits = [largest_batch(m, limit, shape=shape, device=device) for m in method_list]
+        fits = [largest_batch(m, limit, shape=shapes[m], device=device) for m in method_list]
         fit_table = Table(title=f"Largest batch within {budget}")
         for col in ("method", "largest batch", "how"):
             fit_table.add_column(col)
@@ -369,13 +371,16 @@ def plan_command(methods: tuple[str, ...], budget: str, image_size: int, device:
     nasbench-pc plan darts pc-darts --budget 11GB --space nas-bench-201
     """
     device = check_device(device)
-    shape = _bench_shape(image_size, options)
+    method_list = list(methods or ("darts", "pc-darts"))
+    _check_sampler_options(options, method_list)
+    shapes = {m: _bench_shape(image_size, _for_method(options, m)) for m in method_list}
+    shape = _bench_shape(image_size, options)  # as given, for the title and the hint
     table = Table(title=f"Search plan for {budget} ({_shape_title(shape)}, {device})")
     for col in ("method", "batch", "lr", "arch lr", "from preset", "how"):
         table.add_column(col)
-    for method in methods or ("darts", "pc-darts"):
-        p = plan(method, parse_bytes(budget), shape=shape, device=device)
-        table.add_row(p.method, str(p.batch), f"{p.lr:.4g}", f"{p.arch_lr:g}",
+    for method in method_list:
+        p = plan(method, parse_bytes(budget), shape=shapes[method], device=device)
+        table.add_row(p.method, str(p.batch), f"{p.lr:.4g}" if p.batch else "-", f"{p.arch_lr:g}",
                       f"lr {p.reference_lr:g} at batch {p.reference_batch}",
                       "extrapolated (CPU saved bytes)" if p.extrapolated else "tried on the device")
     console.print(table)

@@ -28,7 +28,7 @@ def genotype_table(genotype: Any) -> Table:
     cells = genotypes.space_of(genotype).cell_lines(genotype)
     table = Table(show_header=True, header_style="bold", box=None)
     for name in cells:
-        table.add_column(f"{name} cell")
+        table.add_column(name)
     rows = max(map(len, cells.values()))
     for i in range(rows):
         table.add_row(*(lines[i] if i < len(lines) else "" for lines in cells.values()))
@@ -97,8 +97,9 @@ def _check_device(device: str, ctx: distributed.Context) -> str:
 @click.command()
 @click.option("--method", "-m", default="pc-darts", show_default=True, help="Registered search method.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True,
-              help="quick: CPU smoke test (C=8, 5 cells, 16x16 images, batch 32, 1000 examples, 10 epochs); "
-                   "paper: the method's reference CIFAR-10 settings; imagenet: the PC-DARTS ImageNet search.")
+              help="quick: CPU smoke test (the space's small supernet, DARTS: C=8, 5 cells; 16x16 images, batch 32, "
+                   "1000 examples, 10 epochs); paper: the method's reference settings on the space (CIFAR-10's on "
+                   "DARTS); imagenet: the PC-DARTS ImageNet search (DARTS space only).")
 @click.option("--dataset", "-d", help="Registered dataset (default synthetic; imagenet with --preset imagenet).")
 @click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the dataset files.")
 @click.option("--download/--no-download", default=None, help="Download the dataset into --data-root if missing.")

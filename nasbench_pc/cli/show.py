@@ -14,7 +14,7 @@ from nasbench_pc import genotypes
 from nasbench_pc.cli._options import NETWORK
 from nasbench_pc.console import console
 from nasbench_pc.cost import derived_network, model_cost
-from nasbench_pc.errors import ConfigError
+from nasbench_pc.export import network_options
 from nasbench_pc.interfaces import SearchSpace
 
 
@@ -22,7 +22,7 @@ def cell_tree(space: SearchSpace, genotype: Any, title: str) -> Tree:
     """The space's ``cell_lines`` as a tree: one branch per cell type, one leaf per line."""
     tree = Tree(f"[bold]{escape(title)}[/bold]")
     for cell, lines in space.cell_lines(genotype).items():
-        branch = tree.add(f"[cyan]{escape(cell if cell.endswith('cell') else cell + ' cell')}[/cyan]")
+        branch = tree.add(f"[cyan]{escape(cell)}[/cyan]")
         for line in lines:
             branch.add(escape(line))
     return tree
@@ -33,7 +33,8 @@ def cell_tree(space: SearchSpace, genotype: Any, title: str) -> Tree:
 @click.option("--network", type=NETWORK, help="Cost for this derived network of the genotype's space only "
               "(DARTS: cifar or imagenet; default: each of the space's networks).")
 @click.option("--init-channels", "-C", type=int, default=None, help="Initial channels (default: reference).")
-@click.option("--layers", type=int, default=None, help="Number of cells of a DARTS network (default: reference).")
+@click.option("--layers", type=int, default=None, help="Cells (DARTS: in all; NAS-Bench-201: per stage; default: "
+              "reference).")
 @click.option("--num-classes", type=int, default=None, help="Classes (default: the network's, e.g. 10 CIFAR, 1000 "
               "ImageNet).")
 @click.option("--image-size", type=int, default=None, help="Input side for MACs (default: the network's, e.g. "
@@ -55,23 +56,18 @@ def show(genotype: str, network: str | None, init_channels: int | None, layers: 
     space = genotypes.space_of(parsed)
     console.print(f"search space: [bold]{escape(space.name)}[/bold]")
     console.print(cell_tree(space, parsed, genotype if genotype in space.known else "genotype"))
-    shape = {k: v for k, v in (("init_channels", init_channels), ("layers", layers)) if v is not None}
-    overrides = {**shape, **({} if num_classes is None else {"num_classes": num_classes})}
-    custom = bool(overrides) or image_size is not None
+    classes = {} if num_classes is None else {"num_classes": num_classes}
+    custom = any(v is not None for v in (init_channels, layers, num_classes, image_size))
     # a custom setting describes one network: the chosen one, else the space's default
     names = [network] if network else list(space.networks)[:1] if custom else list(space.networks)
     columns: dict[str, dict[str, str]] = {}  # one column per network: a few networks read better side by side
     for name in names:
-        spec = space.networks.get(name)
-        if spec is not None and (unknown := sorted(set(shape) - set(spec.options))):
-            raise ConfigError(
-                f"{', '.join('--' + k.replace('_', '-') for k in unknown)} does not apply to the {space.name} "
-                f"space's {name} network ({spec.model}), whose settings are {', '.join(spec.options)}. Drop it."
-            )
-        model, spec = derived_network(parsed, name, **overrides)
+        spec = space.networks[name] if name in space.networks else derived_network(parsed, name)[1]  # that raises
+        shape = network_options(spec, init_channels=init_channels, layers=layers)  # --layers: cells_per_stage on NB201
+        model, spec = derived_network(parsed, name, **shape, **classes)
         side = image_size or spec.image_size
         cost = model_cost(model, (3, side, side))
-        columns[name] = {"model": spec.model, **{k: str(v) for k, v in {**spec.options, **shape}.items()},
+        columns[name] = {"model": spec.model, **{k: str(v) for k, v in shape.items()},
                          "classes": str(model.num_classes), "input": "x".join(map(str, cost.input_size)),
                          "params": f"{cost.params:,} ({cost.params / 1e6:.2f}M)", "MACs": f"{cost.macs / 1e6:,.1f}M"}
     table = Table(title="Derived networks", caption="params: auxiliary head excluded; MACs: convolutions and "

@@ -26,7 +26,6 @@ from nasbench_pc.interrupt import Interrupted
 from nasbench_pc.runkit import CHECKPOINT, GENOTYPE, SCHEDULES
 from nasbench_pc.train import (
     AUTO_RECIPE,
-    RECIPES,
     TrainConfig,
     TrainProgress,
     make_config,
@@ -114,11 +113,12 @@ _JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_c
 @click.option("--in-channels", type=click.Choice(["1", "3"]), default=None, help="Convert images to 1 or 3 channels.")
 @click.option("--bad-images", type=click.Choice(BAD_IMAGES), default="stop", show_default=True,
               help="An image file that cannot be decoded: stop with an error naming it, or skip it with a warning.")
-@click.option("--recipe", type=click.Choice(["auto", *RECIPES]), default="auto", show_default=True,
-              help="Reference evaluation recipe: darts (DARTS train.py: drop path 0.2; train_imagenet.py: batch 128, "
-                   "lr 0.1 x0.97 per epoch), pc-darts (drop path 0.3; batch 1024, lr 0.5 linear, 5 warm-up "
-                   "epochs) or nas-bench-201 (no NAS-Bench-201 training recipe is on record here: the DARTS CIFAR "
-                   f"recipe without auxiliary head and drop path, C=16, N=5). {AUTO_RECIPE}")
+@click.option("--recipe", default="auto", show_default=True,
+              help="A training recipe of the genotype's search space. The built-in ones: darts (DARTS train.py: "
+                   "drop path 0.2; train_imagenet.py: batch 128, lr 0.1 x0.97 per epoch), pc-darts (drop path "
+                   "0.3; batch 1024, lr 0.5 linear, 5 warm-up epochs) or nas-bench-201 (no NAS-Bench-201 training "
+                   "recipe is on record here: the DARTS CIFAR recipe without auxiliary head and drop path, C=16, "
+                   f"N=5). {AUTO_RECIPE}")
 @click.option("--network", type=NETWORK, default=None,
               help="A derived network of the genotype's search space (DARTS: cifar, imagenet; NAS-Bench-201: cifar). "
                    "Default: the one named like --dataset (imagenet), else the space's first.")

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc import hookimpl
-from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, NetworkSpec
+from nasbench_pc.api import samples_every_channel
+from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, Method, NetworkSpec
 from nasbench_pc.plugins.darts_space import genotype as darts_genotype
 from nasbench_pc.plugins.darts_space import (
     network,  # noqa: F401  (registers the timm models)
@@ -26,6 +27,25 @@ from nasbench_pc.plugins.darts_space.supernet import Supernet, SupernetConfig
 
 #: A normal cell with at least this many skip_connect edges (of 8) is flagged as collapsing.
 COLLAPSE_SKIPS = 3
+
+_IMAGENET = dict(epochs=250, weight_decay=3e-5, drop_path=0.0, cutout=0, label_smoothing=0.1, init_channels=48,
+                 layers=14)
+#: The reference evaluation recipes (train.py / train_imagenet.py of each paper) as TrainHParams values over its
+#: defaults, which are PC-DARTS' CIFAR recipe (600 epochs, batch 96, lr 0.025 cosine, drop path 0.3, C=36, 20 cells).
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "pc-darts": {
+        "cifar": {},
+        "imagenet": dict(batch_size=1024, lr=0.5, lr_schedule="linear", warmup_epochs=5, **_IMAGENET),
+    },
+    "darts": {
+        "cifar": dict(drop_path=0.2),
+        "imagenet": dict(batch_size=128, lr=0.1, lr_schedule="step", lr_gamma=0.97, **_IMAGENET),
+    },
+}
+#: The search behind each published genotype (reference genotypes.py), hence the recipe it was trained with.
+PUBLISHED_RECIPES = {"DARTS_V1": "darts", "DARTS_V2": "darts", "PC_DARTS_cifar": "pc-darts",
+                     "PC_DARTS_image": "pc-darts"}
+DEFAULT_RECIPE = "pc-darts"  # for a genotype whose search is unknown
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,7 @@ class DartsSearchSpace:
         "cifar": NetworkSpec("darts_cifar", {"init_channels": 36, "layers": 20}, 32),
         "imagenet": NetworkSpec("darts_imagenet", {"init_channels": 48, "layers": 14}, 224)})
     known: dict[str, Genotype] = field(default_factory=lambda: dict(KNOWN))
+    recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: RECIPES)
 
     def make_op(self, name: str, channels: int, stride: int) -> nn.Module:
         """One candidate op of a search-time mixed edge."""
@@ -70,7 +91,9 @@ class DartsSearchSpace:
         return darts_genotype.to_python(genotype)
 
     def cell_lines(self, genotype: Genotype) -> dict[str, list[str]]:
-        return {cell: [*render.cell_lines(genotype, cell), render.cell_output(genotype, cell)] for cell in render.CELLS}
+        return {f"{'reduction' if cell == 'reduce' else cell} cell": [*render.cell_lines(genotype, cell),
+                                                                        render.cell_output(genotype, cell)]
+                for cell in render.CELLS}
 
     def draw(self, genotype: Genotype, path: str | Path, title: str = "") -> Path:
         return render.save_png(genotype, path, title)
@@ -85,6 +108,19 @@ class DartsSearchSpace:
         """(cell, node, input) and op of every kept edge."""
         return [((cell, pos // 2, src), op) for cell in render.CELLS
                 for pos, (op, src) in enumerate(getattr(genotype, cell))]
+
+    def recipe_for(self, name: str | None, method: Method | None) -> tuple[str, str]:
+        """The recipe of the search behind the genotype: a published genotype's paper; a method that sends every
+        channel of an edge through its MixedOp trains as DARTS, one that sends part of them as PC-DARTS."""
+        if name in PUBLISHED_RECIPES:
+            return PUBLISHED_RECIPES[name], f"{name} is a published {PUBLISHED_RECIPES[name]} genotype"
+        if method is None:
+            return DEFAULT_RECIPE, "the genotype's search is unknown (no published name, no search run), so the default"
+        if samples_every_channel(method):
+            return "darts", (f"searched by {method.name}, whose {method.sampler!r} sampler sends every channel "
+                             f"(as DARTS)")
+        return "pc-darts", (f"searched by {method.name}, whose {method.sampler!r} sampler sends part of the channels "
+                            f"(as PC-DARTS)")
 
     def arch_record(self, supernet: Supernet) -> dict[str, Any]:
         """softmax(alpha) per edge and op and the normalized edge weights of the normal and reduction cell."""

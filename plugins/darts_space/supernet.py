@@ -17,7 +17,7 @@ from torch import nn
 
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp
+from nasbench_pc.mixed_op import MixedOp, WeightParameters
 from nasbench_pc.plugins.darts_space.genotype import Genotype
 from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, ReLUConvBN
 
@@ -132,7 +132,7 @@ def derive_genotype(weights: torch.Tensor, edge_weights: torch.Tensor | None, pr
     return gene
 
 
-class Supernet(nn.Module):
+class Supernet(WeightParameters, nn.Module):
     """Weight-sharing network over all cells of the search space.
 
     ``arch_parameters()`` are the alphas (then betas, with edge normalization);
@@ -183,13 +183,6 @@ class Supernet(nn.Module):
         if self.betas_normal is not None:
             params += [self.betas_normal, self.betas_reduce]
         return params
-
-    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
-        arch = {id(p) for p in self.arch_parameters()}
-        return [(n, p) for n, p in self.named_parameters() if id(p) not in arch]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        return [p for _, p in self.named_weight_parameters()]
 
     def edge_weights(self, reduction: bool) -> torch.Tensor | None:
         """The normalized betas of the normal or reduction cell (None without edge normalization)."""

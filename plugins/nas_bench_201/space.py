@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, NetworkSpec
+from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, Method, NetworkSpec
 from nasbench_pc.plugins.nas_bench_201 import (
     network,  # noqa: F401  (registers the timm model)
     render,
@@ -27,6 +27,15 @@ from nasbench_pc.plugins.nas_bench_201.supernet import Nb201Supernet
 #: A cell with at least this many skip_connect edges (of 6) is flagged as collapsing: DARTS on the benchmark
 #: ends at the all-skip cell (NAS-Bench-201 paper, Table 5).
 COLLAPSE_SKIPS = 3
+
+#: The facts we hold on the benchmark record no training recipe for its cells, so this is the DARTS CIFAR recipe
+#: (TrainHParams' defaults but drop path) without the auxiliary head and drop path, which the benchmark's network
+#: does not have, on the benchmark's network, C=16, N=5.
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    SPACE: {"cifar": dict(auxiliary_weight=0.0, drop_path=0.0, init_channels=16, layers=5)},
+}
+_RECIPE_NOTE = ("no NAS-Bench-201 training recipe is on record here, so the DARTS CIFAR recipe without auxiliary head "
+                "and drop path, on the benchmark's C=16, N=5 network")
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class NasBench201Space:
     networks: dict[str, NetworkSpec] = field(default_factory=lambda: {
         "cifar": NetworkSpec("nasbench201_cifar", {"init_channels": 16, "cells_per_stage": 5}, 32)})
     known: dict[str, Nb201Genotype] = field(default_factory=lambda: {"NB201_best_cifar10": BEST_CIFAR10})
+    recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: RECIPES)
 
     def build(self, sampler: ChannelSampler, normalizer: EdgeNormalizer, *, num_classes: int, in_channels: int,
               method: str = "", **options: Any) -> Nb201Supernet:
@@ -80,6 +90,9 @@ class NasBench201Space:
     def edges(self, genotype: Nb201Genotype) -> list[tuple[Hashable, str]]:
         """(node, input) and op of every edge."""
         return [((node, j), op) for node, edges in enumerate(genotype.nodes, start=1) for op, j in edges]
+
+    def recipe_for(self, name: str | None, method: Method | None) -> tuple[str, str]:
+        return SPACE, f"the {SPACE} recipe is the one for {SPACE} genotypes: {_RECIPE_NOTE}"
 
     def arch_record(self, supernet: Nb201Supernet) -> dict[str, Any]:
         with torch.no_grad():

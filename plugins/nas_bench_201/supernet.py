@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp
+from nasbench_pc.mixed_op import MixedOp, WeightParameters
 from nasbench_pc.plugins.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
 from nasbench_pc.plugins.nas_bench_201.genotype import EDGES, NUM_EDGES, Nb201Genotype, node_slices
 from nasbench_pc.plugins.nas_bench_201.ops import OPS, PRIMITIVES
@@ -47,7 +47,7 @@ class Nb201SearchCell(nn.Module):
         return nodes[-1]
 
 
-class Nb201Supernet(TinySkeleton):
+class Nb201Supernet(WeightParameters, TinySkeleton):
     """Weight-sharing NAS-Bench-201 network: every cell shares one (6, 5) alphas tensor.
 
     Args:
@@ -79,15 +79,6 @@ class Nb201Supernet(TinySkeleton):
     def arch_parameters(self) -> list[nn.Parameter]:
         """What the architect optimises: the alphas, then the betas with edge normalization."""
         return [self.alphas] if self.betas is None else [self.alphas, self.betas]
-
-    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
-        """The network weights with their names, in the reference's order (the arch parameters left out)."""
-        arch = {id(p) for p in self.arch_parameters()}
-        return [(n, p) for n, p in self.named_parameters() if id(p) not in arch]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """What the weight optimiser trains: every parameter except the arch parameters."""
-        return [p for _, p in self.named_weight_parameters()]
 
     def edge_weights(self) -> torch.Tensor | None:
         """Per-edge multipliers: per node, a softmax over its incoming edges' betas (None without betas)."""

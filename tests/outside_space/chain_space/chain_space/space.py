@@ -17,7 +17,7 @@ from chain_space.genotype import PREFIX, SPACE, ChainGenotype
 from chain_space.ops import PRIMITIVES
 from chain_space.supernet import ChainSupernet
 from nasbench_pc import hookimpl
-from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, NetworkSpec
+from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, Method, NetworkSpec
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class ChainSearchSpace:
     networks: dict[str, NetworkSpec] = field(default_factory=lambda: {
         "cifar": NetworkSpec(network.chain_tiny.__name__, {"init_channels": 16, "layers": 4}, 32)})
     known: dict[str, ChainGenotype] = field(default_factory=dict)
+    # one short recipe for its network: TrainHParams values (no auxiliary head or drop path in this network)
+    recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {
+        "chain": {"cifar": {"epochs": 30, "batch_size": 64, "auxiliary_weight": 0.0, "drop_path": 0.0,
+                            "init_channels": 16, "layers": 4}}})
 
     def build(self, sampler: ChannelSampler, normalizer: EdgeNormalizer, *, num_classes: int, in_channels: int,
               method: str = "", **options: Any) -> ChainSupernet:
@@ -55,7 +59,7 @@ class ChainSearchSpace:
         return genotype.to_text()
 
     def cell_lines(self, genotype: ChainGenotype) -> dict[str, list[str]]:
-        return {"chain": render.cell_lines(genotype)}
+        return {"chain cell": render.cell_lines(genotype)}
 
     def draw(self, genotype: ChainGenotype, path: str | Path, title: str = "") -> Path:
         return render.save_png(genotype, path, title)
@@ -70,6 +74,9 @@ class ChainSearchSpace:
     def edges(self, genotype: ChainGenotype) -> list[tuple[Hashable, str]]:
         """(node the edge enters, op) of every edge."""
         return list(enumerate(genotype.ops, start=1))
+
+    def recipe_for(self, name: str | None, method: Method | None) -> tuple[str, str]:
+        return "chain", "the chain space's only recipe"
 
     def arch_record(self, supernet: ChainSupernet) -> dict[str, Any]:
         with torch.no_grad():

@@ -20,7 +20,7 @@ from chain_space.genotype import ChainGenotype
 from chain_space.ops import OPS, PRIMITIVES
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp
+from nasbench_pc.mixed_op import MixedOp, WeightParameters
 
 
 def node_slices(steps: int) -> list[slice]:
@@ -42,7 +42,7 @@ class ChainSearchCell(nn.Module):
         return x
 
 
-class ChainSupernet(ChainSkeleton):
+class ChainSupernet(WeightParameters, ChainSkeleton):
     """Weight-sharing chain network.
 
     Args:
@@ -71,15 +71,6 @@ class ChainSupernet(ChainSkeleton):
     def arch_parameters(self) -> list[nn.Parameter]:
         """What the architect optimises: the alphas, then the betas with edge normalization."""
         return [self.alphas] if self.betas is None else [self.alphas, self.betas]
-
-    def named_weight_parameters(self) -> list[tuple[str, nn.Parameter]]:
-        """Every other parameter with its name, in registration order."""
-        arch = {id(p) for p in self.arch_parameters()}
-        return [(n, p) for n, p in self.named_parameters() if id(p) not in arch]
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """What the weight optimiser trains."""
-        return [p for _, p in self.named_weight_parameters()]
 
     def edge_weights(self) -> torch.Tensor | None:
         """The normalizer's per-edge multipliers (None without betas)."""
