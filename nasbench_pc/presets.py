@@ -21,8 +21,10 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
+import torch
+
 from nasbench_pc import registry
-from nasbench_pc.api import resolve_method, space_options
+from nasbench_pc.api import create_supernet, resolve_method, space_options
 from nasbench_pc.errors import ConfigError, unknown_name
 from nasbench_pc.interfaces import Method, SearchHParams
 from nasbench_pc.search import SearchConfig
@@ -92,4 +94,14 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
     values.update(overrides)
     config = SearchConfig(method=resolved.name, preset=preset, space=space.name, **values)
     registry.get("dataset", config.dataset)  # an unknown name fails here, before anything is printed or loaded
+    _check_supernet(config)
     return config
+
+
+def _check_supernet(config: SearchConfig) -> None:
+    """Build the config's supernet on the meta device (no memory, no random draws), so that a shape the space or
+    the sampler refuses (init_channels 0, a K that does not divide the channels) fails before any data is read
+    or anything is printed."""
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        create_supernet(config.method, space=config.space, in_channels=config.in_channels or 3,
+                        sampler_options=config.sampler_options, **config.space_options)
