@@ -216,10 +216,11 @@ def stability(genos: list[Any]) -> tuple[float, float] | None:
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation; the deviation of one value is undefined (nan, null in JSON)."""
     values = [v for v in values if not math.isnan(v)]
     if not values:
         return math.nan, math.nan
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
 
 
 @dataclass
@@ -326,6 +327,8 @@ def _pm(pair: tuple[float, float], fmt: str, scale: float = 1.0) -> str:
     mean, std = pair
     if math.isnan(mean):
         return "-"
+    if math.isnan(std):  # one seed: no spread to show
+        return f"{mean * scale:{fmt}}"
     return f"{mean * scale:{fmt}} ± {std * scale:{fmt}}"
 
 

@@ -17,6 +17,12 @@ with :data:`hookimpl`, and exposed through the ``nasbench_pc`` entry-point group
 The built-in plugins in ``nasbench_pc/plugins`` are registered the same way. Every hook
 returns a ``{name: thing}`` dict; the registry merges them and refuses duplicate names.
 Each hook is called once, when its registry is first needed.
+
+A plugin that raises on import or implements a hook not named here is skipped, and so is the
+contribution of a hook that raises or returns something other than such a dict; the other plugins
+still load, every command warns in one line and ``nasbench-pc plugins`` shows the error. To try a
+module without packaging it, ``nasbench-pc --plugin my_package.my_sampler ...`` (or the
+``NASBENCH_PC_PLUGINS`` environment variable, comma-separated modules) loads it like an entry point.
 """
 
 from __future__ import annotations

@@ -56,27 +56,33 @@ def _download(name: str, root: str | None, fetch: Callable[[], object]) -> None:
 # synthetic
 
 
+#: How far each class's mean colour sits from grey (a cue a network finds within a few steps).
+TINT = 0.03
+
+
 def make_synthetic(num_examples: int, *, seed: int, split: str = "train", num_classes: int = 10, channels: int = 3,
                    size: int = 32, noise: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Procedural images: each class is a pair of coloured gratings (its frequencies, orientations and
-    colours drawn from ``seed``); an example shifts their phases at random, scales them and adds pixel
-    noise. Orientation and frequency must be detected under noise, so a small CNN starts at chance and
-    learns over epochs. Same ``seed``: same classes; ``split`` picks an independent stream of examples.
+    """Procedural images: each class is a faint tint plus a pair of coloured gratings (its tint, frequencies,
+    orientations and colours drawn from ``seed``); an example shifts the gratings' phases at random, scales
+    them and adds pixel noise. A small CNN starts at chance and picks the classes up within a few dozen steps
+    (the main job's budget shows learning), yet orientation and frequency under noise keep the task from
+    being solved at once. Same ``seed``: same classes; ``split`` picks an independent stream of examples.
     """
     proto = torch.Generator().manual_seed(seed)
     freqs = 1.0 + 4.0 * torch.rand(num_classes, 2, generator=proto)  # cycles per image
     angles = math.pi * torch.rand(num_classes, 2, generator=proto)
     colors = torch.rand(num_classes, 2, channels, generator=proto) * 2 - 1
+    tints = torch.rand(num_classes, channels, generator=proto) * 2 - 1
     g = torch.Generator().manual_seed(seed * 7919 + (1 if split == "train" else 2))
     targets = torch.randperm(num_examples, generator=g) % num_classes
     coords = torch.arange(size, dtype=torch.float32) / size
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
-    images = torch.full((num_examples, channels, size, size), 0.5)
+    images = 0.5 + TINT * tints[targets][:, :, None, None].expand(-1, -1, size, size)
     for wave in range(2):
         f, a = freqs[targets, wave], angles[targets, wave]
         kx, ky = (2 * math.pi * f * torch.cos(a)), (2 * math.pi * f * torch.sin(a))
         phase = 2 * math.pi * torch.rand(num_examples, generator=g)
-        amp = 0.05 + 0.05 * torch.rand(num_examples, generator=g)
+        amp = 0.15 + 0.1 * torch.rand(num_examples, generator=g)
         grating = torch.cos(kx[:, None, None] * xx + ky[:, None, None] * yy + phase[:, None, None])
         images += (amp[:, None, None, None] * colors[targets, wave][:, :, None, None]) * grating[:, None]
     images += noise * torch.randn(images.shape, generator=g)
@@ -95,7 +101,7 @@ def load_synthetic(*, split: str, root: str | None, download: bool, seed: int, a
     """10 classes of 3x32x32 images made in memory (train 10000, test 2000); no files, no download."""
     size = image_size or 32
     images, targets = _cached_synthetic(10000 if split == "train" else 2000, seed, split, size)
-    return _finish("synthetic", images, targets, 10, (0.5,) * 3, (0.11,) * 3, augment=augment, cutout=cutout,
+    return _finish("synthetic", images, targets, 10, (0.5,) * 3, (0.15,) * 3, augment=augment, cutout=cutout,
                    in_channels=in_channels, image_size=size)
 
 

@@ -98,17 +98,19 @@ def test_cli_lists_methods_and_reports_errors_without_traceback():
 
 
 def test_a_misspelled_hook_is_refused_with_the_closest_valid_name(tmp_path):
-    """pluggy would silently ignore ``register_sampler``: nothing it returns would ever be registered."""
+    """pluggy would silently ignore ``register_sampler``: nothing it returns would ever be registered. The
+    plugin is skipped (the other commands keep working) and `plugins` says why."""
     (tmp_path / "typo_plugin.py").write_text(
         "from nasbench_pc import hookimpl\n\n@hookimpl\ndef register_sampler():\n    return {'mine': object}\n")
     dist = tmp_path / "typo_plugin-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: typo-plugin\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[nasbench_pc]\ntypo = typo_plugin\n")
-    out = subprocess.run([sys.executable, "-m", "nasbench_pc", "methods"], cwd=tmp_path, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "nasbench_pc", "plugins"], cwd=tmp_path, capture_output=True,
                          text=True, env={"PYTHONPATH": str(tmp_path), "PATH": "", "COLUMNS": "400"}, timeout=120)
-    assert out.returncode == 2
-    message = " ".join(out.stderr.replace("│", " ").split())
-    assert ("The nasbench_pc plugin 'typo' (typo_plugin) implements the unknown hook(s) 'register_sampler' (did "
-            "you mean 'register_samplers'?), so nothing it registers there would be used.") in message
+    assert out.returncode == 0, out.stderr
+    message = " ".join(out.stdout.replace("│", " ").split())
+    assert ("typo typo-plugin 0.1 typo_plugin load The nasbench_pc plugin 'typo' (typo_plugin) implements the "
+            "unknown hook(s) 'register_sampler' (did you mean 'register_samplers'?), so nothing it registers there "
+            "would be used.") in message
     assert "Traceback" not in out.stderr

@@ -20,7 +20,9 @@ def test_methods_lists_each_methods_space_and_the_spaces():
     result = CliRunner().invoke(main, ["methods"])
     assert result.exit_code == 0, result.output
     rows = {row[0]: row for row in _rows(result.output)}
-    assert rows["pc-darts"][1:3] == ["darts", "partial k=4"]
+    pc_darts = next(line.split() for line in result.output.splitlines() if line.split()[:1] == ["pc-darts"])
+    assert pc_darts[:9] == ["pc-darts", "partial", "k=4", "edge", "1", "256", "0.1", "0.0006", "15"]
+    assert "(space darts)" in " ".join(pc_darts)
     assert rows["nas-bench-201"][1:] == [
         "none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3",
         "init_channels=16, cells_per_stage=5, track_running_stats=True", "cifar"]
@@ -46,3 +48,14 @@ def test_supernet_keeps_the_darts_shortcuts():
     assert rows["shape"] == "init_channels=8, layers=5, steps=4, multiplier=4, stem_multiplier=3, stem=cifar"
     assert (rows["alphas_normal"], rows["alphas_reduce"]) == ("14x8", "14x8")
     assert "betas_normal" not in rows  # no edge normalization
+
+
+def test_methods_at_80_columns_keeps_every_name_whole(monkeypatch):
+    monkeypatch.setattr(console, "width", 80)
+    result = CliRunner().invoke(main, ["methods"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    starts = [line.split()[0] for line in result.output.splitlines()[2:7]]
+    assert starts == ["darts", "darts-1st", "en-only", "pc-darts", "pc-only"]
+    assert "pc-only (space darts): Ablation: partial channels (K=4) without edge normalization" in " ".join(
+        result.output.split())

@@ -26,6 +26,7 @@ from nasbench_pc.api import parse_option, resolve_method
 from nasbench_pc.bench import BenchShape, largest_batch, measure, parse_bytes, plan
 from nasbench_pc.cli._plugin_options import plugin_overrides, space_options
 from nasbench_pc.cli.search import search as search_command
+from nasbench_pc.cli.show import cell_tree
 from nasbench_pc.console import console, err_console
 from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
@@ -43,7 +44,7 @@ _SEARCH_PARAMS = {p.name: p for p in search_command.params}
 
 # The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes. Used
 # only when none of these is given; otherwise the preset decides the rest of the budget.
-COMPARE_DEFAULTS = {"epochs": 4, "limit": 512, "steps_per_epoch": 4, "batch_size": 32}
+COMPARE_DEFAULTS = {"epochs": 4, "limit": 512, "steps_per_epoch": 6, "batch_size": 32}
 
 
 def _split_methods_and_seeds(tokens: tuple[str, ...], seeds: str | None) -> tuple[list[str], list[int]]:
@@ -171,7 +172,8 @@ def _print_rows(rows: list[cmp.MethodRow], fmt: str) -> None:
     else:
         # one column per method: a few methods side by side read better than twenty columns
         space = f" on {rows[0].space}" if rows else ""
-        table = Table(title=f"{' vs '.join(r.method for r in rows)}{space} (mean ± std over seeds)")
+        spread = "mean ± std over seeds" if any(len(r.seeds) > 1 for r in rows) else "one seed"
+        table = Table(title=f"{' vs '.join(r.method for r in rows)}{space} ({spread})")
         table.add_column("", style="bold")
         cells = cmp.table_rows(rows)
         for row in cells:
@@ -180,9 +182,9 @@ def _print_rows(rows: list[cmp.MethodRow], fmt: str) -> None:
             if name != "best genotype":
                 table.add_row(name, *[row[i] for row in cells])
         console.print(table)
-        for r in rows:
-            console.print(f"[bold]{r.method}[/] best genotype (seed {r.best_seed}):", highlight=False)
-            console.print(cmp.genotypes.to_text(r.best_genotype), soft_wrap=True, markup=False, highlight=False)
+        for r in rows:  # the space's compact reading, as `show` prints it; --save keeps the text format
+            space = cmp.genotypes.space_of(r.best_genotype)
+            console.print(cell_tree(space, r.best_genotype, f"{r.method} best genotype (seed {r.best_seed})"))
         for r in rows:
             if r.collapsed_seeds:
                 console.print(f"[yellow]warning:[/] {r.method} drifted to skip_connect dominance ({r.collapse_rule}) "

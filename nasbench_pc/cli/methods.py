@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from nasbench_pc import genotypes, registry
@@ -12,24 +13,35 @@ from nasbench_pc.api import create_supernet, resolve_method, space_options
 from nasbench_pc.cli._plugin_options import plugin_overrides
 from nasbench_pc.cli._plugin_options import space_options as space_option_flags
 from nasbench_pc.console import console
+from nasbench_pc.errors import PluginError
 
 
 @click.command()
 def methods() -> None:
     """List the registered search methods and their presets, and the search spaces they can run on."""
-    table = Table(title="Search methods")
-    for col in ("method", "space", "sampler", "normalizer", "order", "batch", "lr", "arch lr", "warm-up",
-                "description"):
-        table.add_column(col)
-    for name, m in sorted(registry.available("method").items()):
+    registered = sorted(registry.available("method").items())
+    wide = console.width >= 120  # the descriptions fit beside the settings; else they follow the table
+    table = Table(title="Search methods", box=None, header_style="bold underline", padding=(0, 1))
+    longest = max((len(name) for name, _ in registered), default=6)
+    for col in ("method", "sampler", "normalizer", "order", "batch", "lr", "arch lr", "warm-up"):
+        # the names stay whole; the other columns fold when narrow, never cut off with an ellipsis
+        table.add_column(col, overflow="fold", min_width=longest if col == "method" else None)
+    if wide:
+        table.add_column("description", overflow="fold")
+    for name, m in registered:
         sampler = m.sampler + "".join(f" {k}={v}" for k, v in m.sampler_options.items())
         h = m.hparams
-        table.add_row(name, m.search_space, sampler, m.normalizer, str(m.order), str(h.batch_size), f"{h.lr:g}",
-                      f"{h.arch_lr:g}", str(h.warmup_epochs), m.description)
+        table.add_row(name, sampler, m.normalizer, str(m.order), str(h.batch_size), f"{h.lr:g}", f"{h.arch_lr:g}",
+                      str(h.warmup_epochs), *([f"{m.description} (space {m.search_space})"] if wide else []))
     console.print(table)
+    if not wide:
+        for name, m in registered:
+            console.print(f"[bold]{escape(name)}[/bold] (space {escape(m.search_space)}): {escape(m.description)}",
+                          highlight=False)
     spaces = Table(title="Search spaces (--space NAME)")
-    for col in ("space", "ops", "shape options (--space-option key=value)", "networks"):
-        spaces.add_column(col)
+    spaces.add_column("space", no_wrap=True)
+    for col in ("ops", "shape options (--space-option key=value)", "networks"):
+        spaces.add_column(col, overflow="fold")
     for name, space in sorted(registry.available("search_space").items()):
         spaces.add_row(name, ", ".join(space.primitives), ", ".join(f"{k}={v}" for k, v in space.options.items()),
                        ", ".join(space.networks))
@@ -38,16 +50,35 @@ def methods() -> None:
 
 @click.command()
 def plugins() -> None:
-    """List loaded plugins and what each contributes."""
-    pm = registry.plugin_manager()
+    """List the loaded plugins and what each registers, then every plugin or hook that failed and why."""
     table = Table(title="Plugins (entry-point group 'nasbench_pc')")
-    table.add_column("plugin")
-    table.add_column("module")
-    table.add_column("contributes")
-    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
-        hooks = [h.name.removeprefix("register_") for h in pm.get_hookcallers(plugin) or []]
-        table.add_row(name, getattr(plugin, "__name__", repr(plugin)), ", ".join(sorted(hooks)))
+    table.add_column("plugin", no_wrap=True)
+    table.add_column("distribution", overflow="fold")
+    table.add_column("module", overflow="fold")
+    table.add_column("registers", overflow="fold")
+    registered = {kind: registry.registered_by(kind) for kind in registry.KINDS}
+    for info in registry.loaded_plugins():
+        lines = [f"{hook.removeprefix('register_')}: {', '.join(registered[kind][info.name])}"
+                 for kind, hook in registry.KINDS.items() if registered[kind].get(info.name)]
+        table.add_row(info.name, f"{info.distribution} {info.version}".strip(), info.module, "\n".join(lines))
     console.print(table)
+    failed = Table(title="Plugins that failed (skipped)")
+    failed.add_column("plugin", no_wrap=True)
+    failed.add_column("distribution", overflow="fold")
+    failed.add_column("module", overflow="fold")
+    failed.add_column("stage", overflow="fold")
+    failed.add_column("error", overflow="fold", ratio=1)
+    for failure in registry.failures():
+        info = failure.plugin
+        failed.add_row(info.name, f"{info.distribution} {info.version}".strip(), info.module,
+                       failure.hook or "load", failure.error)
+    for kind, hook in registry.KINDS.items():  # a name two plugins claim fails every use of that registry
+        try:
+            registry.available(kind)
+        except PluginError as exc:
+            failed.add_row("(conflict)", "", "", hook, str(exc))
+    if failed.row_count:
+        console.print(failed)
 
 
 @click.command()
