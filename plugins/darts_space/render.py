@@ -7,6 +7,7 @@ intermediate nodes ``0..steps-1``, and ``c_{k}`` the cell output (concat of the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from nasbench_pc.plots import pyplot
 from nasbench_pc.plugins.darts_space.genotype import Genotype
@@ -43,43 +44,79 @@ _OP_COLORS = {
 }
 
 
-def save_png(genotype: Genotype, path: str | Path, title: str = "") -> Path:
-    """Draw both cells (inputs left, nodes in the middle, output right; one labelled arrow per edge)."""
-    plt = pyplot("Drawing a cell diagram", "--png")
-    from matplotlib.patches import FancyArrowPatch
+_STEP = 3.0  # columns apart, in data units
 
+
+def _arc(ax: Any, start: tuple[float, float], end: tuple[float, float], bend: float,
+         **style: Any) -> tuple[float, float]:
+    """A quadratic Bezier arrow from ``start`` to ``end`` through a control point ``bend`` above (below, if
+    negative) their middle; returns the curve's apex, where a label sits clear of the nodes on the axis."""
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path as MplPath
+
+    (x0, y0), (x1, y1) = start, end
+    control = ((x0 + x1) / 2, (y0 + y1) / 2 + bend)
+    curve = MplPath([start, control, end], [MplPath.MOVETO, MplPath.CURVE3, MplPath.CURVE3])
+    ax.add_patch(FancyArrowPatch(path=curve, arrowstyle="-|>", mutation_scale=12, shrinkA=0, shrinkB=0, **style))
+    return (x0 + 2 * control[0] + x1) / 4, (y0 + 2 * control[1] + y1) / 4
+
+
+def _sides(first: int, second: int) -> tuple[float, float]:
+    """Above (+1) or below (-1) for the two edges into a node: an edge from c_{k-2} (drawn top left) arcs over,
+    one from c_{k-1} (bottom left) under, and the two never take the same side."""
+    prefer = {0: 1.0, 1: -1.0}
+    a, b = prefer.get(first, 0.0), prefer.get(second, 0.0)
+    if a == b:
+        return 1.0, -1.0
+    if a == 0.0:
+        return -b, b
+    if b == 0.0:
+        return a, -a
+    return a, b
+
+
+def draw_cell(ax: Any, genotype: Genotype, cell: str) -> tuple[list[Any], list[Any]]:
+    """One cell, layered left to right as the reference's graphviz drawings: the inputs, then node 0, 1, ...
+    in a row, then the output. Every edge arcs over (or under) the nodes between its ends, higher the longer
+    it is, with its op at the apex, so no label sits on a node; the two edges into a node leave on opposite
+    sides. Returns the node texts and the label texts (their boxes are what a test checks)."""
+    edges = getattr(genotype, cell)
+    concat = getattr(genotype, f"{cell}_concat")
+    steps = len(edges) // 2
+    pos = {0: (0.0, 1.4), 1: (0.0, -1.4)}
+    pos.update({i + 2: (_STEP * (i + 1), 0.0) for i in range(steps)})
+    out = (_STEP * (steps + 1), 0.0)
+    labels = []
+    for j, (op, src) in enumerate(edges):
+        node = j // 2 + 2
+        side = _sides(edges[j - j % 2][1], edges[j - j % 2 + 1][1])[j % 2]
+        span = node - max(src, 1)  # columns crossed (both inputs sit in column 0)
+        apex = _arc(ax, pos[src], pos[node], side * (1.2 + 1.1 * span), color="#555555", lw=1.1)
+        labels.append(ax.text(*apex, op, fontsize=7.5, ha="center", va="center", zorder=3,
+                              bbox=dict(boxstyle="round,pad=0.2", fc=_OP_COLORS.get(op, "white"), ec="none")))
+    for i in concat:
+        span = steps + 2 - max(i, 1)
+        _arc(ax, pos[i], out, -(0.6 + 0.9 * span) if i >= 2 else 0.0, color="#bbbbbb", lw=0.9, linestyle="--")
+    nodes = [ax.text(x, y, state_name(index), ha="center", va="center", fontsize=10, zorder=4,
+                     bbox=dict(boxstyle="round,pad=0.45", fc="#e3f2fd" if index < 2 else "#fff9c4", ec="#333333"))
+             for index, (x, y) in pos.items()]
+    nodes.append(ax.text(*out, "c_{k}", ha="center", va="center", fontsize=10, zorder=4,
+                         bbox=dict(boxstyle="round,pad=0.45", fc="#c8e6c9", ec="#333333")))
+    reach = 1.2 + 1.1 * (steps + 1)
+    ax.set_xlim(-1.2, out[0] + 1.2)
+    ax.set_ylim(-reach / 2 - 1.0, reach / 2 + 1.0)
+    ax.set_title(f"{'reduction' if cell == 'reduce' else cell} cell", fontsize=12)
+    ax.axis("off")
+    return nodes, labels
+
+
+def save_png(genotype: Genotype, path: str | Path, title: str = "") -> Path:
+    """Draw both cells, one above the other (see :func:`draw_cell`)."""
+    plt = pyplot("Drawing a cell diagram", "--png")
     path = Path(path)
-    fig, axes = plt.subplots(2, 1, figsize=(11, 8.5))
+    fig, axes = plt.subplots(2, 1, figsize=(12, 9))
     for ax, cell in zip(axes, CELLS, strict=True):
-        edges = getattr(genotype, cell)
-        concat = getattr(genotype, f"{cell}_concat")
-        steps = len(edges) // 2
-        pos = {0: (0.0, 3.0), 1: (0.0, 0.0)}
-        for i in range(steps):
-            pos[i + 2] = (1.8 * (i + 1), 2.3 if i % 2 else 0.7)
-        out = (1.8 * (steps + 1), 1.5)
-        for j, (op, src) in enumerate(edges):
-            (x0, y0), (x1, y1) = pos[src], pos[j // 2 + 2]
-            rad = 0.2 if j % 2 else -0.2
-            ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
-                                         mutation_scale=14, color="#555555", shrinkA=16, shrinkB=16, lw=1.2))
-            # midpoint of matplotlib's arc3 Bezier (equal aspect, so data and display directions agree)
-            ax.text((x0 + x1) / 2 + rad * (y1 - y0) / 2, (y0 + y1) / 2 - rad * (x1 - x0) / 2, op, fontsize=7.5,
-                    ha="center", va="center",
-                    bbox=dict(boxstyle="round,pad=0.2", fc=_OP_COLORS.get(op, "white"), ec="none", alpha=0.9))
-        for i in concat:
-            ax.add_patch(FancyArrowPatch(pos[i], out, arrowstyle="-|>", mutation_scale=12, color="#bbbbbb",
-                                         shrinkA=16, shrinkB=18, lw=1.0, linestyle="--"))
-        for index, (x, y) in pos.items():
-            ax.text(x, y, state_name(index), ha="center", va="center", fontsize=10,
-                    bbox=dict(boxstyle="round,pad=0.45", fc="#e3f2fd" if index < 2 else "#fff9c4", ec="#333333"))
-        ax.text(*out, "c_{k}", ha="center", va="center", fontsize=10,
-                bbox=dict(boxstyle="round,pad=0.45", fc="#c8e6c9", ec="#333333"))
-        ax.set_aspect("equal")
-        ax.set_xlim(-0.8, out[0] + 0.8)
-        ax.set_ylim(-0.8, 3.8)
-        ax.set_title(f"{cell} cell", fontsize=12)
-        ax.axis("off")
+        draw_cell(ax, genotype, cell)
     if title:
         fig.suptitle(title, fontsize=13)
     fig.tight_layout()
