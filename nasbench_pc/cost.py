@@ -52,6 +52,18 @@ def model_cost(model: nn.Module, input_size: tuple[int, int, int]) -> Cost:
     return Cost(params=count_params(model), macs=counter.get_total_flops() // 2, input_size=tuple(input_size))
 
 
+def network_spec(genotype: Any, network: str | None = None) -> tuple[str, NetworkSpec]:
+    """(name, spec) of the derived network ``network`` of ``genotype``'s search space; None: the space's first.
+    A name the space lacks is a ConfigError listing the space's networks."""
+    space = genotypes.space_of(genotype)
+    name = network or next(iter(space.networks))
+    if name not in space.networks:
+        listed = ", ".join(f"{n} ({s.model})" for n, s in space.networks.items())
+        raise ConfigError(f"The {space.name} search space has no network {name!r}; its networks are {listed}. "
+                          f"Pass one of those with --network.")
+    return name, space.networks[name]
+
+
 def derived_network(genotype: Any, network: str | None = None, **overrides: Any) -> tuple[nn.Module, NetworkSpec]:
     """``genotype`` as one of its search space's derived networks, built on the meta device (no weights are
     allocated), with that network's spec.
@@ -63,12 +75,7 @@ def derived_network(genotype: Any, network: str | None = None, **overrides: Any)
             ``layers``; NAS-Bench-201: ``init_channels``, ``cells_per_stage``; any: ``num_classes``, ``in_chans``).
     """
     parsed = genotypes.parse(genotype)
-    space = genotypes.space_of(parsed)
-    name = network or next(iter(space.networks))
-    if name not in space.networks:
-        raise ConfigError(f"The {space.name} space derives no network called {name!r}; its networks are "
-                          f"{', '.join(space.networks)}. Pick one of those.")
-    spec = space.networks[name]
+    _, spec = network_spec(parsed, network)
     with torch.device("meta"):
         model = timm.create_model(spec.model, genotype=parsed, **{**spec.options, **overrides})
     return model, spec

@@ -22,7 +22,7 @@ import torch
 from timm.models import get_pretrained_cfg
 
 from nasbench_pc import genotypes
-from nasbench_pc.cost import derived_network, model_cost
+from nasbench_pc.cost import derived_network, model_cost, network_spec
 from nasbench_pc.errors import ConfigError, GenotypeError
 from nasbench_pc.files import atomic_write_bytes, atomic_write_text
 from nasbench_pc.interfaces import NetworkSpec
@@ -48,18 +48,6 @@ SHAPE_KEYWORDS = {"init_channels": ("init_channels",), "layers": ("layers", "cel
 _SHAPE_WORDS = {"init_channels": "C={}", "layers": "{} cells", "cells_per_stage": "{} cells per stage"}
 #: model_args that are not the network's shape.
 _NOT_SHAPE = ("genotype", "num_classes", "in_chans")
-
-
-def network_spec(genotype: Any, network: str | None = None) -> tuple[str, NetworkSpec]:
-    """(name, spec) of the derived network ``network`` of ``genotype``'s search space; None: the space's first.
-    A name the space lacks is a ConfigError listing the space's networks."""
-    space = genotypes.space_of(genotype)
-    name = network or next(iter(space.networks))
-    if name not in space.networks:
-        listed = ", ".join(f"{n} ({s.model})" for n, s in space.networks.items())
-        raise ConfigError(f"The {space.name} search space has no network {name!r}; its networks are {listed}. "
-                          f"Pass one of those with --network.")
-    return name, space.networks[name]
 
 
 def network_options(spec: NetworkSpec, options: dict[str, Any] | None = None, *, init_channels: int | None = None,

@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nasbench_pc import genotypes, registry, runkit
 from nasbench_pc.api import resolve_method
+from nasbench_pc.cost import network_spec
 from nasbench_pc.data import DatasetInfo, get_dataset
 from nasbench_pc.devices import check_device
 from nasbench_pc.errors import ConfigError, check_finite, unknown_name
@@ -56,7 +57,6 @@ from nasbench_pc.export import (
     is_train_run,
     load_checkpoint,
     network_options,
-    network_spec,
     provenance,
     search_method,
     spec_from_checkpoint,

@@ -47,8 +47,8 @@ def test_the_default_network_is_the_spaces_first() -> None:
 
 
 def test_an_unknown_network_names_the_spaces_networks() -> None:
-    with pytest.raises(ConfigError, match="The nas-bench-201 space derives no network called 'imagenet'; its "
-                                          "networks are cifar"):
+    with pytest.raises(ConfigError, match=r"The nas-bench-201 search space has no network 'imagenet'; its networks "
+                                          r"are cifar \(nasbench201_cifar\). Pass one of those with --network."):
         genotype_cost(NB201_BEST, "imagenet")
 
 

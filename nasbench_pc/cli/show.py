@@ -13,7 +13,7 @@ from rich.tree import Tree
 from nasbench_pc import genotypes
 from nasbench_pc.cli._options import NETWORK
 from nasbench_pc.console import console
-from nasbench_pc.cost import derived_network, model_cost
+from nasbench_pc.cost import derived_network, model_cost, network_spec
 from nasbench_pc.export import network_options
 from nasbench_pc.interfaces import SearchSpace
 
@@ -62,7 +62,7 @@ def show(genotype: str, network: str | None, init_channels: int | None, layers: 
     names = [network] if network else list(space.networks)[:1] if custom else list(space.networks)
     columns: dict[str, dict[str, str]] = {}  # one column per network: a few networks read better side by side
     for name in names:
-        spec = space.networks[name] if name in space.networks else derived_network(parsed, name)[1]  # that raises
+        _, spec = network_spec(parsed, name)
         shape = network_options(spec, init_channels=init_channels, layers=layers)  # --layers: cells_per_stage on NB201
         model, spec = derived_network(parsed, name, **shape, **classes)
         side = image_size or spec.image_size
