@@ -9,7 +9,7 @@ import queue
 import subprocess
 import sys
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from nasbench_pc.console import console, err_console
 from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.presets import resolve_config
-from nasbench_pc.search import GENOTYPE, run_search
+from nasbench_pc.search import GENOTYPE, SearchConfig, run_search
 
 DEFAULT_METHODS = ("darts", "pc-darts", "pc-only", "en-only")
 # search options compare passes through unchanged (the search command defines and documents them)
@@ -116,14 +116,15 @@ def _check_sampler_options(options: dict[str, Any], methods: list[str]) -> None:
                               f"it, or compare a method whose sampler has it (e.g. pc-darts: k).")
 
 
-def _run_in_process(jobs: list[tuple[str, int, Path]], options: dict[str, Any], device: str, out: Console) -> None:
+def _run_in_process(jobs: list[tuple[str, int, Path]], configs: dict[str, SearchConfig], device: str,
+                    out: Console) -> None:
+    """Each (method, seed) run with the method's resolved config, its seed and the device set."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=out) as progress:
         task = progress.add_task("searches", total=len(jobs))
         for method, seed, run_dir in jobs:
             progress.update(task, description=f"{method} seed {seed}")
-            config = resolve_config(method, options.get("preset", "quick"), seed=seed, device=device,
-                                    **_config_overrides(_for_method(options, method)))
+            config = replace(configs[method], seed=seed, device=device)
             resume = (run_dir / "checkpoint.pt").exists()
             run_search(config, run_dir, resume=resume)
             progress.advance(task)
@@ -252,7 +253,7 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
             _run_on_devices(jobs, given, [d.strip() for d in devices.split(",") if d.strip()], progress_to)
         else:
             dev = check_device(device or default_device())
-            _run_in_process(jobs, given, dev, progress_to)
+            _run_in_process(jobs, configs, dev, progress_to)
         runs = [cmp.load_run(root / "runs" / f"{m}-seed{s}") for m in method_list for s in seed_list]
     cmp.attach_saved_bytes(runs)
     rows = cmp.aggregate(runs)
