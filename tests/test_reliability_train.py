@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 import torch
+from cli_output import flat
 from click.testing import CliRunner, Result
 
 from nasbench_pc import genotypes
@@ -41,17 +41,7 @@ SIGNAL_RUN = ["--dataset", "synthetic", "--epochs", "3", "--limit", "64", "-C", 
 TINY = dict(dataset="synthetic", limit=24, epochs=1, batch_size=12, init_channels=4, layers=3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def text(result: Result) -> str:
-    """The command's output without the rich panel's box and line wrapping."""
-    return " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def invoke(*args: str) -> Result:
@@ -154,7 +144,7 @@ def test_recipe_is_listed_in_help_printed_at_start_and_stored(tmp_path: Path) ->
     result = invoke("train", "DARTS_V2", "--limit", "24", "--epochs", "1", "--batch-size", "12", "-C", "4",
                     "--layers", "3", "--out", tmp_path / "run", "--device", "cpu")
     assert result.exit_code == 0, result.output
-    assert "recipe darts (DARTS_V2 is a published darts genotype): epochs=1" in text(result)
+    assert "recipe darts (DARTS_V2 is a published darts genotype): epochs=1" in flat(result.output)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["recipe"], config["recipe_reason"]) == ("darts", "DARTS_V2 is a published darts genotype")
     assert config["hparams"]["drop_path"] == 0.2
@@ -284,8 +274,8 @@ def test_cli_signal_in_epoch_2_exits_128_plus_signum_and_resumes_bit_identical(
     victim.send_signal(signum)
     output = victim.communicate(timeout=240)[0]
     assert victim.returncode == code, output
-    flat = " ".join(re.sub("[│╭╮╰╯─]", " ", output).split())
-    assert f"{signal.Signals(signum).name} received: the training stopped after finishing its current step" in flat
+    assert f"{signal.Signals(signum).name} received: the training stopped after finishing its current step" in \
+        flat(output)
     assert "Traceback" not in output
     assert load_checkpoint(cut / "checkpoint.pt")["epoch"] >= 1
     resumed = _train("--resume", cut, "--device", "cpu", "--quiet")
@@ -321,7 +311,7 @@ def test_a_truncated_checkpoint_is_a_clear_error_on_resume_and_export(tmp_path: 
         for result in (invoke("train", "--resume", run, "--device", "cpu"),
                        invoke("export", run, "--out", tmp_path / "m")):
             assert result.exit_code == 2, (n, result.output)
-            assert "it is damaged, cut short or not a checkpoint at all" in text(result), n
+            assert "it is damaged, cut short or not a checkpoint at all" in flat(result.output), n
             assert "Traceback" not in result.output
     assert not (tmp_path / "m").exists()
 
@@ -345,7 +335,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_unrun(tmp_path: Path, finis
         load_checkpoint(run / "checkpoint.pt")
     for result in (invoke("train", "--resume", run, "--device", "cpu"),
                    invoke("export", run / "checkpoint.pt", "--out", tmp_path / "m")):
-        assert result.exit_code == 2 and "would run code when loaded" in text(result)
+        assert result.exit_code == 2 and "would run code when loaded" in flat(result.output)
     assert not marker.exists()
 
 
@@ -358,15 +348,15 @@ def test_weights_that_do_not_fit_or_a_checkpoint_of_another_shape_are_clear_erro
     torch.save({**ckpt, "state_dict": {**ckpt["state_dict"], name: torch.zeros(3, 3)}}, run / "checkpoint.pt")
     result = invoke("train", "--resume", run, "--device", "cpu")
     assert result.exit_code == 2
-    assert "does not fit the run it belongs to (RuntimeError: Error(s) in loading state_dict" in text(result)
-    assert "size mismatch for classifier.weight" in text(result)
+    assert "does not fit the run it belongs to (RuntimeError: Error(s) in loading state_dict" in flat(result.output)
+    assert "size mismatch for classifier.weight" in flat(result.output)
     result = invoke("export", run, "--out", tmp_path / "m")
-    assert result.exit_code == 2 and "do not fit the architecture recorded with them" in text(result)
+    assert result.exit_code == 2 and "do not fit the architecture recorded with them" in flat(result.output)
 
     del ckpt["history"]
     torch.save(ckpt, run / "checkpoint.pt")
     for result in (invoke("train", "--resume", run, "--device", "cpu"), invoke("export", run, "--out", tmp_path / "m")):
-        assert result.exit_code == 2 and "checkpoint without a usable history" in text(result)
+        assert result.exit_code == 2 and "checkpoint without a usable history" in flat(result.output)
         assert "Traceback" not in result.output
     assert not (tmp_path / "m").exists()
 
@@ -382,12 +372,12 @@ def test_a_folder_with_a_finished_or_unfinished_run_is_refused_unless_force(tmp_
     run = _copy(finished_run, tmp_path / "run")
     (run / "notes.txt").write_text("mine")
     result = invoke("train", "PC_DARTS_cifar", *_TINY_ARGS, "--out", run)
-    assert result.exit_code == 2 and "already holds a finished training run" in text(result)
+    assert result.exit_code == 2 and "already holds a finished training run" in flat(result.output)
     shutil.rmtree(run / "model")
     result = invoke("train", "PC_DARTS_cifar", *_TINY_ARGS, "--out", run)
     assert result.exit_code == 2
     assert f"already holds an unfinished training run. Continue it with `nasbench-pc train --resume {run}`" in \
-        text(result)
+        flat(result.output)
     assert json.loads((run / "config.json").read_text())["source"] == "DARTS_V2"  # nothing touched
     result = invoke("train", "PC_DARTS_cifar", *_TINY_ARGS, "--out", run, "--force")
     assert result.exit_code == 0, result.output
@@ -411,7 +401,7 @@ def test_a_folder_with_a_finished_or_unfinished_run_is_refused_unless_force(tmp_
 def test_bad_settings_are_one_paragraph_errors(tmp_path: Path, option: str, value: str, message: str) -> None:
     result = invoke("train", "DARTS_V2", option, value, "--out", tmp_path / "run", "--device", "cpu")
     assert result.exit_code == 2
-    assert f"Invalid training setting(s): {message}. Change them and start again." in text(result)
+    assert f"Invalid training setting(s): {message}. Change them and start again." in flat(result.output)
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
 
 
@@ -422,8 +412,9 @@ def test_resume_of_a_folder_that_is_no_train_run_is_a_clear_error(tmp_path: Path
     for folder in (tmp_path / "empty", search, tmp_path / "missing"):
         result = invoke("train", "--resume", folder, "--device", "cpu")
         assert result.exit_code == 2
-        assert "is not a `nasbench-pc train` run directory (it has no config.json of kind 'train')" in text(result)
-        assert f"A search run continues with `nasbench-pc search --resume {folder}`" in text(result)
+        assert "is not a `nasbench-pc train` run directory (it has no config.json of kind 'train')" in \
+            flat(result.output)
+        assert f"A search run continues with `nasbench-pc search --resume {folder}`" in flat(result.output)
         assert "Traceback" not in result.output
 
 
@@ -441,8 +432,8 @@ def test_out_of_memory_is_advice_and_keeps_finished_epochs(tmp_path: Path, monke
     monkeypatch.setattr(DartsNetwork, "forward_with_aux", third_training_step_runs_out)
     result = invoke("train", "DARTS_V2", *_TINY_ARGS, "--epochs", "2", "--out", tmp_path / "run")
     assert result.exit_code == 2
-    assert "Out of memory: a batch of 12 images on the network with C=4 and 3 cells did not fit" in text(result)
-    assert "start a new run with a lower --batch-size (e.g. 6)" in text(result)
+    assert "Out of memory: a batch of 12 images on the network with C=4 and 3 cells did not fit" in flat(result.output)
+    assert "start a new run with a lower --batch-size (e.g. 6)" in flat(result.output)
     assert "Traceback" not in result.output
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] == 1
 
@@ -456,7 +447,7 @@ def test_ctrl_c_before_the_first_step_exits_130_without_traceback(tmp_path: Path
     result = invoke("train", "DARTS_V2", *_TINY_ARGS, "--out", tmp_path / "run")
     assert result.exit_code == 130
     assert "Interrupted outside a training step: no checkpoint was written yet, so start the run again." in \
-        text(result)
+        flat(result.output)
 
 
 # --- 6. exports never write outside --out ---------------------------------------------------------------------
@@ -483,7 +474,7 @@ def test_a_foreign_format_marker_alone_does_not_make_a_checkpoint(tmp_path: Path
     torch.save({"format": CHECKPOINT_FORMAT, "epoch": 1}, tmp_path / "c.pt")
     result = invoke("export", tmp_path / "c.pt", "--out", tmp_path / "m")
     assert result.exit_code == 2
-    assert "checkpoint without a usable config, model_args, data, state_dict, optimizer, history" in text(result)
+    assert "checkpoint without a usable config, model_args, data, state_dict, optimizer, history" in flat(result.output)
 
 
 # --- 7. data-layer options ---------------------------------------------------------------------------------------
@@ -506,4 +497,4 @@ def test_training_split_gets_color_jitter_and_bad_images_is_passed_and_stored(
     assert calls == [("train", True, True, "skip"), ("test", False, False, "skip")]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["bad_images"] == "skip"
     result = invoke("train", "DARTS_V2", "--bad-images", "ignore", "--out", tmp_path / "other")
-    assert result.exit_code == 2 and "'ignore' is not one of 'stop', 'skip'" in text(result)
+    assert result.exit_code == 2 and "'ignore' is not one of 'stop', 'skip'" in flat(result.output)

@@ -21,13 +21,7 @@ from nasbench_pc.train import TrainHParams, TrainProgress, lr_at, make_config, r
 TINY = dict(dataset="synthetic", limit=24, epochs=2, batch_size=12, init_channels=4, layers=3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread, and far faster than two threads on a busy 2-core runner."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _text(output: str) -> str:

@@ -4,16 +4,15 @@ recipe, run folders, and timm folders that load in a fresh process."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import timm
 import torch
+from cli_output import flat
 from click.testing import CliRunner
 
 import nasbench_pc  # noqa: F401  (registers the timm models)
@@ -29,16 +28,7 @@ TINY_ARGS = ["--dataset", "synthetic", "--limit", "24", "--epochs", "1", "--batc
              "1", "--device", "cpu", "--quiet"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _text(output: str) -> str:
-    return " ".join(re.sub("[│╭╮╰╯─]", " ", output).split())
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run_folder(path: Path) -> Path:
@@ -158,7 +148,7 @@ def test_cli_export_of_a_nb201_genotype_is_the_benchmarks_network(tmp_path: Path
     search = _run_folder(tmp_path / "search")
     result = CliRunner().invoke(main, ["export", str(search), "--out", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
-    assert "untrained nasbench201_cifar (C=16 and 5 cells per stage, 10 classes)" in _text(result.output)
+    assert "untrained nasbench201_cifar (C=16 and 5 cells per stage, 10 classes)" in flat(result.output)
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["architecture"] == "nasbench201_cifar" and config["nasbench_pc"]["params"] == 1_288_506
     model = timm.create_model(f"local-dir:{tmp_path / 'm'}", pretrained=False)
@@ -169,7 +159,7 @@ def test_cli_export_of_a_nb201_genotype_is_the_benchmarks_network(tmp_path: Path
     args = json.loads((tmp_path / "small" / "config.json").read_text())["model_args"]
     assert (args["init_channels"], args["cells_per_stage"], args["num_classes"]) == (8, 2, 100)
     result = CliRunner().invoke(main, ["export", BEST, "--out", str(tmp_path / "x"), "--network", "imagenet"])
-    assert result.exit_code == 2 and "has no network 'imagenet'" in _text(result.output)
+    assert result.exit_code == 2 and "has no network 'imagenet'" in flat(result.output)
 
 
 def test_shape_options_map_to_the_models_own_keywords() -> None:
