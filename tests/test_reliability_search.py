@@ -11,8 +11,9 @@ import time
 
 import pytest
 import torch
+from cli_output import flat
 from click.testing import CliRunner
-from test_search import TINY, text, tiny_config
+from test_search import TINY, tiny_config
 from torch.utils.data import Dataset
 
 from nasbench_pc import genotypes
@@ -264,7 +265,8 @@ def test_a_truncated_checkpoint_is_a_clear_error_never_loaded(tmp_path):
         (run / "checkpoint.pt").write_bytes(whole[:size])
         result = CliRunner().invoke(main, ["search", "--resume", str(run)])
         assert result.exit_code == 2, (size, result.output)
-        assert "cannot be read" in text(result) and "damaged or not a nasbench-pc search checkpoint" in text(result)
+        assert "cannot be read" in flat(result.output)
+        assert "damaged or not a nasbench-pc search checkpoint" in flat(result.output)
         assert "Traceback" not in result.output
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2  # untouched
 
@@ -277,17 +279,17 @@ def test_an_out_folder_holding_a_search_is_refused_unless_force(tmp_path):
     _tiny_run(run)
     (run / "notes.txt").write_text("mine")
     finished = CliRunner().invoke(main, [*QUICK, "--epochs", "1", "--out", str(run)])
-    assert finished.exit_code == 2 and "already holds a finished search" in text(finished)
+    assert finished.exit_code == 2 and "already holds a finished search" in flat(finished.output)
     (run / "genotype.json").unlink()  # now it looks unfinished
     unfinished = CliRunner().invoke(main, [*QUICK, "--epochs", "1", "--out", str(run)])
-    assert unfinished.exit_code == 2 and "already holds an unfinished search" in text(unfinished)
-    assert f"nasbench-pc search --resume {run}" in text(unfinished)
+    assert unfinished.exit_code == 2 and "already holds an unfinished search" in flat(unfinished.output)
+    assert f"nasbench-pc search --resume {run}" in flat(unfinished.output)
     forced = CliRunner().invoke(main, [*QUICK, "--epochs", "1", "--out", str(run), "--force"])
     assert forced.exit_code == 0, forced.output
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # the new one-epoch run
     assert (run / "notes.txt").read_text() == "mine"  # nothing but the old run's files was removed
     both = CliRunner().invoke(main, ["search", "--resume", str(run), "--force"])
-    assert both.exit_code == 2 and "drop --force" in text(both)
+    assert both.exit_code == 2 and "drop --force" in flat(both.output)
 
 
 # -- bad input --------------------------------------------------------------------------------------------------------
@@ -317,14 +319,14 @@ def test_bad_search_options_are_one_paragraph_errors(tmp_path, args, message):
     result = CliRunner().invoke(main, ["search", "--epochs", "1", "--limit", "64", *TINY, *args,
                                        "--out", str(tmp_path / "run")])
     assert result.exit_code == 2, result.output
-    assert message in text(result) and "Traceback" not in result.output
+    assert message in flat(result.output) and "Traceback" not in result.output
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 def test_resume_refuses_folders_that_are_not_its_run(tmp_path):
     (tmp_path / "empty").mkdir()
     empty = CliRunner().invoke(main, ["search", "--resume", str(tmp_path / "empty")])
-    assert empty.exit_code == 2 and "is not a search run directory" in text(empty)
+    assert empty.exit_code == 2 and "is not a search run directory" in flat(empty.output)
 
     run = tmp_path / "run"
     _tiny_run(run)
@@ -338,14 +340,14 @@ def test_resume_refuses_folders_that_are_not_its_run(tmp_path):
         (run / "config.json").write_text(json.dumps({**saved, "config": {**saved["config"], **change}}))
         result = CliRunner().invoke(main, ["search", "--resume", str(run)])
         assert result.exit_code == 2, result.output
-        assert f"does not fit the search that {run / 'config.json'} describes {words}" in text(result)
-        assert "config.json was edited" in text(result) and "Traceback" not in result.output
-        assert reason in text(result)
+        assert f"does not fit the search that {run / 'config.json'} describes {words}" in flat(result.output)
+        assert "config.json was edited" in flat(result.output) and "Traceback" not in result.output
+        assert reason in flat(result.output)
 
     (run / "config.json").write_text(json.dumps(saved))
     (run / "checkpoint.pt").unlink()
     missing = CliRunner().invoke(main, ["search", "--resume", str(run)])
-    assert missing.exit_code == 2 and f"No checkpoint in {run}" in text(missing)
+    assert missing.exit_code == 2 and f"No checkpoint in {run}" in flat(missing.output)
 
 
 def test_out_of_memory_names_the_batch_that_plan_suggests_and_keeps_finished_epochs(tmp_path, monkeypatch):
@@ -365,8 +367,8 @@ def test_out_of_memory_names_the_batch_that_plan_suggests_and_keeps_finished_epo
     assert suggested.batch > 8
     assert (f"Out of memory: the batch of 8 did not fit on cpu. The checkpoint and metrics of every finished epoch are "
             f"kept in the run directory. To go on, `nasbench-pc plan` suggests a batch of at most {suggested.batch} "
-            f"for pc-darts here") in text(result)
-    assert f"--batch-size {suggested.batch} --lr {suggested.lr:.3g}" in text(result)
+            f"for pc-darts here") in flat(result.output)
+    assert f"--batch-size {suggested.batch} --lr {suggested.lr:.3g}" in flat(result.output)
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
 
@@ -410,8 +412,8 @@ def test_bad_images_option_stops_or_skips_undecodable_files(tmp_path):
             "3", "--image-size", "8", "--batch-size", "4", "--epochs", "1", "--steps-per-epoch", "1", "-q"]
     stop = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "stop")])
     assert stop.exit_code == 2 and "Traceback" not in stop.output
-    assert f"The image {tmp_path / 'images' / 'a' / 'broken.jpg'} cannot be decoded" in text(stop)
-    assert "--bad-images skip" in text(stop)
+    assert f"The image {tmp_path / 'images' / 'a' / 'broken.jpg'} cannot be decoded" in flat(stop.output)
+    assert "--bad-images skip" in flat(stop.output)
     with pytest.warns(UserWarning, match=r"Skipped 1 image file\(s\) that cannot be decoded"):
         skip = CliRunner().invoke(main, [*args, "--bad-images", "skip", "--out", str(tmp_path / "skip")])
     assert skip.exit_code == 0, skip.output

@@ -75,8 +75,8 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_resuming_from_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    from cli_output import flat
     from click.testing import CliRunner
-    from test_search import text
 
     from nasbench_pc.cli import main
 
@@ -88,6 +88,7 @@ def test_resuming_from_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
     (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(main, ["search", "--resume", str(run)])
     assert result.exit_code == 2
-    assert "cannot be read" in text(result) and "damaged or not a nasbench-pc search checkpoint" in text(result)
+    assert "cannot be read" in flat(result.output)
+    assert "damaged or not a nasbench-pc search checkpoint" in flat(result.output)
     assert "Traceback" not in result.output
     assert (run / "metrics.jsonl").read_text().count("\n") == 1  # the finished epoch is still there
