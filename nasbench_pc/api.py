@@ -37,20 +37,26 @@ def resolve_method(method: str | Method, **overrides: Any) -> Method:
 
 def space_options(space: SearchSpace, options: Mapping[str, Any]) -> dict[str, Any]:
     """The space's shape options: its defaults with ``options`` applied, each checked against the default's type."""
-    unknown = sorted(set(options) - set(space.options))
+    return resolve_options(space.options, options, owner=f"the search space {space.name!r}",
+                           where=f"The {space.name} option")
+
+
+def resolve_options(defaults: Mapping[str, Any], given: Mapping[str, Any], *, owner: str, where: str,
+                    how: str = "") -> dict[str, Any]:
+    """``defaults`` with ``given`` applied. A key without a default, or a value of another type than its default
+    (a None default takes anything), is a ConfigError naming ``owner`` (``the search space 'darts'``) or
+    ``where`` the option is (``The darts option``), with ``how`` to write options appended."""
+    unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise ConfigError(
-            f"Unknown option(s) {', '.join(map(short_repr, unknown))} for the search space {space.name!r}. Its "
-            f"options are {', '.join(f'{k} (default {v!r})' for k, v in space.options.items())}."
-        )
-    resolved = dict(space.options)
-    for key, value in options.items():
-        default = space.options[key]
+        takes = ", ".join(f"{k} (default {v!r})" for k, v in defaults.items()) or "no options"
+        raise ConfigError(f"Unknown option(s) {', '.join(map(short_repr, unknown))} for {owner}. Its options are "
+                          f"{takes}.{' ' + how if how else ''}")
+    for key, value in given.items():
+        default = defaults[key]
         if default is not None and not _same_kind(value, default):
-            raise ConfigError(f"The {space.name} option {key} takes a {type(default).__name__} (default "
-                              f"{default!r}), got {short_repr(value)}.")
-        resolved[key] = value
-    return resolved
+            raise ConfigError(f"{where} {key} takes a {type(default).__name__} (default {default!r}), got "
+                              f"{short_repr(value)}.")
+    return {**defaults, **given}
 
 
 def _same_kind(value: Any, default: Any) -> bool:

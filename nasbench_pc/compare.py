@@ -5,6 +5,10 @@ genotype.json), whether ``compare`` just ran them or they come from other machin
 space: skip counts, the collapse verdict and the edges that stability compares come from the space
 (:meth:`~nasbench_pc.interfaces.SearchSpace.stats` and ``edges``). One table holds the runs of one space:
 memory, time and genotypes of different spaces are not comparable, so mixing them is refused.
+
+Runs scored by evaluators (``compare --evaluate``, :mod:`nasbench_pc.evaluation`) carry their scores; each metric
+becomes a column (mean and std over seeds) and :func:`ranking` says, per metric, how well the supernet's own
+accuracy orders the runs as that score does (Kendall tau over all runs).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import torch
 
 from nasbench_pc import genotypes
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.interfaces import CellStats
+from nasbench_pc.evaluation import kendall_tau
+from nasbench_pc.interfaces import CellStats, Metric
 from nasbench_pc.search import SearchConfig
 
 
@@ -51,6 +56,7 @@ class RunSummary:
     config: SearchConfig = field(repr=False)
     info: dict[str, Any] = field(default_factory=dict, repr=False)  # the dataset's DatasetInfo
     saved_bytes: int | None = None  # bytes saved for backward per step, see attach_saved_bytes
+    scores: dict[str, float] = field(default_factory=dict)  # evaluator metrics by key (compare --evaluate)
 
     @property
     def k(self) -> int | None:
@@ -251,16 +257,24 @@ class MethodRow:
     derived_macs: int | None = None
     memory_vs_darts: float | None = None
     time_vs_darts: float | None = None
+    metrics: tuple[Metric, ...] = ()  # the evaluators' metrics, in column order
+    evaluations: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric key -> (mean, std)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["best_genotype"] = genotypes.to_dict(self.best_genotype)
+        data["evaluations"] = {m.key: {"label": m.label, "higher_is_better": m.higher_is_better,
+                                       "mean": self.evaluations[m.key][0], "std": self.evaluations[m.key][1]}
+                               for m in self.metrics}
+        del data["metrics"]
         return data
 
 
-def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str = "darts") -> list[MethodRow]:
+def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str = "darts",
+              metrics: tuple[Metric, ...] = ()) -> list[MethodRow]:
     """One row per method, mean and std over its runs. Rows follow the methods' registration order
     (darts first), so a table rebuilt with --from matches the one printed when the runs were made.
+    ``metrics`` are the evaluator metrics the runs were scored with (``RunSummary.scores``), one column each.
     The runs must share one search space (ConfigError otherwise)."""
     from nasbench_pc.registry import available
 
@@ -290,7 +304,9 @@ def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str =
             skip_edges=stats[0].edges, collapse_rule=stats[0].rule,
             edge_stability=stab[0] if stab else None, op_stability=stab[1] if stab else None,
             best_seed=best.seed, best_genotype=best.genotype,
-            collapsed_seeds=[r.seed for r, st in zip(group, stats, strict=True) if st.collapsed])
+            collapsed_seeds=[r.seed for r, st in zip(group, stats, strict=True) if st.collapsed],
+            metrics=metrics,
+            evaluations={m.key: _mean_std([r.scores.get(m.key, math.nan) for r in group]) for m in metrics})
         if with_cost:
             from nasbench_pc.cost import genotype_cost
 
@@ -305,6 +321,31 @@ def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str =
             if base.step_seconds[0] > 0:
                 row.time_vs_darts = row.step_seconds[0] / base.step_seconds[0]
     return rows
+
+
+@dataclass(frozen=True)
+class Rank:
+    """How well the supernet's accuracy orders the runs as ``metric`` does: Kendall's tau over ``runs`` runs
+    (1: the same order, -1: reversed, 0: unrelated; a lower-is-better metric is negated first)."""
+
+    metric: Metric
+    tau: float
+    runs: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric.key, "label": self.metric.label, "kendall_tau": self.tau, "runs": self.runs}
+
+
+def ranking(runs: list[RunSummary], metrics: tuple[Metric, ...]) -> list[Rank]:
+    """Per metric, Kendall's tau between the runs' supernet accuracy (architecture split) and that metric, over
+    every run scored by both."""
+    ranks = []
+    for metric in metrics:
+        sign = 1.0 if metric.higher_is_better else -1.0
+        pairs = [(r.arch_acc, sign * r.scores[metric.key]) for r in runs
+                 if metric.key in r.scores and not math.isnan(r.arch_acc) and not math.isnan(r.scores[metric.key])]
+        ranks.append(Rank(metric, kendall_tau([a for a, _ in pairs], [b for _, b in pairs]), len(pairs)))
+    return ranks
 
 
 def check_one_space(spaces: dict[str, str]) -> None:
@@ -336,8 +377,9 @@ def columns(rows: list[MethodRow]) -> list[str]:
     """The table's header; the skip column says how many edges the space counts skips over."""
     skips = f"skips (of {rows[0].skip_edges})" if rows else "skips"
     return ["method", "sampler", "normalizer", "K", "batch", "memory", "memory vs darts", "step s", "step vs darts",
-            "epoch s", "search cost", "arch acc %", "params (eval)", "MACs (eval)", skips, "edge stability",
-            "op stability", "seeds", "best genotype", "warning"]
+            "epoch s", "search cost", "arch acc %", *(m.label for m in (rows[0].metrics if rows else ())),
+            "params (eval)", "MACs (eval)", skips, "edge stability", "op stability", "seeds", "best genotype",
+            "warning"]
 
 
 def table_rows(rows: list[MethodRow]) -> list[list[str]]:
@@ -355,6 +397,7 @@ def table_rows(rows: list[MethodRow]) -> list[list[str]]:
             _pm(r.epoch_seconds, ".1f"),
             f"{_pm(r.search_hours, '.4f')} {unit}",
             _pm(r.arch_acc, ".1f", 100),
+            *(_pm(r.evaluations[m.key], m.fmt, 100 if m.percent else 1) for m in r.metrics),
             "-" if r.derived_params is None else f"{r.derived_params / 1e6:.2f}M",
             "-" if r.derived_macs is None else f"{r.derived_macs / 1e6:.0f}M",
             _pm(r.skip_connects, ".1f"),
@@ -367,31 +410,53 @@ def table_rows(rows: list[MethodRow]) -> list[list[str]]:
     return out
 
 
-def to_markdown(rows: list[MethodRow]) -> str:
-    header = columns(rows)
+RANKING_COLUMNS = ["score", "Kendall tau vs supernet acc", "runs"]
+
+
+def ranking_rows(ranks: list[Rank]) -> list[list[str]]:
+    return [[r.metric.label, "-" if math.isnan(r.tau) else f"{r.tau:+.2f}", str(r.runs)] for r in ranks]
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table_rows(rows)]
+    return lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+
+
+def to_markdown(rows: list[MethodRow], ranks: list[Rank] | None = None) -> str:
+    lines = _markdown_table(columns(rows), table_rows(rows))
+    if ranks:
+        lines += ["", "Does the supernet's accuracy rank the runs as the stand-alone scores do? (1: same order, "
+                  "-1: reversed, 0: unrelated)", "", *_markdown_table(RANKING_COLUMNS, ranking_rows(ranks))]
     return "\n".join(lines) + "\n"
 
 
-def to_csv(rows: list[MethodRow]) -> str:
+def _csv(header: list[str], rows: list[list[str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(columns(rows))
-    writer.writerows(table_rows(rows))
+    writer.writerow(header)
+    writer.writerows(rows)
     return buffer.getvalue()
 
 
-def _no_nan(value: Any) -> Any:
-    """JSON has no NaN: missing measurements become null."""
-    if isinstance(value, float) and math.isnan(value):
+def to_csv(rows: list[MethodRow]) -> str:
+    return _csv(columns(rows), table_rows(rows))
+
+
+def ranking_csv(ranks: list[Rank]) -> str:
+    return _csv(RANKING_COLUMNS, ranking_rows(ranks))
+
+
+def no_nan(value: Any) -> Any:
+    """JSON has no NaN or infinity: missing measurements (and a -inf score, naswot's for a cell with no path from
+    input to output) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
+        return {k: no_nan(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_no_nan(v) for v in value]
+        return [no_nan(v) for v in value]
     return value
 
 
 def to_json(rows: list[MethodRow]) -> str:
-    return json.dumps(_no_nan([r.as_dict() for r in rows]), indent=2) + "\n"
+    return json.dumps(no_nan([r.as_dict() for r in rows]), indent=2) + "\n"

@@ -14,12 +14,18 @@ with :data:`hookimpl`, and exposed through the ``nasbench_pc`` entry-point group
     def register_samplers():
         return {"random-partial": RandomPartialSampler}
 
-The built-in plugins in ``nasbench_pc/plugins`` are registered the same way. Every hook
-returns a ``{name: thing}`` dict; the registry merges them and refuses duplicate names.
-Each hook is called once, when its registry is first needed.
+The built-in plugins in ``nasbench_pc/plugins`` are registered the same way. Two kinds of hooks:
+
+- ``register_*`` hooks contribute things by name: each returns a ``{name: thing}`` dict; the registry
+  merges them and refuses duplicate names. Each is called once, when its registry is first needed.
+- lifecycle hooks (``on_run_start``, ``on_epoch_end``, ``on_run_end``, ``on_evaluation_done``, at the
+  bottom) are called at points of a run, for loggers and callbacks; they return nothing. The built-in
+  metrics.jsonl writer is one of them.
+
+docs/plugins.md walks through writing and publishing a plugin.
 
 A plugin that raises on import or implements a hook not named here is skipped, and so is the
-contribution of a hook that raises or returns something other than such a dict; the other plugins
+contribution of a ``register_*`` hook that raises or returns something other than such a dict; the other plugins
 still load, every command warns in one line and ``nasbench-pc plugins`` shows the error. To try a
 module without packaging it, ``nasbench-pc --plugin my_package.my_sampler ...`` (or the
 ``NASBENCH_PC_PLUGINS`` environment variable, comma-separated modules) loads it like an entry point.
@@ -28,6 +34,7 @@ module without packaging it, ``nasbench-pc --plugin my_package.my_sampler ...`` 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -72,7 +79,14 @@ def register_normalizers() -> dict[str, Callable[..., Any]]:
 
 @hookspec
 def register_evaluators() -> dict[str, Any]:
-    """Evaluators by name: objects with ``evaluate(model, batches, device) -> dict[str, float]``."""
+    """Evaluators by name (``--evaluate NAME[:key=value,...]`` on ``evaluate`` and ``compare``).
+
+    Each value is a :class:`nasbench_pc.interfaces.Evaluator`: an object with ``description``, ``needs`` (what
+    besides the genotype it reads: ``"run"``, ``"data"``, ``"benchmark"``), ``options`` (defaults), ``metrics``
+    (:class:`nasbench_pc.interfaces.Metric`, each with its direction) and ``evaluate(target, **options)``
+    returning ``{metric key: float}`` for one :class:`nasbench_pc.evaluation.EvaluationTarget`. Called when the
+    first evaluator is needed; finished evaluations are kept in the target's folder and reused.
+    """
 
 
 @hookspec
@@ -98,3 +112,39 @@ def register_datasets() -> dict[str, Callable[..., Any]]:
     ``(float CHW tensor, int label)``. A missing or malformed dataset raises
     :class:`nasbench_pc.errors.ConfigError` saying how to get the data.
     """
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Lifecycle hooks: called (not collected) at points of a run, for loggers and callbacks. Every implementation
+# is called, in registration order, with the keyword arguments it names (any subset of the spec's). One that
+# raises stops the command with a PluginError naming the plugin; by then the finished epochs are on disk and
+# the run resumes. ``kind`` is "search" or "train"; ``run_dir`` is None for a search run through the Python API
+# without a folder; ``config`` is the run's settings as saved in its config.json (a dict).
+
+
+@hookspec
+def on_run_start(kind: str, run_dir: Path | None, config: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """Before the first epoch of a run, or of a resumed one; ``history`` holds the epochs finished before (the
+    records metrics.jsonl keeps; empty for a new run)."""
+
+
+@hookspec
+def on_epoch_end(kind: str, run_dir: Path | None, config: dict[str, Any], record: dict[str, Any],
+                 history: list[dict[str, Any]]) -> None:
+    """After each epoch, once its checkpoint is written: ``record`` is the epoch's metrics line (search: loss,
+    accuracy, the architecture weights, the genotype, ...; train: loss, top-1, test accuracy, ...), ``history``
+    every record so far, ``record`` last. The built-in metrics.jsonl writer is an implementation of this hook."""
+
+
+@hookspec
+def on_run_end(kind: str, run_dir: Path | None, config: dict[str, Any], history: list[dict[str, Any]],
+               result: dict[str, Any]) -> None:
+    """After the last epoch of a run that finished (not one stopped by Ctrl-C): ``result`` holds the genotype (a
+    search's, as JSON) and, for a train run, its exported model folder."""
+
+
+@hookspec
+def on_evaluation_done(evaluator: str, options: dict[str, Any], metrics: dict[str, float], target: Any,
+                       seconds: float) -> None:
+    """After an evaluator scored a target (not when a kept evaluation is reused): its name, resolved options, the
+    metrics it returned, the :class:`nasbench_pc.evaluation.EvaluationTarget` and the seconds it took."""

@@ -6,7 +6,7 @@ They are protocols, so any object with the right attributes works; no base class
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -144,12 +144,49 @@ class EdgeNormalizer(Protocol):
         """Per-edge multipliers from the betas; ``nodes`` holds each node's slice of edges."""
 
 
-class Evaluator(Protocol):
-    """Scores a model on data; returns named metrics."""
+#: What an evaluator may need besides the genotype (:attr:`Evaluator.needs`).
+NEEDS = ("run", "data", "benchmark")
 
-    def evaluate(self, model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                 device: torch.device | str = "cpu") -> dict[str, float]:
-        """Metrics of ``model`` over ``batches`` of (inputs, targets)."""
+
+@dataclass(frozen=True)
+class Metric:
+    """One number an evaluator returns, and how to read it.
+
+    ``key`` is the key in the dict :meth:`Evaluator.evaluate` returns (and the column's name in compare.csv /
+    compare.json); ``label`` the column header in tables; ``higher_is_better`` the direction a ranking uses;
+    ``percent`` shows a fraction in [0, 1] as a percentage; ``fmt`` formats the (scaled) value.
+    """
+
+    key: str
+    label: str
+    higher_is_better: bool = True
+    percent: bool = False
+    fmt: str = ".3g"
+
+    def format(self, value: float) -> str:
+        return f"{value * (100 if self.percent else 1):{self.fmt}}"
+
+
+class Evaluator(Protocol):
+    """Scores the architecture a search derived (``--evaluate NAME[:key=value,...]``).
+
+    ``needs`` says what besides the genotype it reads from its
+    :class:`~nasbench_pc.evaluation.EvaluationTarget`: ``"run"`` (a search run folder: its supernet checkpoint and
+    metrics), ``"data"`` (the search's dataset) or ``"benchmark"`` (a tabular benchmark file, ``--benchmark-file``).
+    ``options`` are its option defaults; a value given on the command line must have the default's type (a None
+    default takes anything). ``metrics`` are what it returns, with their directions.
+    """
+
+    description: str
+    needs: frozenset[str]
+    options: Mapping[str, Any]
+    metrics: tuple[Metric, ...]
+
+    def evaluate(self, target: Any, **options: Any) -> dict[str, float]:
+        """Score ``target`` (an :class:`~nasbench_pc.evaluation.EvaluationTarget`) with ``options`` (every key of
+        :attr:`options`, resolved); return one float per :attr:`metrics` key. Raise
+        :class:`nasbench_pc.errors.ConfigError` for what the user can fix (a missing file, a genotype of another
+        space). May write under ``target.work_dir`` (its own folder), e.g. a resumable training run."""
 
 
 @dataclass(frozen=True)

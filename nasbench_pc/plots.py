@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from nasbench_pc.errors import ConfigError
 
 if TYPE_CHECKING:
     from nasbench_pc.compare import MethodRow, RunSummary
+    from nasbench_pc.interfaces import Metric
 
 
 def pyplot(purpose: str, option: str) -> Any:
@@ -126,14 +128,53 @@ def memory_vs_batch(runs: list[RunSummary], path: Path, batches: tuple[int, ...]
     return path
 
 
-def comparison_plots(runs: list[RunSummary], rows: list[MethodRow], out: Path) -> list[Path]:
-    """Accuracy curves, memory against batch, architecture trajectories and each method's best cells (drawn by
-    their search space) as PNGs in ``out``; returns the files written."""
+def score_scatter(runs: list[RunSummary], metrics: tuple[Metric, ...], path: Path) -> Path:
+    """One panel per evaluator metric: each run's supernet accuracy (x) against its score (y), a colour per
+    method, with the Kendall tau of :func:`nasbench_pc.compare.ranking` in the panel's title."""
+    from nasbench_pc.compare import ranking
+
+    plt = _pyplot()
+    columns = min(3, len(metrics))
+    rows = math.ceil(len(metrics) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.8 * rows), squeeze=False)
+    colors = dict(zip(dict.fromkeys(r.method for r in runs), plt.cm.tab10.colors))
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    for ax, rank in zip(axes.flat, ranking(runs, metrics)):
+        metric = rank.metric
+        scale = 100 if metric.percent else 1
+        values = []
+        for method, color in colors.items():
+            scored = [r for r in runs if r.method == method and metric.key in r.scores]
+            values += [scale * r.scores[metric.key] for r in scored]
+            ax.scatter([100 * r.arch_acc for r in scored], [scale * r.scores[metric.key] for r in scored],
+                       color=color, label=method)
+        finite = [v for v in values if math.isfinite(v)]
+        if finite and min(finite) > 0 and max(finite) / min(finite) > 100:
+            ax.set_yscale("log")  # synflow spans orders of magnitude across cells
+        tau = "-" if math.isnan(rank.tau) else f"{rank.tau:+.2f}"
+        ax.set_title(f"{metric.label}: Kendall tau {tau} ({rank.runs} runs)", fontsize=9)
+        ax.set_xlabel("supernet acc % (architecture split)")
+        ax.set_ylabel(f"{metric.label} ({'higher' if metric.higher_is_better else 'lower'} is better)")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def comparison_plots(runs: list[RunSummary], rows: list[MethodRow], out: Path, metrics: tuple[Metric, ...] = ()
+                     ) -> list[Path]:
+    """Accuracy curves, memory against batch, architecture trajectories, each method's best cells (drawn by
+    their search space) and, with evaluator ``metrics``, supernet accuracy against each score, as PNGs in ``out``;
+    returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     written = [accuracy_curves(runs, out / "accuracy.png"), memory_vs_batch(runs, out / "memory_vs_batch.png")]
     trajectories = arch_trajectories(runs, out / "arch_trajectories.png")
     if trajectories:
         written.append(trajectories)
+    if metrics:
+        written.append(score_scatter(runs, metrics, out / "supernet_vs_scores.png"))
     for row in rows:
         space = registry.get("search_space", row.space)
         written.append(space.draw(row.best_genotype, out / f"cells_{row.method}.png",

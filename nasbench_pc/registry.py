@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -38,7 +39,8 @@ _PROMISED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "search_space": ("a search space (an object with build())", lambda v: callable(getattr(v, "build", None))),
     "sampler": ("a sampler factory (a callable)", callable),
     "normalizer": ("a normalizer factory (a callable)", callable),
-    "evaluator": ("an evaluator (an object with evaluate())", lambda v: callable(getattr(v, "evaluate", None))),
+    "evaluator": ("an evaluator (an object with evaluate() and metrics)",
+                  lambda v: callable(getattr(v, "evaluate", None)) and isinstance(getattr(v, "metrics", None), tuple)),
     "method": ("a nasbench_pc.interfaces.Method", lambda v: isinstance(v, Method)),
     "dataset": ("a dataset loader (a callable)", callable),
 }
@@ -73,6 +75,7 @@ class _Loaded:
     pm: pluggy.PluginManager
     plugins: dict[str, PluginInfo]
     failures: list[PluginFailure]  # plugins that failed to load
+    pending: tuple[str, ...] = ()  # plugin modules that were still being imported (see _loaded)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ def _loaded() -> _Loaded:
     pm.add_hookspecs(hookspecs)
     plugins: dict[str, PluginInfo] = {}
     failures: list[PluginFailure] = []
+    pending: list[str] = []
     for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT):
         info = PluginInfo(ep.name, ep.dist.name if ep.dist else "", ep.dist.version if ep.dist else "", ep.value)
         try:
@@ -141,12 +145,17 @@ def _loaded() -> _Loaded:
         except Exception as exc:  # SyntaxError included: an outside package's bug must not stop the others
             failures.append(PluginFailure(info, None, _one_line(exc)))
             continue
+        if _importing(plugin):
+            # user code imported this plugin first, and its `import nasbench_pc` brought us here: its hooks are
+            # not defined yet. It is registered once its import has finished (_settle).
+            pending.append(plugin.__name__)
+            continue
         error = _register(pm, plugin, ep.name)
         if error is None:
             plugins[ep.name] = info
         else:
             failures.append(PluginFailure(info, None, error))
-    if not plugins and not failures:
+    if not plugins and not failures and not pending:
         raise PluginError(
             "No nasbench_pc plugins were found, not even the built-in ones. The package metadata is missing: "
             "install the project with `pip install -e .` (or `pip install nasbench-pc`) rather than putting "
@@ -155,12 +164,25 @@ def _loaded() -> _Loaded:
     for module in _env_modules():
         if _load_ad_hoc(pm, module):
             plugins[module] = PluginInfo(module, AD_HOC, "", module)
-    return _Loaded(pm, plugins, failures)
+    return _Loaded(pm, plugins, failures, tuple(pending))
+
+
+def _importing(module: object) -> bool:
+    """Whether ``module`` is a module whose import is still running."""
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+def _settle() -> None:
+    """Load the plugins again once every plugin module that was mid-import when they were loaded has finished."""
+    pending = _loaded().pending
+    if pending and not any(_importing(sys.modules.get(name)) for name in pending):
+        reload()
 
 
 def plugin_manager() -> pluggy.PluginManager:
     """The loaded pluggy manager: hook specs plus every ``nasbench_pc`` entry point that loaded cleanly and
     the modules in :data:`PLUGINS_ENV`."""
+    _settle()
     return _loaded().pm
 
 
@@ -261,6 +283,7 @@ def _registry(kind: str) -> _Registry:
 
 
 def _entries(kind: str) -> dict[str, Any]:
+    _settle()
     registry = _registry(kind)
     if registry.conflict:
         raise PluginError(registry.conflict)
@@ -274,6 +297,7 @@ def available(kind: str) -> dict[str, Any]:
 
 def registered_by(kind: str) -> dict[str, list[str]]:
     """The names of a kind each plugin registers, by plugin name (conflicting names included)."""
+    _settle()
     return {plugin: list(names) for plugin, names in _registry(kind).by_plugin.items()}
 
 
@@ -285,6 +309,7 @@ def loaded_plugins() -> list[PluginInfo]:
 
 def failures() -> list[PluginFailure]:
     """Every plugin that failed to load and every hook implementation that failed (this calls every hook)."""
+    _settle()
     return [*_loaded().failures, *(failure for kind in KINDS for failure in _registry(kind).failures)]
 
 
@@ -299,3 +324,24 @@ def get(kind: str, name: str) -> Any:
         raise unknown_name(kind.replace("_", " "), name, list(entries),
                            " ".join([*notes, "Plugins add more through the 'nasbench_pc' entry-point group."]))
     return entries[name]
+
+
+#: The lifecycle hooks (hookspecs.py), called by :func:`notify`.
+LIFECYCLE = ("on_run_start", "on_epoch_end", "on_run_end", "on_evaluation_done")
+
+
+def notify(hook: str, *, after: str = "", **kwargs: Any) -> None:
+    """Call every implementation of the lifecycle hook ``hook`` in registration order, each with the keyword
+    arguments it names. One that raises becomes a PluginError naming the plugin; ``after`` says what is kept
+    and how to go on (e.g. the resume command)."""
+    pm = plugin_manager()
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except Exception as exc:
+            plugin = _info(pm, impl.plugin_name)
+            raise PluginError(
+                f"The nasbench_pc plugin {plugin.name!r} ({plugin.module}) failed in {hook}: {_one_line(exc)}. "
+                f"{after + ' ' if after else ''}Fix or uninstall that plugin (`nasbench-pc plugins` lists where it "
+                f"comes from), then run the command again."
+            ) from exc

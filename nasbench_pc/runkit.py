@@ -1,5 +1,5 @@
 """What ``search`` and ``train`` share about running epochs, defined once: the learning-rate schedules, the
-top-k counter, the peak-memory record and the names of a run folder's files.
+top-k counter and the accuracy pass built on it, the peak-memory record and the names of a run folder's files.
 
 Atomic file writes live in :mod:`nasbench_pc.files`, the overwrite / resume guard in :mod:`nasbench_pc.rundir`.
 """
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import resource
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from nasbench_pc.errors import unknown_name
 
@@ -78,3 +80,25 @@ def peak_memory(device: torch.device) -> tuple[str, float]:
     if device.type == "cuda":
         return "peak_cuda_allocated_mib", torch.cuda.max_memory_allocated(device) / 2**20
     return "peak_cpu_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             device: torch.device | str = "cpu") -> dict[str, float]:
+    """Mean cross-entropy, top-1 and top-5 of ``model`` in eval mode over ``batches`` of (inputs, targets), and
+    the number of examples (``count``); the model's mode is restored. NaN metrics when there is no example."""
+    was_training = model.training
+    model.eval()
+    loss_sum, top1, top5, count = 0.0, 0, 0, 0
+    with torch.no_grad():
+        for inputs, targets in batches:
+            inputs, targets = inputs.to(device), targets.to(device)
+            logits = model(inputs)
+            loss_sum += F.cross_entropy(logits, targets, reduction="sum").item()
+            hits1, hits5 = topk_correct(logits, targets)
+            top1 += hits1
+            top5 += hits5
+            count += targets.numel()
+    model.train(was_training)
+    if count == 0:
+        return {"loss": math.nan, "top1": math.nan, "top5": math.nan, "count": 0}
+    return {"loss": loss_sum / count, "top1": top1 / count, "top5": top5 / count, "count": count}

@@ -47,7 +47,7 @@ from nasbench_pc.errors import ConfigError, check_finite
 from nasbench_pc.files import atomic_torch_save, atomic_write_bytes, temporary_path
 from nasbench_pc.interrupt import StopSignals
 from nasbench_pc.rundir import claim
-from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, lr_at, peak_memory
+from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, lr_at, peak_memory
 
 GENOTYPE_HISTORY = "genotypes.jsonl"
 RUN_FILES = (CONFIG, METRICS, GENOTYPE_HISTORY, GENOTYPE, CHECKPOINT)
@@ -454,7 +454,7 @@ class Search:
                          seed=derived_seed(self.config.seed, "evaluation", self.epoch, self.ctx.rank))
         batches = ((x.contiguous(memory_format=self.memory_format), y) for x, y in loader)
         with self._autocast():
-            metrics = registry.get("evaluator", "accuracy").evaluate(self.model, batches, self.device)
+            metrics = accuracy(self.model, batches, self.device)
         count = metrics["count"]
         sums = torch.tensor([metrics["loss"] * count if count else 0.0, metrics["top1"] * count if count else 0.0,
                              count], dtype=torch.float64)
@@ -522,13 +522,6 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[dist] = "not installed"
     return out
-
-
-def _write_run_files(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    lines = "".join(json.dumps(r) + "\n" for r in history)
-    atomic_write_bytes(run_dir / METRICS, lines.encode())
-    gens = "".join(json.dumps({"epoch": r["epoch"], "genotype": r["genotype"]}) + "\n" for r in history)
-    atomic_write_bytes(run_dir / GENOTYPE_HISTORY, gens.encode())
 
 
 def load_run_config(run_dir: Path) -> SearchConfig:
@@ -646,7 +639,11 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
                 "dataset": asdict(search.info), "world_size": ctx.world_size, "versions": _versions(),
                 "plugins": sorted(name for name, _ in registry.plugin_manager().list_name_plugin())}
         atomic_write_bytes(writer / CONFIG, (json.dumps(meta, indent=2) + "\n").encode())
-        _write_run_files(writer, search.history)  # drop any line written after the last checkpoint
+    resume_hint = (f"The checkpoint of every finished epoch is kept; `nasbench-pc search --resume {run_dir}` goes "
+                   f"on.") if run_dir is not None else ""
+    if ctx.is_main:  # the run log (metrics.jsonl) rewrites itself from history: lines after the checkpoint go
+        registry.notify("on_run_start", kind="search", run_dir=writer, config=config.to_dict(),
+                        history=search.history, after=resume_hint)
 
     def save() -> None:
         state = search.state_dict()  # on every rank: it gathers theirs
@@ -661,8 +658,9 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
             while search.epoch < config.epochs:
                 record = search.train_epoch(reporter if ctx.is_main else None, stopping)
                 save()
-                if writer is not None and record is not None:
-                    _write_run_files(writer, search.history)
+                if ctx.is_main and record is not None:
+                    registry.notify("on_epoch_end", kind="search", run_dir=writer, config=config.to_dict(),
+                                    record=record, history=search.history, after=resume_hint)
                 if record is None or (search.epoch < config.epochs and stopping()):
                     raise stop.interrupted("search", str(run_dir), f"nasbench-pc search --resume {run_dir}")
     except torch.OutOfMemoryError:
@@ -675,6 +673,10 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
     genotype = search.model.genotype()
     if writer is not None:
         atomic_write_bytes(writer / GENOTYPE, (genotypes.to_json(genotype) + "\n").encode())
+    if ctx.is_main:
+        registry.notify("on_run_end", kind="search", run_dir=writer, config=config.to_dict(), history=search.history,
+                        result={"genotype": genotypes.to_dict(genotype)},
+                        after=f"The finished search is kept in {run_dir}." if run_dir else "")
     return SearchResult(run_dir=writer, dataset=search.info, genotype=genotype, history=search.history,
                         seconds=time.perf_counter() - clock,
                         arch_parameters=[p.detach().cpu().clone() for p in search.model.arch_parameters()])

@@ -66,7 +66,7 @@ from nasbench_pc.files import atomic_torch_save, atomic_write_text
 from nasbench_pc.interfaces import NetworkSpec
 from nasbench_pc.interrupt import StopSignals
 from nasbench_pc.rundir import claim
-from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, peak_memory, topk_correct
+from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, topk_correct
 
 MODEL_DIR = "model"
 #: Every file and folder a train run writes (what --force removes).
@@ -502,7 +502,6 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
     criterion = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    evaluator = registry.get("evaluator", "accuracy")
     test_loader = DataLoader(test_data, batch_size=hp.batch_size, shuffle=False, num_workers=workers,
                              pin_memory=device.type == "cuda", generator=torch.Generator())
     run = _Run(config, out, args, info, model, optimizer, device)
@@ -516,12 +515,15 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
         atomic_write_text(out / GENOTYPE, genotypes.to_json(config.genotype) + "\n")
     else:
         first_epoch, step, running = run.restore(ckpt)  # the last thing before the loop (it may set the RNG)
+    settings = config.to_dict()
+    kept = f"The checkpoint of every finished epoch is kept; `nasbench-pc train --resume {out}` goes on."
+    registry.notify("on_run_start", kind="train", run_dir=out, config=settings, history=run.history, after=kept)
     progress.start(config, info, math.ceil(len(train_data) / hp.batch_size), first_epoch, step)
     with StopSignals() as stop:
         for epoch in range(first_epoch, hp.epochs):
             started = time.perf_counter()
             record = _train_epoch(run, train_data, epoch, step, running, criterion, workers, progress, stop)
-            test = evaluator.evaluate(model, test_loader, device)
+            test = accuracy(model, test_loader, device)
             record.update(test_loss=test["loss"], test_top1=test["top1"], test_top5=test["top5"],
                           seconds=running.seconds + time.perf_counter() - started)
             if device.type == "cuda":  # the CPU's max RSS is the process's, which a resumed run would not repeat
@@ -530,11 +532,14 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
             run.history.append(record)
             step, running = 0, _Running()
             run.save(epoch + 1, step, running)
-            atomic_write_text(out / METRICS, "".join(json.dumps(r) + "\n" for r in run.history))
+            registry.notify("on_epoch_end", kind="train", run_dir=out, config=settings, record=record,
+                            history=run.history, after=kept)
             progress.epoch(record)
             if stop.requested:
                 raise stop.interrupted("training", str(out), f"nasbench-pc train --resume {out}")
     model_dir = write_folder(spec_from_checkpoint(load_checkpoint(out / CHECKPOINT), str(out)), out / MODEL_DIR)
+    registry.notify("on_run_end", kind="train", run_dir=out, config=settings, history=run.history,
+                    result={"model_dir": str(model_dir)}, after=f"The trained model is kept in {model_dir}.")
     return TrainResult(run_dir=out, model_dir=model_dir, history=run.history)
 
 

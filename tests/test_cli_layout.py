@@ -14,7 +14,7 @@ MODULE_OF = {
     "methods": "methods", "plugins": "methods", "supernet": "methods",
     "search": "search",
     "compare": "compare", "bench": "compare", "plan": "compare",
-    "show": "show", "train": "train", "export": "export",
+    "show": "show", "train": "train", "export": "export", "evaluate": "evaluate",
 }
 
 

@@ -4,15 +4,14 @@ shown from the command line without any change to nasbench_pc/."""
 
 import ast
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from offline_install import install
 
 PACKAGE = Path(__file__).parent / "outside_space" / "chain_space"
 # Every nasbench_pc module the outside package may import: the public plugin API, nothing of the built-in plugins.
@@ -24,17 +23,10 @@ GENOTYPE_TEXT = re.compile(r"chain:(?:skip_connect|conv_3x3|avg_pool_3x3)(?:>(?:
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment of a process that has chain-space installed: pip builds it from a copy of its source
     (so no build files land in the repository) into a folder that PYTHONPATH names."""
-    root = tmp_path_factory.mktemp("chain")
-    source, site = root / "source", root / "site"
-    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--no-index", "--target", str(site), str(source)], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
+    _, site, env = install(PACKAGE, tmp_path_factory.mktemp("chain"))
     assert (site / "chain_space-0.1.dist-info" / "entry_points.txt").read_text().split() == [
         "[nasbench_pc]", "chain_space", "=", "chain_space.space"]
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
+    return env
 
 
 def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess:

@@ -230,3 +230,15 @@ def test_a_plugin_module_with_an_unknown_hook_is_refused_when_asked_for(tmp_path
                                           r"'register_methods'\?\)"):
         registry.add_plugin_modules(["typo_mod"])
     assert os.environ[registry.PLUGINS_ENV] == ""
+
+
+def test_a_plugin_imported_before_nasbench_pc_is_registered_once_its_import_finishes(tmp_path: Path) -> None:
+    # importing the plugin first runs `import nasbench_pc` inside it, which loads the entry points while the
+    # plugin's hooks are not yet defined; it must still count once its own import is done
+    _install(tmp_path, "early_plugin", "early", MY_DARTS)
+    code = "import early_plugin, nasbench_pc; print(sorted(nasbench_pc.available('method')))"
+    env = {key: value for key, value in os.environ.items() if key != registry.PLUGINS_ENV}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**env, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert "'my-darts'" in done.stdout

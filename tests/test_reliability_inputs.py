@@ -40,7 +40,7 @@ def _flat(text: str) -> str:
     (lambda: create_supernet("pc-darts", normalizer="edges"), "Unknown normalizer 'edges'. Did you mean 'edge'?"),
     (lambda: create_supernet("pc-darts", search_space="dart"), "Unknown search space 'dart'. Did you mean 'darts'?"),
     (lambda: get_dataset("cifar1O"), "Unknown dataset 'cifar1O'. Did you mean 'cifar10'?"),
-    (lambda: registry.get("evaluator", "acuracy"), "Unknown evaluator 'acuracy'. Did you mean 'accuracy'?"),
+    (lambda: registry.get("evaluator", "proxy-trian"), "Unknown evaluator 'proxy-trian'. Did you mean 'proxy-train'?"),
     (lambda: resolve_config("pc-darts", "quik"), "Unknown preset 'quik'. Did you mean 'quick'?"),
     (lambda: resolve_config("darts-1"), "Unknown method 'darts-1'. Did you mean 'darts-1st'?"),
 ])

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from nasbench_pc import registry, runkit, train
+from nasbench_pc import runkit, train
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.runkit import lr_at, peak_memory, topk_correct
+from nasbench_pc.runkit import accuracy, lr_at, peak_memory, topk_correct
 
 
 @pytest.mark.parametrize("epoch", [0, 1, 7, 25, 49])
@@ -83,12 +83,12 @@ def test_topk_above_the_number_of_classes_counts_every_row() -> None:
     assert topk_correct(logits, torch.tensor([2, 0])) == [0, 2]
 
 
-def test_accuracy_evaluator_counts_with_topk_correct() -> None:
+def test_accuracy_counts_with_topk_correct() -> None:
     model = nn.Linear(6, 6, bias=False)
     with torch.no_grad():
         model.weight.copy_(torch.eye(6))  # the logits are the inputs
     inputs = torch.tensor([[0.1, 0.9, 0.0, 0.0, 0.0, 0.0], [0.5, 0.1, 0.4, 0.3, 0.2, 0.0]])
-    result = registry.get("evaluator", "accuracy").evaluate(model, [(inputs, torch.tensor([1, 3]))])
+    result = accuracy(model, [(inputs, torch.tensor([1, 3]))])
     assert (result["top1"], result["top5"], result["count"]) == (0.5, 1.0, 2)
 
 

@@ -19,7 +19,8 @@ def _rows(output: str) -> list[list[str]]:
 def test_methods_lists_each_methods_space_and_the_spaces():
     result = CliRunner().invoke(main, ["methods"])
     assert result.exit_code == 0, result.output
-    rows = {row[0]: row for row in _rows(result.output)}
+    spaces, _ = result.output.split("Evaluators (")  # the evaluators table names nas-bench-201 too
+    rows = {row[0]: row for row in _rows(spaces)}
     pc_darts = next(line.split() for line in result.output.splitlines() if line.split()[:1] == ["pc-darts"])
     assert pc_darts[:9] == ["pc-darts", "partial", "k=4", "edge", "1", "256", "0.1", "0.0006", "15"]
     assert "(space darts)" in " ".join(pc_darts)
@@ -27,6 +28,16 @@ def test_methods_lists_each_methods_space_and_the_spaces():
         "none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3",
         "init_channels=16, cells_per_stage=5, track_running_stats=True", "cifar"]
     assert rows["darts"][3] == "cifar, imagenet"
+
+
+def test_methods_lists_the_evaluators_with_metrics_needs_and_options():
+    result = CliRunner().invoke(main, ["methods"])
+    assert result.exit_code == 0, result.output
+    rows = {row[0]: row for row in _rows(result.output.split("Evaluators (")[1])}
+    assert rows["supernet-accuracy"][1:4] == ["supernet acc % (higher is better)", "run", "-"]
+    assert rows["synflow"][1:4] == ["synflow (higher is better)", "data", "init_channels=None layers=None seed=None"]
+    assert rows["proxy-train"][1].startswith("proxy acc % (higher is better), proxy loss (lower is better)")
+    assert rows["nas-bench-201"][2] == "benchmark"
 
 
 def test_supernet_summarises_a_method_on_another_space():

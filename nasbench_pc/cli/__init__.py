@@ -1,7 +1,7 @@
 """The ``nasbench-pc`` command line (click + rich).
 
 Each group of subcommands lives in a module of this package named after its commands (``methods``,
-``search``, ``compare``, ``show``, ``train``, ``export``) and is attached to :func:`main` at the bottom.
+``search``, ``compare``, ``evaluate``, ``show``, ``train``, ``export``) and is attached to :func:`main` at the bottom.
 Errors a user can cause are :class:`NasbenchError`s: printed as one paragraph, exit code
 ``exc.exit_code`` (2, or 128 + signal for a run stopped by a signal), no traceback unless ``--debug``.
 A plugin that failed to load costs one warning line per command, not the command (``nasbench-pc plugins``
@@ -67,9 +67,9 @@ def warn_failed_plugins() -> None:
 
 
 def _attach() -> None:
-    from nasbench_pc.cli import compare, export, methods, search, show, train
+    from nasbench_pc.cli import compare, evaluate, export, methods, search, show, train
 
-    for module in (methods, show, train, export, search, compare):
+    for module in (methods, show, train, export, search, compare, evaluate):
         for command in module.COMMANDS:
             main.add_command(command)
 

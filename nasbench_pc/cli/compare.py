@@ -25,11 +25,13 @@ from nasbench_pc import registry
 from nasbench_pc.api import parse_option, resolve_method
 from nasbench_pc.bench import BenchShape, largest_batch, measure, parse_bytes, plan
 from nasbench_pc.cli._plugin_options import plugin_overrides, space_options
+from nasbench_pc.cli.evaluate import evaluate_options, metrics_of, parse_specs, run_evaluations
 from nasbench_pc.cli.search import search as search_command
 from nasbench_pc.cli.show import cell_tree
 from nasbench_pc.console import console, err_console
 from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.evaluation import target_from_run
 from nasbench_pc.presets import resolve_config
 from nasbench_pc.search import GENOTYPE, SearchConfig, run_search
 
@@ -163,9 +165,9 @@ def _run_on_devices(jobs: list[tuple[str, int, Path]], options: dict[str, Any], 
                           "missing ones): " + " | ".join(failures))
 
 
-def _print_rows(rows: list[cmp.MethodRow], fmt: str) -> None:
+def _print_rows(rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> None:
     if fmt == "markdown":
-        click.echo(cmp.to_markdown(rows), nl=False)
+        click.echo(cmp.to_markdown(rows, ranks), nl=False)
     elif fmt == "csv":
         click.echo(cmp.to_csv(rows), nl=False)
     elif fmt == "json":
@@ -183,6 +185,15 @@ def _print_rows(rows: list[cmp.MethodRow], fmt: str) -> None:
             if name != "best genotype":
                 table.add_row(name, *[row[i] for row in cells])
         console.print(table)
+        if ranks:
+            runs = max(r.runs for r in ranks)
+            ranked = Table(title=f"Does the supernet's accuracy rank the {runs} runs as each score does? (Kendall "
+                                 f"tau: 1 same order, -1 reversed, 0 unrelated)")
+            for col in cmp.RANKING_COLUMNS:
+                ranked.add_column(col, overflow="fold")
+            for row in cmp.ranking_rows(ranks):
+                ranked.add_row(*row)
+            console.print(ranked)
         for r in rows:  # the space's compact reading, as `show` prints it; --save keeps the text format
             space = cmp.genotypes.space_of(r.best_genotype)
             console.print(cell_tree(space, r.best_genotype, f"{r.method} best genotype (seed {r.best_seed})"))
@@ -205,10 +216,11 @@ def _print_rows(rows: list[cmp.MethodRow], fmt: str) -> None:
 @click.option("--device", help="cpu, cuda or cuda:N for every run [cuda when available].")
 @click.option("--devices", help="Run in parallel, one process per device: cuda:0,cuda:1,...")
 @click.option("--threads", type=int, help="CPU threads for PyTorch.")
+@evaluate_options
 @click.pass_context
 def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, from_runs: tuple[str, ...],
             save: str | None, fmt: str, plot: str | None, device: str | None, devices: str | None,
-            threads: int | None, **options: Any) -> None:
+            threads: int | None, evaluators: tuple[str, ...], benchmark_file: str | None, **options: Any) -> None:
     """Run METHODS x seeds on identical data, splits, budget and device, and compare them.
 
     \b
@@ -217,12 +229,16 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
         --data-root /usr/share/datasets/fashion-mnist --limit 2000 --epochs 2 --save out/ --plot out/plots
     nasbench-pc compare darts-1st pc-darts --space nas-bench-201 --epochs 2
     nasbench-pc compare --from 'out/runs/*'   # aggregate earlier runs, from any machine
+    nasbench-pc compare darts pc-darts --seeds 0 1 2 --evaluate proxy-train --evaluate synflow
 
     The methods run on one search space (--space, default each method's own); runs of different spaces are
-    never put in one table.
+    never put in one table. --evaluate scores each run's derived architecture (kept in RUN/evaluations and
+    reused), adds a column per metric and ranks the runs' supernet accuracy against each score.
     """
     if threads is not None:
         torch.set_num_threads(threads)
+    specs = parse_specs(evaluators)  # a bad evaluator name or option fails before any search
+    metrics = metrics_of(specs)
     if from_runs:
         if methods or seeds:
             raise ConfigError("--from aggregates finished runs; drop the method names and --seeds (they come from "
@@ -255,21 +271,34 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
             dev = check_device(device or default_device())
             _run_in_process(jobs, configs, dev, progress_to)
         runs = [cmp.load_run(root / "runs" / f"{m}-seed{s}") for m in method_list for s in seed_list]
+    if specs:
+        cmp.check_one_space({r.run_dir: r.space for r in runs})
+        dev = check_device(device or default_device())
+        targets = [(f"{r.method} seed {r.seed}", target_from_run(r.run_dir, device=dev, benchmark_file=benchmark_file))
+                   for r in runs]
+        for run, done in zip(runs, run_evaluations(targets, specs, console if fmt == "table" else err_console)):
+            run.scores = {key: value for result in done for key, value in result.metrics.items()}
     cmp.attach_saved_bytes(runs)
-    rows = cmp.aggregate(runs)
-    _print_rows(rows, fmt)
+    rows = cmp.aggregate(runs, metrics=metrics)
+    ranks = cmp.ranking(runs, metrics)
+    _print_rows(rows, ranks, fmt)
     if save:
         out = Path(save)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "compare.md").write_text(cmp.to_markdown(rows))
+        (out / "compare.md").write_text(cmp.to_markdown(rows, ranks))
         (out / "compare.csv").write_text(cmp.to_csv(rows))
         (out / "compare.json").write_text(cmp.to_json(rows))
+        saved = ["compare.md", "compare.csv", "compare.json"]
+        if ranks:
+            (out / "ranking.csv").write_text(cmp.ranking_csv(ranks))
+            (out / "ranking.json").write_text(json.dumps(cmp.no_nan([r.as_dict() for r in ranks]), indent=2) + "\n")
+            saved += ["ranking.csv", "ranking.json"]
         if fmt == "table":
-            console.print(f"Saved {out}/compare.md, compare.csv, compare.json")
+            console.print(f"Saved {out}/{', '.join(saved)}")
     if plot:
         from nasbench_pc import plots
 
-        written = plots.comparison_plots(runs, rows, Path(plot))
+        written = plots.comparison_plots(runs, rows, Path(plot), metrics)
         if fmt == "table":
             console.print(f"Plots: {', '.join(str(p) for p in written)}")
 

@@ -18,7 +18,8 @@ from nasbench_pc.errors import PluginError
 
 @click.command()
 def methods() -> None:
-    """List the registered search methods and their presets, and the search spaces they can run on."""
+    """List the registered search methods and their presets, the search spaces they can run on and the evaluators
+    that score what they find."""
     registered = sorted(registry.available("method").items())
     wide = console.width >= 120  # the descriptions fit beside the settings; else they follow the table
     table = Table(title="Search methods", box=None, header_style="bold underline", padding=(0, 1))
@@ -46,6 +47,21 @@ def methods() -> None:
         spaces.add_row(name, ", ".join(space.primitives), ", ".join(f"{k}={v}" for k, v in space.options.items()),
                        ", ".join(space.networks))
     console.print(spaces)
+    scorers = Table(title="Evaluators (--evaluate NAME[:key=value,...] on evaluate and compare)")
+    scorers.add_column("evaluator", no_wrap=True)
+    for col in ("metrics", "needs", "options", *(["what it scores"] if wide else [])):
+        scorers.add_column(col, overflow="fold")
+    evaluators = sorted(registry.available("evaluator").items())
+    for name, evaluator in evaluators:
+        metrics = ", ".join(f"{m.label} ({'higher' if m.higher_is_better else 'lower'} is better)"
+                            for m in evaluator.metrics)
+        scorers.add_row(name, metrics, ", ".join(sorted(evaluator.needs)) or "the genotype",
+                        " ".join(f"{k}={v}" for k, v in evaluator.options.items()) or "-",
+                        *([evaluator.description] if wide else []))
+    console.print(scorers)
+    if not wide:
+        for name, evaluator in evaluators:
+            console.print(f"[bold]{escape(name)}[/bold]: {escape(evaluator.description)}", highlight=False)
 
 
 @click.command()
