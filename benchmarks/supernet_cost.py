@@ -7,6 +7,12 @@ occupy is shown too) and the median wall time of forward + backward.
 
     python benchmarks/supernet_cost.py --batch 32
     python benchmarks/supernet_cost.py --batch 32 --reference-pc ~/src/PC-DARTS --reference-darts ~/src/darts/cnn
+    python benchmarks/supernet_cost.py --batch 32 --methods darts pc-darts --checkpoint-cells
+
+--checkpoint-cells adds each method with its cells recomputed in backward (``--checkpoint cells``), timed
+interleaved with the rest, and a second table of its ratios to the plain path: bytes saved for backward (which,
+for recomputed cells, leave out the one cell recomputed at a time during backward) and the peak of memory
+allocated over the step (torch.profiler's memory events, which include that recomputation), and step time.
 
 The --reference-* options time the reference model_search.py from a checkout you provide
 (its folder must hold model_search.py, operations.py and genotypes.py), in the same process
@@ -47,6 +53,22 @@ def load_reference(folder: str, tag: str, init_channels: int, layers: int) -> to
     return module.Network(init_channels, 10, layers, torch.nn.CrossEntropyLoss())
 
 
+def peak_allocated(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    """Peak bytes allocated on CPU during one forward + backward, over what was allocated before it, from the
+    profiler's allocation and free events in time order."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+    net.zero_grad(set_to_none=True)
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=32)
@@ -57,6 +79,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per network (after one warm-up)")
     parser.add_argument("--reference-pc", help="folder holding the PC-DARTS reference model_search.py")
     parser.add_argument("--reference-darts", help="folder holding the DARTS reference model_search.py")
+    parser.add_argument("--checkpoint-cells", action="store_true", help="also each method with its cells recomputed "
+                        "in backward, and its ratios to the plain path")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/benchmarks.md")
     args = parser.parse_args()
 
@@ -65,6 +89,10 @@ def main() -> None:
     nets: dict[str, torch.nn.Module] = {
         m: nbp.create_supernet(m, init_channels=args.init_channels, layers=args.layers) for m in args.methods
     }
+    recomputed = {f"{m} (checkpoint cells)": m for m in args.methods} if args.checkpoint_cells else {}
+    for name, m in recomputed.items():
+        nets[name] = nbp.create_supernet(m, init_channels=args.init_channels, layers=args.layers,
+                                         checkpoint_cells=True)
     if args.reference_darts:
         nets["reference DARTS"] = load_reference(args.reference_darts, "darts", args.init_channels, args.layers)
     if args.reference_pc:
@@ -92,19 +120,36 @@ def main() -> None:
     machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads"
     title = (f"One training step, batch {args.batch}, C={args.init_channels}, {args.layers} cells, 32x32, "
              f"CPU ({machine})")
-    if args.markdown:
-        print(f"**{title}**\n")
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for line in lines:
-            print("| " + " | ".join(line) + " |")
-        return
-    table = Table(title=title)
-    for col in header:
-        table.add_column(col)
-    for line in lines:
-        table.add_row(*line)
-    Console().print(table)
+    tables = [(title, header, lines)]
+    if recomputed:
+        peaks = {name: peak_allocated(nets[name], x, y) for name in [*recomputed.values(), *recomputed]}
+        ratios = []
+        for name, m in recomputed.items():
+            plain, ckpt = rows[m], rows[name]
+            time_ratio = statistics.median(ckpt["times"]) / statistics.median(plain["times"])
+            ratios.append([m, f"{plain['saved'][0] / 1e9:.2f} / {ckpt['saved'][0] / 1e9:.3f}",
+                           f"{plain['saved'][0] / ckpt['saved'][0]:.1f}x",
+                           f"{peaks[m] / 1e9:.2f} / {peaks[name] / 1e9:.2f}", f"{peaks[m] / peaks[name]:.1f}x",
+                           f"{time_ratio:.2f}x"])
+        tables.append((f"--checkpoint cells vs the plain path, same step ({args.threads} threads)",
+                       ["method", "saved for backward (GB, plain / checkpoint)", "fewer saved bytes",
+                        "peak allocated (GB, plain / checkpoint)", "lower peak", "step time (checkpoint / plain)"],
+                       ratios))
+    for name, cols, body in tables:
+        if args.markdown:
+            print(f"**{name}**\n")
+            print("| " + " | ".join(cols) + " |")
+            print("|" + "---|" * len(cols))
+            for line in body:
+                print("| " + " | ".join(line) + " |")
+            print()
+            continue
+        table = Table(title=name)
+        for col in cols:
+            table.add_column(col)
+        for line in body:
+            table.add_row(*line)
+        Console().print(table)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ import math
 import re
 import statistics
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 
+from nasbench_pc import registry
 from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.profiling import step_cost, step_seconds
@@ -50,6 +51,15 @@ class BenchShape:
     num_classes: int = 10
     space: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def checkpointed(method: str, shape: BenchShape) -> BenchShape | None:
+    """``shape`` with every cell recomputed in backward (the space option ``checkpoint_cells``, what
+    ``--checkpoint cells`` sets), or None where ``method``'s space has no such option or ``shape`` sets it already."""
+    space = registry.get("search_space", shape.space or resolve_method(method).search_space)
+    if "checkpoint_cells" not in space.options or shape.options.get("checkpoint_cells"):
+        return None
+    return replace(shape, options={**shape.options, "checkpoint_cells": True})
 
 
 @dataclass(frozen=True)

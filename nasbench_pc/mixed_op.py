@@ -5,13 +5,18 @@ exact shortcuts: :class:`Zero` (the 'none' op, whose term and gradient are zero)
 and :class:`ReLUOp`\\ s (ops of the form ``body(relu(x))``) share one ReLU of the input, the
 same arithmetic with one activation kept for backward instead of one per op. A space whose
 ops subclass these gets both for free. :class:`WeightParameters` gives a supernet the weight side of the
-:class:`~nasbench_pc.interfaces.Supernet` protocol from its ``arch_parameters()``.
+:class:`~nasbench_pc.interfaces.Supernet` protocol from its ``arch_parameters()``, and :func:`run_cell` runs a
+cell with its activations recomputed in backward (a space's ``checkpoint_cells`` option).
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from nasbench_pc.errors import ConfigError
 
@@ -87,3 +92,32 @@ class WeightParameters:
     def weight_parameters(self) -> list[nn.Parameter]:
         """What the weight optimiser trains: every parameter except the arch parameters."""
         return [p for _, p in self.named_weight_parameters()]
+
+
+class _BuffersKept:
+    """Leaves a module's buffers as they were on entry. A cell recomputed in backward runs its forward again in
+    train mode, which would update its BatchNorm running statistics (and count) a second time."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        self.saved: list[torch.Tensor] = []
+
+    def __enter__(self) -> None:
+        self.saved = [b.clone() for b in self.module.buffers()]
+
+    def __exit__(self, *exc: object) -> None:
+        with torch.no_grad():
+            for buffer, saved in zip(self.module.buffers(), self.saved, strict=True):
+                buffer.copy_(saved)
+        self.saved = []
+
+
+def run_cell(cell: nn.Module, *inputs: Any, recompute: bool) -> torch.Tensor:
+    """``cell(*inputs)``; with ``recompute`` (and autograd on) the cell's inner activations are not saved for
+    backward but recomputed there from its inputs (torch.utils.checkpoint, non-reentrant), with the same random
+    draws and without a second update of its buffers, so outputs, gradients and running statistics are the plain
+    path's."""
+    if not recompute or not torch.is_grad_enabled():
+        return cell(*inputs)
+    return checkpoint(cell, *inputs, use_reentrant=False,
+                      context_fn=lambda: (contextlib.nullcontext(), _BuffersKept(cell)))

@@ -88,7 +88,8 @@ def test_space_options_are_checked_against_the_space() -> None:
 def test_presets_come_from_the_space_and_the_method() -> None:
     nb = resolve_config("darts", "paper", space="nas-bench-201")
     assert (nb.space, nb.weight_decay, nb.batch_size, nb.lr) == ("nas-bench-201", 5e-4, 64, 0.025)
-    assert nb.space_options == {"init_channels": 16, "cells_per_stage": 5, "track_running_stats": True}
+    assert nb.space_options == {"init_channels": 16, "cells_per_stage": 5, "track_running_stats": True,
+                                "checkpoint_cells": False}
     quick = resolve_config("pc-darts", space="nas-bench-201", k=2, cells_per_stage=2)
     assert quick.space_options["cells_per_stage"] == 2 and quick.sampler_options == {"k": 2}
     with pytest.raises(ConfigError, match="The 'imagenet' preset has no settings for the nas-bench-201 search space"):

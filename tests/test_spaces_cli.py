@@ -26,7 +26,7 @@ def test_methods_lists_each_methods_space_and_the_spaces():
     assert "(space darts)" in " ".join(pc_darts)
     assert rows["nas-bench-201"][1:] == [
         "none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3",
-        "init_channels=16, cells_per_stage=5, track_running_stats=True", "cifar"]
+        "init_channels=16, cells_per_stage=5, track_running_stats=True, checkpoint_cells=False", "cifar"]
     assert rows["darts"][3] == "cifar, imagenet"
 
 
@@ -46,7 +46,7 @@ def test_supernet_summarises_a_method_on_another_space():
     assert result.exit_code == 0, result.output
     rows = dict(_rows(result.output))
     assert rows["search space"] == "nas-bench-201"
-    assert rows["shape"] == "init_channels=16, cells_per_stage=1, track_running_stats=True"
+    assert rows["shape"] == "init_channels=16, cells_per_stage=1, track_running_stats=True, checkpoint_cells=False"
     assert rows["sampler"] == "partial {'k': 2}"
     assert (rows["alphas"], rows["betas"]) == ("6x5", "6")
     assert rows["genotype at init"].startswith("|") and rows["genotype at init"].count("~") == 6
@@ -56,7 +56,8 @@ def test_supernet_keeps_the_darts_shortcuts():
     result = CliRunner().invoke(main, ["supernet", "darts", "-C", "8", "--layers", "5"])
     assert result.exit_code == 0, result.output
     rows = dict(_rows(result.output))
-    assert rows["shape"] == "init_channels=8, layers=5, steps=4, multiplier=4, stem_multiplier=3, stem=cifar"
+    assert rows["shape"] == ("init_channels=8, layers=5, steps=4, multiplier=4, stem_multiplier=3, stem=cifar, "
+                             "checkpoint_cells=False")
     assert (rows["alphas_normal"], rows["alphas_reduce"]) == ("14x8", "14x8")
     assert "betas_normal" not in rows  # no edge normalization
 

@@ -1,8 +1,9 @@
 """The search-space and plugin options that search, compare, bench and plan share (internal).
 
 ``--space NAME`` picks the search space; ``--space-option key=value`` sets one of its shape options and
-``--sampler-option key=value`` one of the sampler's. ``--init-channels``, ``--layers``, ``--stem`` and
-``--k`` are shortcuts for the common ones (``--k 2`` is ``--sampler-option k=2``).
+``--sampler-option key=value`` one of the sampler's. ``--init-channels``, ``--layers``, ``--stem``,
+``--checkpoint`` and ``--k`` are shortcuts for the common ones (``--k 2`` is ``--sampler-option k=2``,
+``--checkpoint cells`` is ``--space-option checkpoint_cells=True``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def space_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--layers", type=int, help="Number of cells (DARTS); shortcut for --space-option layers=N."),
         click.option("--stem", type=click.Choice(["cifar", "imagenet"]), help="DARTS stem; shortcut for "
                      "--space-option stem=NAME."),
+        click.option("--checkpoint", type=click.Choice(["cells"]), help="Recompute each cell's activations in "
+                     "backward instead of saving them: same gradients, less memory, more time; shortcut for "
+                     "--space-option checkpoint_cells=True."),
         click.option("--k", "k", type=int, help="Partial-channel K; shortcut for --sampler-option k=N."),
     )):
         command = option(command)
@@ -48,6 +52,8 @@ def plugin_overrides(options: dict[str, Any]) -> dict[str, Any]:
         if options.get(key) is not None:
             shape[key] = options.pop(key)
         options.pop(key, None)
+    if options.pop("checkpoint", None) == "cells":
+        shape["checkpoint_cells"] = True
     if options.get("k") is not None:
         sampler["k"] = options.pop("k")
     options.pop("k", None)

@@ -23,7 +23,7 @@ from rich.table import Table
 from nasbench_pc import compare as cmp
 from nasbench_pc import registry
 from nasbench_pc.api import parse_option, resolve_method
-from nasbench_pc.bench import BenchShape, largest_batch, measure, parse_bytes, plan
+from nasbench_pc.bench import BenchShape, checkpointed, largest_batch, measure, parse_bytes, plan
 from nasbench_pc.cli._plugin_options import plugin_overrides, space_options
 from nasbench_pc.cli.evaluate import evaluate_options, metrics_of, parse_specs, run_evaluations
 from nasbench_pc.cli.search import search as search_command
@@ -39,9 +39,9 @@ DEFAULT_METHODS = ("darts", "pc-darts", "pc-only", "en-only")
 # search options compare passes through unchanged (the search command defines and documents them)
 _SHARED = ("preset", "dataset", "data_root", "download", "limit", "in_channels", "image_size", "augment", "cutout",
            "epochs", "batch_size", "lr", "lr_min", "lr_warmup_epochs", "momentum", "weight_decay", "space",
-           "space_option", "sampler_option", "init_channels", "layers", "stem", "k", "train_portion", "arch_portion",
-           "arch_lr", "arch_weight_decay", "grad_clip", "arch_grad_clip", "warmup_epochs", "steps_per_epoch",
-           "workers", "amp", "channels_last", "bad_images")
+           "space_option", "sampler_option", "init_channels", "layers", "stem", "checkpoint", "k", "train_portion",
+           "arch_portion", "arch_lr", "arch_weight_decay", "grad_clip", "arch_grad_clip", "warmup_epochs",
+           "steps_per_epoch", "workers", "amp", "channels_last", "bad_images")
 _SEARCH_PARAMS = {p.name: p for p in search_command.params}
 
 # The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes. Used
@@ -396,7 +396,8 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
 @click.option("--budget", required=True, help="Memory budget, e.g. 11GB or 40GiB.")
 @_shape_options
 def plan_command(methods: tuple[str, ...], budget: str, image_size: int, device: str, **options: Any) -> None:
-    """Recommend each method's batch for a memory budget, with the learning rate scaled linearly.
+    """Recommend each method's batch for a memory budget, with the learning rate scaled linearly; and the batch
+    each reaches with --checkpoint cells (cells recomputed in backward).
 
     \b
     nasbench-pc plan --budget 11GB --device cuda
@@ -407,14 +408,25 @@ def plan_command(methods: tuple[str, ...], budget: str, image_size: int, device:
     _check_sampler_options(options, method_list)
     shapes = {m: _bench_shape(image_size, _for_method(options, m)) for m in method_list}
     shape = _bench_shape(image_size, options)  # as given, for the title and the hint
+    recomputed = {m: checkpointed(m, shapes[m]) for m in method_list}  # None: given already, or not in the space
+    with_checkpoint = any(recomputed.values())
     table = Table(title=f"Search plan for {budget} ({_shape_title(shape)}, {device})")
     for col in ("method", "batch", "lr", "arch lr", "from preset", "how"):
         table.add_column(col)
+    if with_checkpoint:
+        table.add_column("batch (checkpoint cells)")
+    limit = parse_bytes(budget)
     for method in method_list:
-        p = plan(method, parse_bytes(budget), shape=shapes[method], device=device)
-        table.add_row(p.method, str(p.batch), f"{p.lr:.4g}" if p.batch else "-", f"{p.arch_lr:g}",
-                      f"lr {p.reference_lr:g} at batch {p.reference_batch}",
-                      "extrapolated (CPU saved bytes)" if p.extrapolated else "tried on the device")
+        p = plan(method, limit, shape=shapes[method], device=device)
+        row = [p.method, str(p.batch), f"{p.lr:.4g}" if p.batch else "-", f"{p.arch_lr:g}",
+               f"lr {p.reference_lr:g} at batch {p.reference_batch}",
+               "extrapolated (CPU saved bytes)" if p.extrapolated else "tried on the device"]
+        if with_checkpoint:
+            ckpt = recomputed[method]
+            fit = None if ckpt is None else largest_batch(method, limit, shape=ckpt, device=device)
+            # extrapolated on CPU from bytes that leave out the cell being recomputed: a bound, not a fit
+            row.append("-" if fit is None else f"<= {fit.batch}" if fit.extrapolated else str(fit.batch))
+        table.add_row(*row)
     console.print(table)
     # the plan holds for the supernet measured, so the hint repeats its shape
     flags = [f"--space {shape.space}"] if shape.space else []
@@ -422,6 +434,12 @@ def plan_command(methods: tuple[str, ...], budget: str, image_size: int, device:
     flags += [f"--sampler-option {k}={v}" for k, v in shape.options.get("sampler_options", {}).items()]
     console.print(f"Use it: nasbench-pc search --method METHOD {' '.join([*flags, '--preset paper'])} --batch-size "
                   f"BATCH --lr LR", highlight=False)
+    if with_checkpoint:
+        cpu = ("; on CPU it is extrapolated from the bytes kept between forward and backward, which leave out the "
+               "cell recomputed during backward, so it is only an upper bound" if device == "cpu" else "")
+        console.print(f"The last column is the batch with --checkpoint cells, which recomputes each cell's activations "
+                      f"in backward (same gradients, more step time); scale the lr to it the same way{cpu}.",
+                      highlight=False)
 
 
 COMMANDS = (compare, bench, plan_command)

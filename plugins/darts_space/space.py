@@ -54,7 +54,8 @@ class DartsSearchSpace:
     primitives: tuple[str, ...] = PRIMITIVES
     genotype_type: type = Genotype
     options: dict[str, Any] = field(default_factory=lambda: {
-        "init_channels": 16, "layers": 8, "steps": 4, "multiplier": 4, "stem_multiplier": 3, "stem": "cifar"})
+        "init_channels": 16, "layers": 8, "steps": 4, "multiplier": 4, "stem_multiplier": 3, "stem": "cifar",
+        "checkpoint_cells": False})
     presets: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "quick": {"init_channels": 8, "layers": 5}, "paper": {}, "imagenet": {"stem": "imagenet"}})
     networks: dict[str, NetworkSpec] = field(default_factory=lambda: {

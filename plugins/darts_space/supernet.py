@@ -17,7 +17,7 @@ from torch import nn
 
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp, WeightParameters
+from nasbench_pc.mixed_op import MixedOp, WeightParameters, run_cell
 from nasbench_pc.plugins.darts_space.genotype import Genotype
 from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, ReLUConvBN
 
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SupernetConfig:
-    """Shape of a supernet. ``stem`` is 'cifar' (conv3x3 + BN) or 'imagenet' (three stride-2 convs)."""
+    """Shape of a supernet. ``stem`` is 'cifar' (conv3x3 + BN) or 'imagenet' (three stride-2 convs).
+    ``checkpoint_cells`` recomputes each cell's activations in backward instead of saving them (:func:`run_cell`)."""
 
     init_channels: int = 16
     layers: int = 8
@@ -37,6 +38,7 @@ class SupernetConfig:
     multiplier: int = 4
     stem_multiplier: int = 3
     stem: str = "cifar"
+    checkpoint_cells: bool = False
 
     def __post_init__(self) -> None:
         for field in ("init_channels", "layers", "num_classes", "in_channels", "steps", "multiplier"):
@@ -46,6 +48,8 @@ class SupernetConfig:
             raise ConfigError(f"multiplier ({self.multiplier}) cannot exceed steps ({self.steps}).")
         if self.stem not in ("cifar", "imagenet"):
             raise ConfigError(f"Unknown stem {self.stem!r}; use 'cifar' (32x32 inputs) or 'imagenet' (224x224).")
+        if not isinstance(self.checkpoint_cells, bool):
+            raise ConfigError(f"checkpoint_cells is true or false, got {self.checkpoint_cells!r}.")
 
 
 def num_edges(steps: int) -> int:
@@ -195,7 +199,8 @@ class Supernet(WeightParameters, nn.Module):
         s0 = self.stem(x)
         s1 = s0 if self.stem1 is None else self.stem1(s0)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights[cell.reduction], edge_weights[cell.reduction])
+            s0, s1 = s1, run_cell(cell, s0, s1, weights[cell.reduction], edge_weights[cell.reduction],
+                                  recompute=self.config.checkpoint_cells)
         out = self.global_pooling(s1)
         return self.classifier(out.flatten(1))
 

@@ -44,7 +44,7 @@ class NasBench201Space:
     primitives: tuple[str, ...] = PRIMITIVES
     genotype_type: type = Nb201Genotype
     options: dict[str, Any] = field(default_factory=lambda: {
-        "init_channels": 16, "cells_per_stage": 5, "track_running_stats": True})
+        "init_channels": 16, "cells_per_stage": 5, "track_running_stats": True, "checkpoint_cells": False})
     presets: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "quick": {"init_channels": 8, "cells_per_stage": 1}, "paper": {}})
     networks: dict[str, NetworkSpec] = field(default_factory=lambda: {
@@ -54,11 +54,13 @@ class NasBench201Space:
 
     def build(self, sampler: ChannelSampler, normalizer: EdgeNormalizer, *, num_classes: int, in_channels: int,
               method: str = "", **options: Any) -> Nb201Supernet:
-        track = options.pop("track_running_stats", True)
-        if not isinstance(track, bool):
-            raise ConfigError(f"track_running_stats of the nas-bench-201 space is true or false, got {track!r}.")
+        # the non-shape options go to the supernet; the rest is the skeleton's shape
+        flags = {name: options.pop(name, self.options[name]) for name in ("track_running_stats", "checkpoint_cells")}
+        for name, value in flags.items():
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name} of the nas-bench-201 space is true or false, got {value!r}.")
         config = Nb201Config(num_classes=num_classes, in_channels=in_channels, **options)
-        return Nb201Supernet(sampler, normalizer, config, track_running_stats=track)
+        return Nb201Supernet(sampler, normalizer, config, **flags)
 
     def claims(self, text: str) -> bool:
         return text.startswith("|") or text in self.known

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp, WeightParameters
+from nasbench_pc.mixed_op import MixedOp, WeightParameters, run_cell
 from nasbench_pc.plugins.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
 from nasbench_pc.plugins.nas_bench_201.genotype import EDGES, NUM_EDGES, Nb201Genotype, node_slices
 from nasbench_pc.plugins.nas_bench_201.ops import OPS, PRIMITIVES
@@ -56,13 +56,16 @@ class Nb201Supernet(WeightParameters, TinySkeleton):
         config: network shape.
         track_running_stats: whether the cells' non-affine BNs keep running statistics (the reference
             search scripts' BN switch; 1 in the benchmark's runs).
+        checkpoint_cells: recompute each cell's (and residual block's) activations in backward instead of saving
+            them (:func:`nasbench_pc.mixed_op.run_cell`): same outputs and gradients, less
+            memory, more time.
 
     ``arch_parameters()`` are the alphas (then the betas); ``weight_parameters()`` are all other
     parameters, in the reference's ``get_weights()`` order.
     """
 
     def __init__(self, sampler: ChannelSampler, normalizer: EdgeNormalizer | None = None,
-                 config: Nb201Config = BENCHMARK, track_running_stats: bool = True):
+                 config: Nb201Config = BENCHMARK, track_running_stats: bool = True, checkpoint_cells: bool = False):
         def mixed(channels: int) -> MixedOp:
             return MixedOp([OPS[name](channels, False, track_running_stats) for name in PRIMITIVES])
 
@@ -71,6 +74,7 @@ class Nb201Supernet(WeightParameters, TinySkeleton):
 
         super().__init__(config, make_cell)
         self.normalizer = normalizer
+        self.checkpoint_cells = checkpoint_cells
         # Drawn after the weights, as the reference does, so a seeded build matches it.
         self.alphas = nn.Parameter(1e-3 * torch.randn(NUM_EDGES, len(PRIMITIVES)))
         betas = None if normalizer is None else normalizer.init_betas(NUM_EDGES)
@@ -89,7 +93,8 @@ class Nb201Supernet(WeightParameters, TinySkeleton):
         edge_weights = self.edge_weights()
         x = self.stem(x)
         for cell in self.cells:
-            x = cell(x, weights, edge_weights) if isinstance(cell, Nb201SearchCell) else cell(x)
+            inputs = (x, weights, edge_weights) if isinstance(cell, Nb201SearchCell) else (x,)
+            x = run_cell(cell, *inputs, recompute=self.checkpoint_cells)
         return self.forward_head(self.lastact(x))
 
     def genotype(self) -> Nb201Genotype:
