@@ -369,6 +369,7 @@ def test_out_of_memory_names_the_batch_that_plan_suggests_and_keeps_finished_epo
             f"kept in the run directory. To go on, `nasbench-pc plan` suggests a batch of at most {suggested.batch} "
             f"for pc-darts here") in flat(result.output)
     assert f"--batch-size {suggested.batch} --lr {suggested.lr:.3g}" in flat(result.output)
+    assert "or keep the batch and add --checkpoint cells" in flat(result.output)
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
 
