@@ -29,8 +29,9 @@ import torch
 
 from nasbench_pc import genotypes
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.evaluation import kendall_tau
+from nasbench_pc.evaluation import is_search_run, kendall_tau
 from nasbench_pc.interfaces import CellStats, Metric
+from nasbench_pc.runkit import CONFIG, read_history
 from nasbench_pc.search import SearchConfig
 
 
@@ -109,13 +110,12 @@ class RunSummary:
 def load_run(path: str | Path) -> RunSummary:
     """Read a run directory; a clear error says what is missing."""
     run = Path(path)
-    config_path, metrics_path = run / "config.json", run / "metrics.jsonl"
-    if not config_path.is_file() or not metrics_path.is_file():
+    if not is_search_run(run):
         raise ConfigError(f"{run} is not a search run directory (it needs config.json and metrics.jsonl, written by "
                           f"`nasbench-pc search --out DIR`). Point --from at such folders.")
     try:
-        meta = json.loads(config_path.read_text())
-        history = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+        meta = json.loads((run / CONFIG).read_text())
+        history = read_history(run)
         config, method = SearchConfig.from_dict(meta["config"]), meta["method"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{run}: config.json or metrics.jsonl is damaged ({exc}). Re-run that search, or leave the "
@@ -178,10 +178,10 @@ def expand_runs(patterns: list[str]) -> list[Path]:
     for pattern in patterns:
         matches = sorted(glob.glob(str(Path(pattern).expanduser()))) or []
         for match in map(Path, matches):
-            if (match / "config.json").is_file():
+            if (match / CONFIG).is_file():
                 found.append(match)
             elif match.is_dir():
-                found.extend(sorted(p.parent for p in match.glob("*/config.json")))
+                found.extend(sorted(p.parent for p in match.glob(f"*/{CONFIG}")))
     if not found:
         raise ConfigError(f"No search runs match {' '.join(patterns)}. Give run directories (holding config.json) or "
                           f"globs such as 'out/runs/*'; quote globs so the shell leaves them to nasbench-pc.")

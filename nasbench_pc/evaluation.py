@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import timm
 import torch
@@ -32,6 +32,9 @@ from nasbench_pc.export import SHAPE_KEYWORDS, network_options
 from nasbench_pc.files import atomic_write_text
 from nasbench_pc.interfaces import NEEDS, Evaluator, Metric, SearchSpace
 from nasbench_pc.runkit import CONFIG, METRICS
+
+if TYPE_CHECKING:
+    from nasbench_pc.compare import RunSummary
 
 #: The folder of a search run (or of ``evaluate --out``) that keeps its evaluations.
 EVALUATIONS = "evaluations"
@@ -124,10 +127,15 @@ def target_from_run(run_dir: str | Path, *, device: str = "cpu", benchmark_file:
     data settings, supernet shape and seed; evaluations are kept in ``run_dir/evaluations``."""
     from nasbench_pc.compare import load_run
 
-    run = load_run(run_dir)
+    return target_of(load_run(run_dir), device=device, benchmark_file=benchmark_file)
+
+
+def target_of(run: RunSummary, *, device: str = "cpu", benchmark_file: str | None = None) -> EvaluationTarget:
+    """:func:`target_from_run` for a run already read with :func:`nasbench_pc.compare.load_run`."""
     c = run.config
+    run_dir = Path(run.run_dir)
     return EvaluationTarget(
-        genotype=run.genotype, evaluations_dir=Path(run_dir) / EVALUATIONS, run_dir=Path(run_dir), method=run.method,
+        genotype=run.genotype, evaluations_dir=run_dir / EVALUATIONS, run_dir=run_dir, method=run.method,
         search=c.to_dict(), history=run.history, dataset=c.dataset, data_root=c.data_root, limit=c.limit,
         in_channels=c.in_channels, image_size=c.image_size, bad_images=c.bad_images, seed=c.seed,
         shape=dict(c.space_options), device=device, benchmark_file=benchmark_file)
@@ -177,10 +185,15 @@ def resolve(name: str, given: Mapping[str, Any]) -> tuple[Evaluator, dict[str, A
                                       how=f"Write them as --evaluate {name}:key=value,...")
 
 
+def changed_options(evaluator: Evaluator, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that differ from ``evaluator``'s defaults: what tells one setting of it from another."""
+    return {k: v for k, v in options.items() if evaluator.options.get(k) != v}
+
+
 def slug(name: str, evaluator: Evaluator, options: Mapping[str, Any]) -> str:
     """The file name of an evaluation: the evaluator's name, plus a short hash of the options that differ from
     its defaults (so each setting is kept apart and found again)."""
-    changed = {k: v for k, v in options.items() if evaluator.options.get(k) != v}
+    changed = changed_options(evaluator, options)
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     if not changed:
         return safe

@@ -146,9 +146,9 @@ def score_scatter(runs: list[RunSummary], metrics: tuple[Metric, ...], path: Pat
         values = []
         for method, color in colors.items():
             scored = [r for r in runs if r.method == method and metric.key in r.scores]
-            values += [scale * r.scores[metric.key] for r in scored]
-            ax.scatter([100 * r.arch_acc for r in scored], [scale * r.scores[metric.key] for r in scored],
-                       color=color, label=method)
+            ys = [scale * r.scores[metric.key] for r in scored]
+            ax.scatter([100 * r.arch_acc for r in scored], ys, color=color, label=method)
+            values += ys
         finite = [v for v in values if math.isfinite(v)]
         if finite and min(finite) > 0 and max(finite) / min(finite) > 100:
             ax.set_yscale("log")  # synflow spans orders of magnitude across cells

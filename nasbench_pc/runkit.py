@@ -6,9 +6,12 @@ Atomic file writes live in :mod:`nasbench_pc.files`, the overwrite / resume guar
 
 from __future__ import annotations
 
+import json
 import math
 import resource
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +83,12 @@ def peak_memory(device: torch.device) -> tuple[str, float]:
     if device.type == "cuda":
         return "peak_cuda_allocated_mib", torch.cuda.max_memory_allocated(device) / 2**20
     return "peak_cpu_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """The epoch records of a run folder's metrics.jsonl (blank lines skipped); a damaged line raises
+    ``json.JSONDecodeError``."""
+    return [json.loads(line) for line in (run_dir / METRICS).read_text().splitlines() if line.strip()]
 
 
 def accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],

@@ -12,13 +12,12 @@ an interrupted evaluation continues where it stopped, a finished one is read bac
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from nasbench_pc import hookimpl
 from nasbench_pc.evaluation import EvaluationTarget
 from nasbench_pc.interfaces import Metric
-from nasbench_pc.runkit import CHECKPOINT, GENOTYPE, METRICS
+from nasbench_pc.runkit import CHECKPOINT, GENOTYPE, read_history
 from nasbench_pc.train import MODEL_DIR, make_config, resume, train
 
 
@@ -37,7 +36,7 @@ class ProxyTrain:
                  limit: int | None, seed: int | None, recipe: str) -> dict[str, float]:
         out = target.work_dir
         if (out / MODEL_DIR).is_dir():  # trained already (its record was lost): read the result back
-            history = [json.loads(line) for line in (out / METRICS).read_text().splitlines() if line.strip()]
+            history = read_history(out)
         elif (out / CHECKPOINT).is_file():
             history = resume(out, device=target.device).history
         else:

@@ -31,7 +31,7 @@ from nasbench_pc.cli.show import cell_tree
 from nasbench_pc.console import console, err_console
 from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.evaluation import target_from_run
+from nasbench_pc.evaluation import target_of
 from nasbench_pc.presets import resolve_config
 from nasbench_pc.search import GENOTYPE, SearchConfig, run_search
 
@@ -274,8 +274,7 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
     if specs:
         cmp.check_one_space({r.run_dir: r.space for r in runs})
         dev = check_device(device or default_device())
-        targets = [(f"{r.method} seed {r.seed}", target_from_run(r.run_dir, device=dev, benchmark_file=benchmark_file))
-                   for r in runs]
+        targets = [(f"{r.method} seed {r.seed}", target_of(r, device=dev, benchmark_file=benchmark_file)) for r in runs]
         for run, done in zip(runs, run_evaluations(targets, specs, console if fmt == "table" else err_console)):
             run.scores = {key: value for result in done for key, value in result.metrics.items()}
     cmp.attach_saved_bytes(runs)

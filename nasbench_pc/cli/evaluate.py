@@ -126,7 +126,8 @@ def evaluate(source: str, evaluators: tuple[str, ...], benchmark_file: str | Non
         table.add_column(col, overflow="fold")
     for result in done:
         evaluator = registry.get("evaluator", result.evaluator)
-        setting = _setting(result.evaluator, evaluator, result.options)
+        changed = evaluation.changed_options(evaluator, result.options)
+        setting = result.evaluator + (":" + ",".join(f"{k}={v}" for k, v in changed.items()) if changed else "")
         for metric in evaluator.metrics:
             table.add_row(setting, metric.label, metric.format(result.metrics[metric.key]),
                           "higher" if metric.higher_is_better else "lower", f"{result.seconds:.1f}",
@@ -137,12 +138,6 @@ def evaluate(source: str, evaluators: tuple[str, ...], benchmark_file: str | Non
         Path(json_path).write_text(json.dumps([{"evaluator": r.evaluator, "options": r.options, "metrics": r.metrics,
                                                 "seconds": r.seconds, "reused": r.reused, "record": str(r.path)}
                                                for r in done], indent=2, default=str) + "\n")
-
-
-def _setting(name: str, evaluator: Any, options: dict[str, Any]) -> str:
-    """``name`` with the options that differ from its defaults (``proxy-train:epochs=8``)."""
-    changed = [f"{key}={value}" for key, value in options.items() if evaluator.options.get(key) != value]
-    return f"{name}:{','.join(changed)}" if changed else name
 
 
 COMMANDS = (evaluate,)
