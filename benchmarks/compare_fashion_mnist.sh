@@ -14,3 +14,5 @@ for space in darts nas-bench-201; do
   echo "$space: $((SECONDS - start)) s" | tee -a "$out-times.txt"
   cat "$out/$space/compare.md"
 done
+# how the scores agree with each other, and the seconds each evaluator took per run
+python3 "$(dirname "$0")/score_agreement.py" "$out/darts" "$out/nas-bench-201"
