@@ -8,6 +8,11 @@ occupy is shown too) and the median wall time of forward + backward.
     python benchmarks/supernet_cost.py --batch 32
     python benchmarks/supernet_cost.py --batch 32 --reference-pc ~/src/PC-DARTS --reference-darts ~/src/darts/cnn
     python benchmarks/supernet_cost.py --batch 32 --methods darts pc-darts --checkpoint-cells
+    python benchmarks/supernet_cost.py --batch 32 --methods darts pc-darts --plain-path
+
+Our networks run as a search runs them: edges that read the same state stacked (nasbench_pc.stacking), in
+channels-last where this machine passed nasbench_pc.layout_check (the title says which). --plain-path adds each
+method once more, one edge at a time in the default layout (the reference's way), timed interleaved with the rest.
 
 --checkpoint-cells adds each method with its cells recomputed in backward (``--checkpoint cells``), timed
 interleaved with the rest, and a second table of its ratios to the plain path: bytes saved for backward (which,
@@ -22,7 +27,10 @@ and under the same settings, interleaved with ours, for a side-by-side compariso
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import json
+import os
 import platform
 import statistics
 import sys
@@ -33,7 +41,31 @@ from rich.console import Console
 from rich.table import Table
 
 import nasbench_pc as nbp
+from nasbench_pc import stacking
+from nasbench_pc.api import resolve_method, samples_every_channel
 from nasbench_pc.profiling import step_cost, step_seconds
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def isa() -> str:
+    """The vector ISA oneDNN may use here: the widest the CPU has, capped by ONEDNN_MAX_CPU_ISA."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        flags = []
+    widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "below AVX2"
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return f"{widest} (oneDNN capped at {cap})" if cap else widest
 
 
 def load_reference(folder: str, tag: str, init_channels: int, layers: int) -> torch.nn.Module:
@@ -69,6 +101,10 @@ def peak_allocated(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> in
     return peak
 
 
+def median(row: dict) -> float:
+    return statistics.median(row["times"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=32)
@@ -81,10 +117,14 @@ def main() -> None:
     parser.add_argument("--reference-darts", help="folder holding the DARTS reference model_search.py")
     parser.add_argument("--checkpoint-cells", action="store_true", help="also each method with its cells recomputed "
                         "in backward, and its ratios to the plain path")
+    parser.add_argument("--plain-path", action="store_true", help="also each method run edge by edge in the default "
+                        "layout (stacking and channels-last off)")
+    parser.add_argument("--json", help="also write the step times and ratios to this file (benchmarks/cpu_sweep.py)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/benchmarks.md")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    layout = stacking.prepare("cpu")
     torch.manual_seed(0)
     nets: dict[str, torch.nn.Module] = {
         m: nbp.create_supernet(m, init_channels=args.init_channels, layers=args.layers) for m in args.methods
@@ -93,6 +133,9 @@ def main() -> None:
     for name, m in recomputed.items():
         nets[name] = nbp.create_supernet(m, init_channels=args.init_channels, layers=args.layers,
                                          checkpoint_cells=True)
+    plain_rows = {f"{m} (plain path)": m for m in args.methods} if args.plain_path else {}
+    for name, m in plain_rows.items():
+        nets[name] = nets[m]  # the same network, timed with stacking off
     if args.reference_darts:
         nets["reference DARTS"] = load_reference(args.reference_darts, "darts", args.init_channels, args.layers)
     if args.reference_pc:
@@ -100,14 +143,19 @@ def main() -> None:
     x = torch.randn(args.batch, 3, 32, 32)
     y = torch.randint(0, 10, (args.batch,))
 
+    def path(name: str) -> contextlib.AbstractContextManager:
+        return stacking.plain_path() if name in plain_rows else contextlib.nullcontext()
+
     rows = {}
     for name, net in nets.items():
         net.train()
-        cost = step_cost(net, x, y)  # doubles as the warm-up step
+        with path(name):
+            cost = step_cost(net, x, y)  # doubles as the warm-up step
         rows[name] = {"saved": (cost.saved_bytes, cost.distinct_bytes), "times": []}
     for _ in range(args.repeats):  # interleaved, so machine noise hits every network alike
         for name, net in nets.items():
-            rows[name]["times"].append(step_seconds(net, x, y))
+            with path(name):
+                rows[name]["times"].append(step_seconds(net, x, y))
 
     base = rows.get("darts", {}).get("saved", (0, 0))[0]
     header = ["method", "saved for backward (GB)", "distinct storage (GB)", "darts / method", "step s (median)"]
@@ -117,7 +165,8 @@ def main() -> None:
         ratio = f"{base / total:.2f}x" if base else "-"
         lines.append([name, f"{total / 1e9:.2f}", f"{distinct / 1e9:.2f}", ratio,
                       f"{statistics.median(row['times']):.2f}"])
-    machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads"
+    machine = (f"{cpu_model()}, {isa()}, torch {torch.__version__}, {args.threads} threads; our layout: "
+               f"{'channels-last' if layout.ok else 'default (' + layout.reason + ')'}")
     title = (f"One training step, batch {args.batch}, C={args.init_channels}, {args.layers} cells, 32x32, "
              f"CPU ({machine})")
     tables = [(title, header, lines)]
@@ -135,6 +184,22 @@ def main() -> None:
                        ["method", "saved for backward (GB, plain / checkpoint)", "fewer saved bytes",
                         "peak allocated (GB, plain / checkpoint)", "lower peak", "step time (checkpoint / plain)"],
                        ratios))
+    references = {m: ("reference PC-DARTS" if not samples_every_channel(resolve_method(m)) else "reference DARTS")
+                  for m in args.methods}
+    references = {m: ref for m, ref in references.items() if ref in rows}
+    ratios_to_reference = {m: median(rows[m]) / median(rows[ref]) for m, ref in references.items()}
+    if ratios_to_reference:
+        tables.append(("Step time over the reference's (same process, interleaved; target <= 0.6 for darts and "
+                       "pc-darts, < 1 for every method)", ["method", "reference", "step s / reference step s"],
+                       [[m, references[m], f"{r:.2f}x"] for m, r in ratios_to_reference.items()]))
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "batch": args.batch, "init_channels": args.init_channels, "layers": args.layers,
+            "threads": args.threads, "machine": machine, "cpu": cpu_model(), "isa": isa(), "torch": torch.__version__,
+            "channels_last": layout.ok,
+            "step_s": {name: median(row) for name, row in rows.items()},
+            "saved_bytes": {name: row["saved"][0] for name, row in rows.items()},
+            "over_reference": ratios_to_reference}, indent=1))
     for name, cols, body in tables:
         if args.markdown:
             print(f"**{name}**\n")

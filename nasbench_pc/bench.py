@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from nasbench_pc import registry
+from nasbench_pc import registry, stacking
 from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.profiling import step_cost, step_seconds
@@ -79,6 +79,7 @@ def _net(method: str, shape: BenchShape, device: torch.device) -> torch.nn.Modul
     if "sampler_options" in options:  # set over the method's own, as a search does
         options["sampler_options"] = {**resolve_method(method).sampler_options, **options["sampler_options"]}
     net = create_supernet(method, space=shape.space, num_classes=shape.num_classes, **options)
+    stacking.prepare(device)  # the layout a search on this device runs in
     return net.to(device).train()
 
 

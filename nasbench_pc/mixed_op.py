@@ -12,12 +12,14 @@ cell with its activations recomputed in backward (a space's ``checkpoint_cells``
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from nasbench_pc import stacking
 from nasbench_pc.errors import ConfigError
 
 
@@ -29,6 +31,11 @@ class ReLUOp(nn.Module):
 
     def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def chain(self) -> list[nn.Module] | None:
+        """The layers ``forward_activated`` applies in turn, when it is such a chain (Conv2d, BatchNorm2d, ReLU,
+        pooling): then edges reading the same input run this op together (:mod:`nasbench_pc.stacking`)."""
+        return None
 
 
 class Identity(nn.Module):
@@ -79,6 +86,51 @@ class MixedOp(nn.Module):
                 y = op(x)
             out = w * y if out is None else out + w * y
         return out
+
+    @classmethod
+    def forward_stacked(cls, edges: Sequence[MixedOp], x: torch.Tensor,
+                        weights: torch.Tensor) -> list[torch.Tensor] | None:
+        """``[edge(x, weights[e]) for e, edge in enumerate(edges)]``, each candidate op run for all the edges at
+        once (:mod:`nasbench_pc.stacking`); None when the edges' ops differ in kind."""
+        columns = list(zip(*(edge._ops for edge in edges)))
+        if len({len(edge._ops) for edge in edges}) != 1 or any(len({type(op) for op in ops}) != 1 for ops in columns):
+            return None
+        n = len(edges)
+        x = stacking.fast_layout(x)
+        activated = None
+        out = None
+        for o, ops in enumerate(columns):
+            if isinstance(ops[0], Zero):
+                continue
+            if isinstance(ops[0], ReLUOp):
+                if activated is None:
+                    activated = torch.relu(x)
+                y, stacked = _stack_op(ops, activated, activated=True)
+            else:
+                y, stacked = _stack_op(ops, x, activated=False)
+            y = stacking.keep_layout(y)
+            y = y.unflatten(1, (n, -1)) if stacked else y.unsqueeze(1)
+            term = weights[:, o].reshape(1, n, 1, 1, 1) * y
+            out = term if out is None else out + term
+        return list(out.unbind(1))
+
+
+def _stack_op(ops: Sequence[nn.Module], x: torch.Tensor, activated: bool) -> stacking.Stacked:
+    """One candidate op of every edge on their shared input (``activated``: ReLU already applied)."""
+    first = ops[0]
+    own = getattr(type(first), "forward_stacked", None)
+    if own is not None:
+        out = own(ops, x)
+    elif activated:
+        chains = [op.chain() for op in ops]
+        out = None if any(chain is None for chain in chains) else stacking.stack_chain(chains, x)
+    elif isinstance(first, nn.Sequential):
+        out = stacking.stack_chain([list(op) for op in ops], x)
+    else:
+        out = stacking.stack_chain([[op] for op in ops], x)
+    if out is not None:
+        return out
+    return torch.cat([op.forward_activated(x) if activated else op(x) for op in ops], dim=1), True
 
 
 class WeightParameters:

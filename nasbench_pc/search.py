@@ -37,10 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from nasbench_pc import genotypes, registry
+from nasbench_pc import genotypes, registry, stacking
 from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.architect import Architect
 from nasbench_pc.bench import BenchShape, plan
+from nasbench_pc.console import err_console
 from nasbench_pc.data import DatasetInfo, get_dataset, per_class_split, search_split, targets_of
 from nasbench_pc.distributed import Context, check_batch, global_batchnorm
 from nasbench_pc.errors import ConfigError, check_finite
@@ -332,6 +333,11 @@ class Search:
         if self.ctx.active:
             global_batchnorm(model)
             torch.manual_seed(config.seed + self.ctx.rank)  # different augmentation draws on each rank
+        self.layout = stacking.prepare(self.device)  # stacked edges channels-last where checked safe (CPU)
+        if self.layout.failed and self.ctx.is_main:
+            err_console.print(f"[yellow]oneDNN's channels-last kernels failed this machine's check "
+                              f"({self.layout.reason}), so the supernet runs in the default memory layout: the same "
+                              f"results, only slower. NASBENCH_PC_CHANNELS_LAST=0 skips the check.[/yellow]")
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.optimizer = torch.optim.SGD(self.model.weight_parameters(), lr=config.lr, momentum=config.momentum,
@@ -640,6 +646,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
             (writer / name).unlink(missing_ok=True)
         meta = {"config": config.to_dict(), "method": asdict(search.method),
                 "dataset": asdict(search.info), "world_size": ctx.world_size, "versions": _versions(),
+                "layout": {"channels_last": search.layout.ok, "why": search.layout.reason},
                 "plugins": sorted(name for name, _ in registry.plugin_manager().list_name_plugin())}
         atomic_write_bytes(writer / CONFIG, (json.dumps(meta, indent=2) + "\n").encode())
     resume_hint = (f"The checkpoint of every finished epoch is kept; `nasbench-pc search --resume {run_dir}` goes "

@@ -7,13 +7,14 @@ channel shuffle interleaves the two parts so that the next edge samples other ch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.stacking import run_edges
 
 
 class PartialChannelEdge(nn.Module):
@@ -31,7 +32,32 @@ class PartialChannelEdge(nn.Module):
         bypass = x[:, sampled:]
         if self.mp is not None:
             bypass = self.mp(bypass)
-        return channel_shuffle(torch.cat([out, bypass], dim=1), self.k)
+        return shuffled_concat(out, bypass, self.k)
+
+    @classmethod
+    def forward_stacked(cls, edges: Sequence[PartialChannelEdge], x: torch.Tensor,
+                        weights: torch.Tensor) -> list[torch.Tensor] | None:
+        """Edges reading the same ``x`` sample the same first C/K channels, so their MixedOps run together
+        (:mod:`nasbench_pc.stacking`) and the bypass is pooled once."""
+        first = edges[0]
+        if len({(edge.k, edge.mp is None, type(edge.mixed)) for edge in edges}) != 1:
+            return None
+        sampled = x.shape[1] // first.k
+        outs = run_edges([edge.mixed for edge in edges], x[:, :sampled], weights)
+        if first.k == 1:
+            return outs
+        bypass = x[:, sampled:]
+        if first.mp is not None:
+            bypass = first.mp(bypass)
+        return [shuffled_concat(out, bypass, first.k) for out in outs]
+
+
+def shuffled_concat(out: torch.Tensor, bypass: torch.Tensor, k: int) -> torch.Tensor:
+    """``channel_shuffle(torch.cat([out, bypass], dim=1), k)`` in one copy instead of two: with C/K = ``out``'s
+    channels, channel j*K of the result is ``out``'s channel j and channel j*K + g is ``bypass``'s (g-1)*C/K + j."""
+    b, c, h, w = out.shape
+    parts = [out.unsqueeze(2), bypass.reshape(b, k - 1, c, h, w).transpose(1, 2)]
+    return torch.cat(parts, dim=2).reshape(b, k * c, h, w)
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

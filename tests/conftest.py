@@ -1,4 +1,5 @@
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -8,6 +9,9 @@ import pytest
 # Set before torch is imported, so subprocesses started by tests inherit it too.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# The channels-last layout check (nasbench_pc.layout_check) runs once per test session, kept apart from the
+# user's cache.
+os.environ.setdefault("NASBENCH_PC_CACHE", tempfile.mkdtemp(prefix="nasbench-pc-test-cache-"))
 
 
 @pytest.fixture(scope="module")

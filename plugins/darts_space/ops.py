@@ -8,11 +8,12 @@ edge computes that ReLU once for all of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from nasbench_pc import stacking
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.mixed_op import Identity, ReLUOp, Zero
 
@@ -31,6 +32,9 @@ class ReLUConvBN(ReLUOp):
             if i > 0:
                 x = layer(x)
         return x
+
+    def chain(self) -> list[nn.Module]:
+        return list(self.op)[1:]
 
 
 class DilConv(ReLUConvBN):
@@ -64,7 +68,11 @@ class SepConv(ReLUConvBN):
 
 
 class FactorizedReduce(ReLUOp):
-    """Halve the resolution with two offset stride-2 1x1 convs, concatenated."""
+    """Halve the resolution with two offset stride-2 1x1 convs, concatenated.
+
+    Its input is always made default-layout (contiguous): fed a channels-last tensor, oneDNN's AVX2 kernel for
+    the backward pass of these stride-2 1x1 convs corrupts the heap (docs/benchmarks.md, "channels-last on CPU").
+    """
 
     def __init__(self, c_in: int, c_out: int, affine: bool = True):
         super().__init__()
@@ -79,7 +87,19 @@ class FactorizedReduce(ReLUOp):
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous()
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
+
+    @classmethod
+    def forward_stacked(cls, ops: Sequence[FactorizedReduce], x: torch.Tensor) -> stacking.Stacked | None:
+        """Several edges' FactorizedReduce of the same activated ``x``, stacked (:mod:`nasbench_pc.stacking`)."""
+        convs_1, convs_2, bns = [op.conv_1 for op in ops], [op.conv_2 for op in ops], [op.bn for op in ops]
+        if not (stacking.stackable(convs_1) and stacking.stackable(convs_2) and stacking.stackable(bns)):
+            return None
+        x = x.contiguous()
+        halves = [stacking.stack_layer(convs, (inputs, False))[0].unflatten(1, (len(ops), -1))
+                  for convs, inputs in ((convs_1, x), (convs_2, x[:, :, 1:, 1:]))]
+        return stacking.batch_norm(bns, torch.cat(halves, dim=2).flatten(1, 2)), True
 
 
 OpFactory = Callable[[int, int, bool], nn.Module]

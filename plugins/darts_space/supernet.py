@@ -20,6 +20,7 @@ from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
 from nasbench_pc.mixed_op import MixedOp, WeightParameters, run_cell
 from nasbench_pc.plugins.darts_space.genotype import Genotype
 from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, ReLUConvBN
+from nasbench_pc.stacking import run_edges
 
 if TYPE_CHECKING:
     from nasbench_pc.plugins.darts_space.space import DartsSearchSpace
@@ -81,18 +82,24 @@ class Cell(nn.Module):
         self._ops = nn.ModuleList(
             make_edge(c, 2 if reduction and j < 2 else 1) for i in range(steps) for j in range(2 + i)
         )
+        # per state j (the two inputs, then the nodes): (node i, edge index) of every edge that reads it
+        offsets = [node.start for node in node_slices(steps)]
+        self._readers = [[(i, offsets[i] + j) for i in range(max(j - 1, 0), steps)] for j in range(steps + 1)]
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
                 edge_weights: torch.Tensor | None) -> torch.Tensor:
+        # State by state: the edges reading a state run together (nasbench_pc.stacking), and each node adds its
+        # inputs in the reference's order (input 0 first), so it is complete once its last input is read.
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        offset = 0
-        for _ in range(self.steps):
-            node = 0
-            for j, h in enumerate(states):
-                y = self._ops[offset + j](h, weights[offset + j])
-                node = node + (y if edge_weights is None else edge_weights[offset + j] * y)
-            offset += len(states)
-            states.append(node)
+        nodes: list[torch.Tensor | int] = [0] * self.steps
+        for j in range(self.steps + 1):
+            if j >= 2:
+                states.append(nodes[j - 2])
+            readers = self._readers[j]
+            outs = run_edges([self._ops[e] for _, e in readers], states[j], weights[[e for _, e in readers]])
+            for (i, e), y in zip(readers, outs):
+                nodes[i] = nodes[i] + (y if edge_weights is None else edge_weights[e] * y)
+        states.append(nodes[-1])
         return torch.cat(states[-self.multiplier:], dim=1)
 
 

@@ -43,6 +43,9 @@ class ReLUConvBN(ReLUOp):
     def forward_activated(self, x: torch.Tensor) -> torch.Tensor:
         return self.op[2](self.op[1](x))  # op[0] is the ReLU, already applied
 
+    def chain(self) -> list[nn.Module]:
+        return [self.op[1], self.op[2]]
+
 
 class ResNetBasicblock(nn.Module):
     """The stride-2 residual block between stages: two 3x3 ReLUConvBN (affine BN, no conv bias) plus

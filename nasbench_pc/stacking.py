@@ -1,0 +1,203 @@
+"""Edges that read the same state, run together: one convolution over their stacked weights.
+
+In a DARTS or NAS-Bench-201 cell several edges read each state (in a DARTS cell, each cell input feeds
+four edges), and each edge runs the same candidate ops on it with weights of its own. Run one edge at a
+time, a search step is thousands of small convolutions and batch norms, each paying PyTorch's and
+oneDNN's fixed cost per call; at PC-DARTS' C/K channels that cost is most of the step. Here the edges
+that read one tensor run as one: a convolution with their weights concatenated (a grouped convolution
+once their inputs differ), a batch norm over their channels side by side, and a parameter-free op (a
+pool, the identity) once for all of them. Every output channel is computed from the same inputs and
+weights as on its own edge, so outputs and gradients are the plain path's up to float summation order
+(tests/test_stacking.py compares them at small and default widths, on 1 and 2 threads). Running
+statistics are written back to each edge's own batch norm, so a state dict is the same either way.
+
+On CPU the stacked edges also run channels-last (:func:`use_channels_last`), where oneDNN's depthwise and
+pointwise kernels are several times faster than in PyTorch's default layout, but only on a machine where
+:mod:`nasbench_pc.layout_check` has run those kernels against the plain path and found them equal; the kernel
+that once corrupted the heap (FactorizedReduce's stride-2 1x1 backward on AVX2) is always given a
+default-layout input.
+
+What stacks: a :class:`~nasbench_pc.mixed_op.MixedOp` whose ops are, per candidate, of one class on every
+edge, and each op either parameter-free, a chain of ``Conv2d``/``BatchNorm2d``/``ReLU``/pooling layers
+(:meth:`ReLUOp.chain <nasbench_pc.mixed_op.ReLUOp.chain>`), or a class with a ``forward_stacked``
+classmethod of its own. Anything else runs edge by edge, as does everything inside :func:`plain_path`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasbench_pc import layout_check
+
+_enabled = [True]
+_channels_last: set[str] = set()  # device types whose stacked edges run channels-last
+
+
+@contextlib.contextmanager
+def plain_path() -> Iterator[None]:
+    """Run every edge on its own inside this block (the reference's way), to compare with or to rule out."""
+    previous = _enabled[0]
+    _enabled[0] = False
+    try:
+        yield
+    finally:
+        _enabled[0] = previous
+
+
+def use_channels_last(device: str | torch.device, enable: bool = True) -> None:
+    """Run stacked edges on ``device``'s type channels-last (or stop). Callers decide per device, on CPU only
+    after :func:`nasbench_pc.layout_check.channels_last_verdict` passed (the search and ``bench`` do that)."""
+    kind = torch.device(device).type
+    if enable:
+        _channels_last.add(kind)
+    else:
+        _channels_last.discard(kind)
+
+
+def prepare(device: str | torch.device) -> layout_check.Verdict:
+    """Choose the stacked edges' layout for ``device``: channels-last where :mod:`nasbench_pc.layout_check` finds
+    this machine's kernels safe and right (CPU), else the default layout. Returns the verdict."""
+    verdict = layout_check.channels_last_verdict(device)
+    use_channels_last(device, verdict.ok)
+    return verdict
+
+
+def fast_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in the layout stacked edges run in on its device."""
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type in _channels_last else x
+
+
+class _LayoutInBackward(torch.autograd.Function):
+    """Identity whose backward hands the gradient on in the forward tensor's channels-last layout: the gradient
+    of a stacked output comes back through ``unbind`` in the default layout, and oneDNN's batch norm and
+    convolution backward run several times slower when gradient and input layouts differ."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=torch.channels_last)
+
+
+def keep_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x``, its gradient made channels-last in backward when ``x`` is channels-last (see _LayoutInBackward)."""
+    if x.requires_grad and _is_channels_last(x):
+        return _LayoutInBackward.apply(x)
+    return x
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def run_edges(edges: Sequence[nn.Module], x: torch.Tensor, weights: torch.Tensor) -> list[torch.Tensor]:
+    """``[edge(x, weights[e]) for e, edge in enumerate(edges)]`` for edges that all read ``x``: together when
+    their class has a ``forward_stacked(edges, x, weights)`` that accepts them, else one by one."""
+    if _enabled[0] and len(edges) > 1 and len({type(edge) for edge in edges}) == 1:
+        forward_stacked = getattr(type(edges[0]), "forward_stacked", None)
+        if forward_stacked is not None:
+            out = forward_stacked(edges, x, weights)
+            if out is not None:
+                return out
+    return [edge(x, w) for edge, w in zip(edges, weights)]
+
+
+Stacked = tuple[torch.Tensor, bool]
+"""A tensor and whether it is stacked: (B, n*C, H, W), edge by edge along channels; else one (B, C, H, W) that
+every edge shares."""
+
+
+def _same(layers: Sequence[nn.Module]) -> bool:
+    return len({type(layer) for layer in layers}) == 1 and len({repr(layer) for layer in layers}) == 1
+
+
+def _stateless(module: nn.Module) -> bool:
+    return next(module.parameters(), None) is None and next(module.buffers(), None) is None
+
+
+def stackable(layers: Sequence[nn.Module]) -> bool:
+    """Whether :func:`stack_layer` can run these layers (one per edge) together: torch's own layer classes only (a
+    subclass, such as the data-parallel GlobalBatchNorm2d, has a forward of its own that stacking would skip)."""
+    first = layers[0]
+    if not _same(layers):
+        return False
+    if type(first) is nn.Conv2d:
+        return first.padding_mode == "zeros" and isinstance(first.padding, tuple)
+    if type(first) is nn.BatchNorm2d:
+        return first.momentum is not None and (first.running_mean is None) == (not first.track_running_stats)
+    return type(first) in (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d) or (_stateless(first) and not first._forward_hooks
+                                                                  and not first._forward_pre_hooks)
+
+
+def stack_layer(layers: Sequence[nn.Module], state: Stacked) -> Stacked:
+    """One layer of every edge's chain, run together on ``state`` (layers checked by :func:`stackable`)."""
+    x, stacked = state
+    first, n = layers[0], len(layers)
+    if isinstance(first, nn.Conv2d):
+        weight = torch.cat([layer.weight for layer in layers])
+        bias = None if first.bias is None else torch.cat([layer.bias for layer in layers])
+        if not stacked and first.groups == 1:  # every edge reads all of x: their filters side by side
+            return F.conv2d(x, weight, bias, first.stride, first.padding, first.dilation, 1), True
+        if not stacked:
+            x = _repeat(x, n)
+        if first.stride != (1, 1) and first.dilation != (1, 1) and _is_channels_last(x):
+            # oneDNN's channels-last backward of dilated strided convs is 2-2.5x slower than the default layout's
+            out = F.conv2d(x.contiguous(), weight, bias, first.stride, first.padding, first.dilation, first.groups * n)
+            return out.contiguous(memory_format=torch.channels_last), True
+        return F.conv2d(x, weight, bias, first.stride, first.padding, first.dilation, first.groups * n), True
+    if isinstance(first, nn.BatchNorm2d):
+        return batch_norm(layers, x if stacked else _repeat(x, n)), True
+    return first(x), stacked  # ReLU, pooling, identity: channel by channel, the same function on every edge
+
+
+def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
+    """x.repeat(1, n, 1, 1) in x's memory layout."""
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return x.repeat(1, n, 1, 1)
+    b, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).unsqueeze(3).expand(b, h, w, n, c).reshape(b, h, w, n * c).permute(0, 3, 1, 2)
+
+
+def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``x.repeat(1, n, 1, 1)``, in ``x``'s memory layout."""
+    if not _is_channels_last(x):
+        return x.repeat(1, n, 1, 1)
+    b, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).unsqueeze(3).expand(b, h, w, n, c).reshape(b, h, w, n * c).permute(0, 3, 1, 2)
+
+
+def stack_chain(chains: Sequence[Sequence[nn.Module]], x: torch.Tensor) -> Stacked | None:
+    """Run equal chains of layers (one chain per edge) on the shared ``x`` together; None if they cannot be."""
+    if len({len(chain) for chain in chains}) != 1 or not all(stackable(layers) for layers in zip(*chains)):
+        return None
+    state: Stacked = (x, False)
+    for layers in zip(*chains):
+        state = stack_layer(layers, state)
+    return state
+
+
+def batch_norm(layers: Sequence[nn.BatchNorm2d], x: torch.Tensor) -> torch.Tensor:
+    """``nn.BatchNorm2d.forward`` of each layer on its block of channels of ``x``, in one call; the running
+    statistics are read from and written back to each layer."""
+    first = layers[0]
+    track = first.track_running_stats
+    if first.training and track:
+        for layer in layers:
+            layer.num_batches_tracked.add_(1)
+    mean = torch.cat([layer.running_mean for layer in layers]) if track else None
+    var = torch.cat([layer.running_var for layer in layers]) if track else None
+    weight = torch.cat([layer.weight for layer in layers]) if first.affine else None
+    bias = torch.cat([layer.bias for layer in layers]) if first.affine else None
+    out = F.batch_norm(x, mean, var, weight, bias, first.training or not track, first.momentum, first.eps)
+    if first.training and track:
+        with torch.no_grad():
+            torch._foreach_copy_([layer.running_mean for layer in layers], list(mean.chunk(len(layers))))
+            torch._foreach_copy_([layer.running_var for layer in layers], list(var.chunk(len(layers))))
+    return out
