@@ -97,17 +97,15 @@ class MixedOp(nn.Module):
             return None
         n = len(edges)
         x = stacking.fast_layout(x)
-        activated = None
+        inputs = {False: stacking.Shared(x, n)}  # and True: the ReLU of x, which several ops start with
         out = None
         for o, ops in enumerate(columns):
             if isinstance(ops[0], Zero):
                 continue
-            if isinstance(ops[0], ReLUOp):
-                if activated is None:
-                    activated = torch.relu(x)
-                y, stacked = _stack_op(ops, activated, activated=True)
-            else:
-                y, stacked = _stack_op(ops, x, activated=False)
+            activated = isinstance(ops[0], ReLUOp)
+            if activated not in inputs:
+                inputs[True] = stacking.Shared(torch.relu(x), n)
+            y, stacked = _stack_op(ops, inputs[activated], activated=activated)
             y = stacking.keep_layout(y)
             y = y.unflatten(1, (n, -1)) if stacked else y.unsqueeze(1)
             term = weights[:, o].reshape(1, n, 1, 1, 1) * y
@@ -115,8 +113,8 @@ class MixedOp(nn.Module):
         return list(out.unbind(1))
 
 
-def _stack_op(ops: Sequence[nn.Module], x: torch.Tensor, activated: bool) -> stacking.Stacked:
-    """One candidate op of every edge on their shared input (``activated``: ReLU already applied)."""
+def _stack_op(ops: Sequence[nn.Module], x: stacking.Shared, activated: bool) -> stacking.Stacked:
+    """One candidate op of every edge on their shared input (``activated``: the ReLU already applied)."""
     first = ops[0]
     own = getattr(type(first), "forward_stacked", None)
     if own is not None:
@@ -130,7 +128,7 @@ def _stack_op(ops: Sequence[nn.Module], x: torch.Tensor, activated: bool) -> sta
         out = stacking.stack_chain([[op] for op in ops], x)
     if out is not None:
         return out
-    return torch.cat([op.forward_activated(x) if activated else op(x) for op in ops], dim=1), True
+    return torch.cat([op.forward_activated(x.x) if activated else op(x.x) for op in ops], dim=1), True
 
 
 class WeightParameters:

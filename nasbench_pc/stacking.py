@@ -109,6 +109,20 @@ def run_edges(edges: Sequence[nn.Module], x: torch.Tensor, weights: torch.Tensor
     return [edge(x, w) for edge, w in zip(edges, weights)]
 
 
+class Shared:
+    """The one input every edge reads, and its copy repeated edge by edge along channels, made once when a layer
+    first needs it (the depthwise convs of several ops then share one copy, saved once for backward)."""
+
+    def __init__(self, x: torch.Tensor, n: int):
+        self.x, self.n = x, n
+        self._repeated: torch.Tensor | None = None
+
+    def repeated(self) -> torch.Tensor:
+        if self._repeated is None:
+            self._repeated = _repeat(self.x, self.n)
+        return self._repeated
+
+
 Stacked = tuple[torch.Tensor, bool]
 """A tensor and whether it is stacked: (B, n*C, H, W), edge by edge along channels; else one (B, C, H, W) that
 every edge shares."""
@@ -136,33 +150,28 @@ def stackable(layers: Sequence[nn.Module]) -> bool:
                                                                   and not first._forward_pre_hooks)
 
 
-def stack_layer(layers: Sequence[nn.Module], state: Stacked) -> Stacked:
-    """One layer of every edge's chain, run together on ``state`` (layers checked by :func:`stackable`)."""
+def stack_layer(layers: Sequence[nn.Module], state: tuple[torch.Tensor | Shared, bool]) -> Stacked:
+    """One layer of every edge's chain, run together (layers checked by :func:`stackable`) on ``state``: a stacked
+    tensor, or the :class:`Shared` input of them all."""
     x, stacked = state
     first, n = layers[0], len(layers)
-    if isinstance(first, nn.Conv2d):
+    shared = x if isinstance(x, Shared) else Shared(x, n)
+    if type(first) is nn.Conv2d:
         weight = torch.cat([layer.weight for layer in layers])
         bias = None if first.bias is None else torch.cat([layer.bias for layer in layers])
         if not stacked and first.groups == 1:  # every edge reads all of x: their filters side by side
-            return F.conv2d(x, weight, bias, first.stride, first.padding, first.dilation, 1), True
+            return F.conv2d(shared.x, weight, bias, first.stride, first.padding, first.dilation, 1), True
         if not stacked:
-            x = _repeat(x, n)
+            x = shared.repeated()
         if first.stride != (1, 1) and first.dilation != (1, 1) and _is_channels_last(x):
             # oneDNN's channels-last backward of dilated strided convs is 2-2.5x slower than the default layout's
             out = F.conv2d(x.contiguous(), weight, bias, first.stride, first.padding, first.dilation, first.groups * n)
             return out.contiguous(memory_format=torch.channels_last), True
         return F.conv2d(x, weight, bias, first.stride, first.padding, first.dilation, first.groups * n), True
-    if isinstance(first, nn.BatchNorm2d):
-        return batch_norm(layers, x if stacked else _repeat(x, n)), True
-    return first(x), stacked  # ReLU, pooling, identity: channel by channel, the same function on every edge
-
-
-def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
-    """x.repeat(1, n, 1, 1) in x's memory layout."""
-    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
-        return x.repeat(1, n, 1, 1)
-    b, c, h, w = x.shape
-    return x.permute(0, 2, 3, 1).unsqueeze(3).expand(b, h, w, n, c).reshape(b, h, w, n * c).permute(0, 3, 1, 2)
+    if type(first) is nn.BatchNorm2d:
+        return batch_norm(layers, x if stacked else shared.repeated()), True
+    # ReLU, pooling, identity: channel by channel, the same function on every edge
+    return (first(x), True) if stacked else (first(shared.x), False)
 
 
 def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -173,13 +182,15 @@ def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).unsqueeze(3).expand(b, h, w, n, c).reshape(b, h, w, n * c).permute(0, 3, 1, 2)
 
 
-def stack_chain(chains: Sequence[Sequence[nn.Module]], x: torch.Tensor) -> Stacked | None:
-    """Run equal chains of layers (one chain per edge) on the shared ``x`` together; None if they cannot be."""
+def stack_chain(chains: Sequence[Sequence[nn.Module]], x: Shared) -> Stacked | None:
+    """Run equal chains of layers (one chain per edge) on their shared input together; None if they cannot be."""
     if len({len(chain) for chain in chains}) != 1 or not all(stackable(layers) for layers in zip(*chains)):
         return None
-    state: Stacked = (x, False)
+    state: tuple[torch.Tensor | Shared, bool] = (x, False)
     for layers in zip(*chains):
         state = stack_layer(layers, state)
+    if isinstance(state[0], Shared):
+        return state[0].x, False
     return state
 
 

@@ -174,7 +174,7 @@ def test_factorized_reduce_convs_never_see_a_channels_last_input(monkeypatch: py
     x = torch.relu(torch.randn(2, 4, 8, 8)).contiguous(memory_format=torch.channels_last)
     assert not x.is_contiguous()
     monkeypatch.setattr(nn.functional, "conv2d", spy)
-    stacked, is_stacked = FactorizedReduce.forward_stacked(ops, x)
+    stacked, is_stacked = FactorizedReduce.forward_stacked(ops, stacking.Shared(x, 2))
     alone = ops[0].forward_activated(x)
     assert seen == [False] * 4  # two stacked convs, then the plain op's two
     assert is_stacked and _rel(stacked[:, :4], alone) < 1e-6

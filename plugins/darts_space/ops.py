@@ -91,14 +91,14 @@ class FactorizedReduce(ReLUOp):
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
 
     @classmethod
-    def forward_stacked(cls, ops: Sequence[FactorizedReduce], x: torch.Tensor) -> stacking.Stacked | None:
-        """Several edges' FactorizedReduce of the same activated ``x``, stacked (:mod:`nasbench_pc.stacking`)."""
+    def forward_stacked(cls, ops: Sequence[FactorizedReduce], x: stacking.Shared) -> stacking.Stacked | None:
+        """Several edges' FactorizedReduce of the same activated input, stacked (:mod:`nasbench_pc.stacking`)."""
         convs_1, convs_2, bns = [op.conv_1 for op in ops], [op.conv_2 for op in ops], [op.bn for op in ops]
         if not (stacking.stackable(convs_1) and stacking.stackable(convs_2) and stacking.stackable(bns)):
             return None
-        x = x.contiguous()
-        halves = [stacking.stack_layer(convs, (inputs, False))[0].unflatten(1, (len(ops), -1))
-                  for convs, inputs in ((convs_1, x), (convs_2, x[:, :, 1:, 1:]))]
+        inputs = x.x.contiguous()
+        halves = [stacking.stack_layer(convs, (part, False))[0].unflatten(1, (len(ops), -1))
+                  for convs, part in ((convs_1, inputs), (convs_2, inputs[:, :, 1:, 1:]))]
         return stacking.batch_norm(bns, torch.cat(halves, dim=2).flatten(1, 2)), True
 
 
