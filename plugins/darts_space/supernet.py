@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SupernetConfig:
     """Shape of a supernet. ``stem`` is 'cifar' (conv3x3 + BN) or 'imagenet' (three stride-2 convs).
-    ``checkpoint_cells`` recomputes each cell's activations in backward instead of saving them (:func:`run_cell`)."""
+    ``checkpoint_cells`` recomputes each cell's activations but the last one's in backward instead of saving them
+    (:func:`run_cell`)."""
 
     init_channels: int = 16
     layers: int = 8
@@ -205,9 +206,12 @@ class Supernet(WeightParameters, nn.Module):
         edge_weights = {False: self.edge_weights(False), True: self.edge_weights(True)}
         s0 = self.stem(x)
         s1 = s0 if self.stem1 is None else self.stem1(s0)
-        for cell in self.cells:
+        last = len(self.cells) - 1
+        for i, cell in enumerate(self.cells):
+            # The last cell is not recomputed: backward starts with it, so its activations would be rebuilt at once
+            # and the peak would be the same; recomputing it would only cost time.
             s0, s1 = s1, run_cell(cell, s0, s1, weights[cell.reduction], edge_weights[cell.reduction],
-                                  recompute=self.config.checkpoint_cells)
+                                  recompute=self.config.checkpoint_cells and i < last)
         out = self.global_pooling(s1)
         return self.classifier(out.flatten(1))
 

@@ -56,8 +56,8 @@ class Nb201Supernet(WeightParameters, TinySkeleton):
         config: network shape.
         track_running_stats: whether the cells' non-affine BNs keep running statistics (the reference
             search scripts' BN switch; 1 in the benchmark's runs).
-        checkpoint_cells: recompute each cell's (and residual block's) activations in backward instead of saving
-            them (:func:`nasbench_pc.mixed_op.run_cell`): same outputs and gradients, less
+        checkpoint_cells: recompute the activations of each cell and residual block but the last cell in backward
+            instead of saving them (:func:`nasbench_pc.mixed_op.run_cell`): same outputs and gradients, less
             memory, more time.
 
     ``arch_parameters()`` are the alphas (then the betas); ``weight_parameters()`` are all other
@@ -92,9 +92,11 @@ class Nb201Supernet(WeightParameters, TinySkeleton):
         weights = F.softmax(self.alphas, dim=-1)
         edge_weights = self.edge_weights()
         x = self.stem(x)
-        for cell in self.cells:
+        last = len(self.cells) - 1
+        for i, cell in enumerate(self.cells):
             inputs = (x, weights, edge_weights) if isinstance(cell, Nb201SearchCell) else (x,)
-            x = run_cell(cell, *inputs, recompute=self.checkpoint_cells)
+            # the last cell's activations would be rebuilt as soon as backward starts: no lower peak, only time
+            x = run_cell(cell, *inputs, recompute=self.checkpoint_cells and i < last)
         return self.forward_head(self.lastact(x))
 
     def genotype(self) -> Nb201Genotype:
