@@ -15,7 +15,7 @@ channels-last where this machine passed nasbench_pc.layout_check (the title says
 method once more, one edge at a time in the default layout (the reference's way), timed interleaved with the rest.
 
 --checkpoint-cells adds each method with its cells recomputed in backward (``--checkpoint cells``), timed
-interleaved with the rest, and a second table of its ratios to the plain path: bytes saved for backward (which,
+interleaved with the rest, and a second table of its ratios to the same network without it: bytes saved for backward (which,
 for recomputed cells, leave out the one cell recomputed at a time during backward) and the peak of memory
 allocated over the step (torch.profiler's memory events, which include that recomputation), and step time.
 
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--reference-pc", help="folder holding the PC-DARTS reference model_search.py")
     parser.add_argument("--reference-darts", help="folder holding the DARTS reference model_search.py")
     parser.add_argument("--checkpoint-cells", action="store_true", help="also each method with its cells recomputed "
-                        "in backward, and its ratios to the plain path")
+                        "in backward, and its ratios to the network without it")
     parser.add_argument("--plain-path", action="store_true", help="also each method run edge by edge in the default "
                         "layout (stacking and channels-last off)")
     parser.add_argument("--json", help="also write the step times and ratios to this file (benchmarks/cpu_sweep.py)")
@@ -174,15 +174,15 @@ def main() -> None:
         peaks = {name: peak_allocated(nets[name], x, y) for name in [*recomputed.values(), *recomputed]}
         ratios = []
         for name, m in recomputed.items():
-            plain, ckpt = rows[m], rows[name]
-            time_ratio = statistics.median(ckpt["times"]) / statistics.median(plain["times"])
-            ratios.append([m, f"{plain['saved'][0] / 1e9:.2f} / {ckpt['saved'][0] / 1e9:.3f}",
-                           f"{plain['saved'][0] / ckpt['saved'][0]:.1f}x",
+            without, ckpt = rows[m], rows[name]
+            time_ratio = median(ckpt) / median(without)
+            ratios.append([m, f"{without['saved'][0] / 1e9:.2f} / {ckpt['saved'][0] / 1e9:.3f}",
+                           f"{without['saved'][0] / ckpt['saved'][0]:.1f}x",
                            f"{peaks[m] / 1e9:.2f} / {peaks[name] / 1e9:.2f}", f"{peaks[m] / peaks[name]:.1f}x",
                            f"{time_ratio:.2f}x"])
-        tables.append((f"--checkpoint cells vs the plain path, same step ({args.threads} threads)",
-                       ["method", "saved for backward (GB, plain / checkpoint)", "fewer saved bytes",
-                        "peak allocated (GB, plain / checkpoint)", "lower peak", "step time (checkpoint / plain)"],
+        tables.append((f"--checkpoint cells against the same network without it, same step ({args.threads} threads)",
+                       ["method", "saved for backward (GB, without / with)", "fewer saved bytes",
+                        "peak allocated (GB, without / with)", "lower peak", "step time (with / without)"],
                        ratios))
     references = {m: ("reference PC-DARTS" if not samples_every_channel(resolve_method(m)) else "reference DARTS")
                   for m in args.methods}
