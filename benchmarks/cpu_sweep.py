@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _common import print_table  # benchmarks/_common.py, next to this script
+
 COST = Path(__file__).with_name("supernet_cost.py")
 
 
@@ -51,20 +53,7 @@ def main() -> None:
             print(f"C={width} batch={batch} threads={threads}: {ratios}", file=sys.stderr, flush=True)
     header = ["C", "batch", "threads", *(f"{m} / reference" for m in args.methods), "worst"]
     title = f"Step time, ours over the reference's, 8 cells, 32x32 ({machine})"
-    if args.markdown:
-        print(f"**{title}**\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for col in header:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    print_table(title, header, rows, args.markdown)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,13 @@ The GPU's name is printed with every table; the numbers go into docs/benchmarks.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import print_table, reference_network  # benchmarks/_common.py, next to this script
 
 import nasbench_pc as nbp
 from nasbench_pc import stacking
@@ -37,21 +36,6 @@ from nasbench_pc import stacking
 PAPER = {"pc-darts": (256, "reference_pc", "PC-DARTS"), "darts": (64, "reference_darts", "DARTS")}
 CIFAR_SEARCH_IMAGES = 25_000  # train_portion 0.5 of CIFAR-10's 50,000
 EPOCHS = 50
-
-
-def load_reference(folder: str, tag: str) -> type:
-    """The Network class of a reference model_search.py in a user's checkout."""
-    path = Path(folder).expanduser()
-    if not (path / "model_search.py").is_file():
-        sys.exit(f"{path} has no model_search.py; pass the folder of a reference checkout.")
-    sys.path.insert(0, str(path))
-    for shared in ("operations", "genotypes", "model_search"):
-        sys.modules.pop(shared, None)
-    spec = importlib.util.spec_from_file_location(f"reference_{tag}", path / "model_search.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.path.pop(0)
-    return module.Network
 
 
 class Stepper:
@@ -148,7 +132,7 @@ def main() -> None:
         makers = {method: lambda m=method: _ours(m, device)}
         folder = getattr(args, option)
         if folder:
-            network = load_reference(folder, tag)
+            network = reference_network(folder, tag)
             makers[f"reference {tag}"] = lambda net_cls=network: _reference(net_cls, device)
         steppers = {name: make() for name, make in makers.items()}
         for stepper in steppers.values():  # warm-up and cuDNN autotuning before any timing
@@ -175,20 +159,7 @@ def main() -> None:
               f"largest batch in {args.budget}", "CIFAR-10 search epoch s (projected)",
               f"{EPOCHS} epochs, GPU-hours"]
     title = f"First-order search step on {gpu}, torch {torch.__version__}, C=16, 8 cells, 32x32"
-    if args.markdown:
-        print(f"**{title}**\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for col in header:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    print_table(title, header, rows, args.markdown)
 
 
 def _ours(method: str, device: torch.device) -> Stepper:

@@ -15,9 +15,10 @@ channels-last where this machine passed nasbench_pc.layout_check (the title says
 method once more, one edge at a time in the default layout (the reference's way), timed interleaved with the rest.
 
 --checkpoint-cells adds each method with its cells recomputed in backward (``--checkpoint cells``), timed
-interleaved with the rest, and a second table of its ratios to the same network without it: bytes saved for backward (which,
-for recomputed cells, leave out the one cell recomputed at a time during backward) and the peak of memory
-allocated over the step (torch.profiler's memory events, which include that recomputation), and step time.
+interleaved with the rest, and a second table of its ratios to the same network without it: bytes saved for
+backward (which, for recomputed cells, leave out the one cell recomputed at a time during backward) and the peak
+of memory allocated over the step (torch.profiler's memory events, which include that recomputation), and step
+time.
 
 The --reference-* options time the reference model_search.py from a checkout you provide
 (its folder must hold model_search.py, operations.py and genotypes.py), in the same process
@@ -28,17 +29,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import platform
 import statistics
-import sys
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.table import Table
+from _common import print_table, reference_network  # benchmarks/_common.py, next to this script
 
 import nasbench_pc as nbp
 from nasbench_pc import stacking
@@ -69,20 +67,10 @@ def isa() -> str:
 
 
 def load_reference(folder: str, tag: str, init_channels: int, layers: int) -> torch.nn.Module:
-    """Import a reference model_search.py from a user's checkout and build its Network on CPU."""
-    folder_path = Path(folder).expanduser()
-    if not (folder_path / "model_search.py").is_file():
-        sys.exit(f"{folder_path} has no model_search.py; pass the folder of a reference checkout.")
+    """The reference Network from a user's checkout, built on CPU."""
     if not torch.cuda.is_available():  # the reference calls .cuda() on its alphas
         torch.Tensor.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
-    sys.path.insert(0, str(folder_path))
-    for shared in ("operations", "genotypes", "model_search"):
-        sys.modules.pop(shared, None)
-    spec = importlib.util.spec_from_file_location(f"reference_{tag}", folder_path / "model_search.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.path.pop(0)
-    return module.Network(init_channels, 10, layers, torch.nn.CrossEntropyLoss())
+    return reference_network(folder, tag)(init_channels, 10, layers, torch.nn.CrossEntropyLoss())
 
 
 def peak_allocated(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
@@ -201,20 +189,7 @@ def main() -> None:
             "saved_bytes": {name: row["saved"][0] for name, row in rows.items()},
             "over_reference": ratios_to_reference}, indent=1))
     for name, cols, body in tables:
-        if args.markdown:
-            print(f"**{name}**\n")
-            print("| " + " | ".join(cols) + " |")
-            print("|" + "---|" * len(cols))
-            for line in body:
-                print("| " + " | ".join(line) + " |")
-            print()
-            continue
-        table = Table(title=name)
-        for col in cols:
-            table.add_column(col)
-        for line in body:
-            table.add_row(*line)
-        Console().print(table)
+        print_table(name, cols, body, args.markdown)
 
 
 if __name__ == "__main__":
