@@ -29,10 +29,12 @@ class PartialChannelEdge(nn.Module):
         out = self.mixed(x[:, :sampled], weights)
         if self.k == 1:
             return out
-        bypass = x[:, sampled:]
-        if self.mp is not None:
-            bypass = self.mp(bypass)
-        return shuffled_concat(out, bypass, self.k)
+        return shuffled_concat(out, self.bypass(x, sampled), self.k)
+
+    def bypass(self, x: torch.Tensor, sampled: int) -> torch.Tensor:
+        """The channels after the first ``sampled``, which skip the MixedOp (max-pooled on a stride-2 edge)."""
+        rest = x[:, sampled:]
+        return rest if self.mp is None else self.mp(rest)
 
     @classmethod
     def forward_stacked(cls, edges: Sequence[PartialChannelEdge], x: torch.Tensor,
@@ -46,9 +48,7 @@ class PartialChannelEdge(nn.Module):
         outs = run_edges([edge.mixed for edge in edges], x[:, :sampled], weights)
         if first.k == 1:
             return outs
-        bypass = x[:, sampled:]
-        if first.mp is not None:
-            bypass = first.mp(bypass)
+        bypass = first.bypass(x, sampled)
         return [shuffled_concat(out, bypass, first.k) for out in outs]
 
 
