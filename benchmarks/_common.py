@@ -1,8 +1,11 @@
-"""What the benchmark scripts share: the reference code a user points them at, and how they print a table."""
+"""What the benchmark scripts share: the reference code a user points them at, the machine's name, and how they
+print a table."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,3 +44,25 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def isa() -> str:
+    """The vector ISA oneDNN may use here: the widest the CPU has, capped by ONEDNN_MAX_CPU_ISA."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        flags = []
+    widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "below AVX2"
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return f"{widest} (oneDNN capped at {cap})" if cap else widest

@@ -2,7 +2,8 @@
 
 Runs one warm forward + backward of a method's supernet (as a search runs it: stacked edges, in channels-last
 where nasbench_pc.layout_check passed; with --plain-path one edge at a time in the default layout) and prints
-the convolution and batch-norm call counts and the ops that took the most time.
+the convolution and batch-norm call counts (PyTorch's, and nasbench_pc.stacking's own for narrow channels-last
+ones) and the ops that took the most time.
 
     python benchmarks/profile_step.py --method pc-darts
     python benchmarks/profile_step.py --method pc-darts --plain-path
@@ -53,7 +54,8 @@ def main() -> None:
             for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:args.top]]
     print_table(f"{args.method}, batch {args.batch}, C={args.init_channels}, {args.layers} cells, {args.threads} "
                 f"threads, {path}: {count.get('aten::convolution', 0)} convolutions, "
-                f"{count.get('aten::native_batch_norm', 0)} batch norms, {total / 1e3:.0f} ms self CPU in all",
+                f"{count.get('aten::native_batch_norm', 0) + count.get('_NarrowBatchNorm', 0)} batch norms, "
+                f"{total / 1e3:.0f} ms self CPU in all",
                 ["op", "calls", "self CPU ms", "%"], rows, args.markdown)
 
 

@@ -30,40 +30,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import statistics
 from pathlib import Path
 
 import torch
-from _common import print_table, reference_network  # benchmarks/_common.py, next to this script
+from _common import cpu_model, isa, print_table, reference_network  # benchmarks/_common.py, next to this script
 
 import nasbench_pc as nbp
 from nasbench_pc import stacking
 from nasbench_pc.api import resolve_method, samples_every_channel
 from nasbench_pc.profiling import step_cost, step_seconds
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what platform knows."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def isa() -> str:
-    """The vector ISA oneDNN may use here: the widest the CPU has, capped by ONEDNN_MAX_CPU_ISA."""
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        flags = []
-    widest = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "below AVX2"
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
-    return f"{widest} (oneDNN capped at {cap})" if cap else widest
 
 
 def load_reference(folder: str, tag: str, init_channels: int, layers: int) -> torch.nn.Module:

@@ -105,30 +105,32 @@ class MixedOp(nn.Module):
             activated = isinstance(ops[0], ReLUOp)
             if activated not in inputs:
                 inputs[True] = stacking.Shared(torch.relu(x), n)
-            y, stacked = _stack_op(ops, inputs[activated], activated=activated)
-            y = stacking.keep_layout(y)
-            y = y.unflatten(1, (n, -1)) if stacked else y.unsqueeze(1)
-            term = weights[:, o].reshape(1, n, 1, 1, 1) * y
+            term = _stack_op(ops, inputs[activated], weights[:, o], activated=activated)
             out = term if out is None else out + term
-        return list(out.unbind(1))
+        return list(stacking.keep_layout(out).chunk(n, dim=1))
 
 
-def _stack_op(ops: Sequence[nn.Module], x: stacking.Shared, activated: bool) -> stacking.Stacked:
-    """One candidate op of every edge on their shared input (``activated``: the ReLU already applied)."""
+def _stack_op(ops: Sequence[nn.Module], x: stacking.Shared, weights: torch.Tensor, activated: bool) -> torch.Tensor:
+    """One candidate op of every edge on their shared input (``activated``: the ReLU already applied), each edge's
+    block of channels times its weight."""
     first = ops[0]
     own = getattr(type(first), "forward_stacked", None)
     if own is not None:
         out = own(ops, x)
-    elif activated:
-        chains = [op.chain() for op in ops]
-        out = None if any(chain is None for chain in chains) else stacking.stack_chain(chains, x)
-    elif isinstance(first, nn.Sequential):
-        out = stacking.stack_chain([list(op) for op in ops], x)
+        if out is not None:
+            return stacking.weighted(*out, weights)
     else:
-        out = stacking.stack_chain([[op] for op in ops], x)
-    if out is not None:
-        return out
-    return torch.cat([op.forward_activated(x.x) if activated else op(x.x) for op in ops], dim=1), True
+        if activated:
+            chains = [op.chain() for op in ops]
+        elif isinstance(first, nn.Sequential):
+            chains = [list(op) for op in ops]
+        else:
+            chains = [[op] for op in ops]
+        term = None if any(chain is None for chain in chains) else stacking.stack_chain(chains, x, weights)
+        if term is not None:
+            return term
+    y = torch.cat([op.forward_activated(x.x) if activated else op(x.x) for op in ops], dim=1)
+    return stacking.weighted(y, True, weights)
 
 
 class WeightParameters:

@@ -26,6 +26,7 @@ classmethod of its own. Anything else runs edge by edge, as does everything insi
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -128,8 +129,20 @@ Stacked = tuple[torch.Tensor, bool]
 every edge shares."""
 
 
+_descriptions: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictionary()
+
+
+def _describe(layer: nn.Module) -> str:
+    """The layer's class and settings (its repr), worked out once per layer: building reprs was a sixth of a
+    stacked forward's Python time."""
+    description = _descriptions.get(layer)
+    if description is None:
+        description = _descriptions[layer] = f"{type(layer).__module__}.{type(layer).__qualname__}: {layer!r}"
+    return description
+
+
 def _same(layers: Sequence[nn.Module]) -> bool:
-    return len({type(layer) for layer in layers}) == 1 and len({repr(layer) for layer in layers}) == 1
+    return len({_describe(layer) for layer in layers}) == 1
 
 
 def _stateless(module: nn.Module) -> bool:
@@ -182,33 +195,152 @@ def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).unsqueeze(3).expand(b, h, w, n, c).reshape(b, h, w, n * c).permute(0, 3, 1, 2)
 
 
-def stack_chain(chains: Sequence[Sequence[nn.Module]], x: Shared) -> Stacked | None:
-    """Run equal chains of layers (one chain per edge) on their shared input together; None if they cannot be."""
+def weighted(y: torch.Tensor, stacked: bool, weights: torch.Tensor) -> torch.Tensor:
+    """Edge e's block of channels times ``weights[e]``: of the stacked ``y``, or of the shared ``y`` repeated for each
+    edge. Kept 4-D, in ``y``'s layout: a 5-D (B, edges, C, H, W) view of a channels-last tensor has the edges and
+    channels both innermost, and a broadcast over them runs 10-20x slower."""
+    n = len(weights)
+    if stacked:
+        return y * weights.repeat_interleave(y.shape[1] // n).view(1, -1, 1, 1)
+    if not (_is_channels_last(y) and _full_precision(y, weights)):
+        return (y.unsqueeze(1) * weights.view(1, n, 1, 1, 1)).flatten(1, 2)
+    # a 1x1 convolution whose filter for channel j of edge e picks channel j with weight weights[e] (the other
+    # products are exact zeros): the repeat and the product in one pass, channels-last
+    c = y.shape[1]
+    eye = torch.eye(c, dtype=y.dtype, device=y.device)
+    return F.conv2d(y, (weights.view(n, 1, 1) * eye).reshape(n * c, c, 1, 1))
+
+
+def _full_precision(x: torch.Tensor, weights: torch.Tensor) -> bool:
+    """Whether a product with ``weights`` may be folded into a layer on ``x``: under autocast, or with ``x`` in a
+    lower precision than the weights, the plain path's product promotes to the weights' precision, and a folded one
+    would round to the layer's."""
+    return x.dtype == weights.dtype and not torch.is_autocast_enabled(x.device.type)
+
+
+def stack_chain(chains: Sequence[Sequence[nn.Module]], x: Shared, weights: torch.Tensor) -> torch.Tensor | None:
+    """Run equal chains of layers (one chain per edge) on their shared input together, each edge's output times its
+    weight (folded into a final batch norm without affine parameters); None if they cannot be."""
     if len({len(chain) for chain in chains}) != 1 or not all(stackable(layers) for layers in zip(*chains)):
         return None
+    *layers, last = list(zip(*chains))
     state: tuple[torch.Tensor | Shared, bool] = (x, False)
-    for layers in zip(*chains):
-        state = stack_layer(layers, state)
-    if isinstance(state[0], Shared):
-        return state[0].x, False
-    return state
+    for layer in layers:
+        state = stack_layer(layer, state)
+    y, stacked = state
+    if type(last[0]) is nn.BatchNorm2d and not last[0].affine:
+        out = None if stacked else shared_batch_norm(last, y.x if isinstance(y, Shared) else y)
+        if out is not None:  # every edge normalised the same tensor, once
+            return weighted(out, False, weights)
+        if stacked and _full_precision(y, weights):
+            return batch_norm(last, y, weights)
+    y, stacked = stack_layer(last, state)
+    return weighted(y.x if isinstance(y, Shared) else y, stacked, weights)
 
 
-def batch_norm(layers: Sequence[nn.BatchNorm2d], x: torch.Tensor) -> torch.Tensor:
+def batch_norm(layers: Sequence[nn.BatchNorm2d], x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
     """``nn.BatchNorm2d.forward`` of each layer on its block of channels of ``x``, in one call; the running
-    statistics are read from and written back to each layer."""
-    first = layers[0]
+    statistics are read from and written back to each layer. With ``scale`` (one per layer, for layers without
+    affine parameters) each block comes out multiplied by its layer's scale, the product done inside the norm."""
+    first, n = layers[0], len(layers)
+    if scale is not None:
+        if first.affine:
+            raise ValueError("a scale folds only into batch norms without affine parameters")
+        scale = scale.repeat_interleave(x.shape[1] // n)
+    if _batch_statistics(first) and not first.affine:
+        out, mean, var = _normalize(x, scale, first.eps)
+        _update_running(layers, list(mean.chunk(n)), list(var.chunk(n)))
+        return out
     track = first.track_running_stats
-    if first.training and track:
-        for layer in layers:
-            layer.num_batches_tracked.add_(1)
     mean = torch.cat([layer.running_mean for layer in layers]) if track else None
     var = torch.cat([layer.running_var for layer in layers]) if track else None
-    weight = torch.cat([layer.weight for layer in layers]) if first.affine else None
+    weight = torch.cat([layer.weight for layer in layers]) if first.affine else scale
     bias = torch.cat([layer.bias for layer in layers]) if first.affine else None
     out = F.batch_norm(x, mean, var, weight, bias, first.training or not track, first.momentum, first.eps)
     if first.training and track:
+        for layer in layers:
+            layer.num_batches_tracked.add_(1)
         with torch.no_grad():
-            torch._foreach_copy_([layer.running_mean for layer in layers], list(mean.chunk(len(layers))))
-            torch._foreach_copy_([layer.running_var for layer in layers], list(var.chunk(len(layers))))
+            torch._foreach_copy_([layer.running_mean for layer in layers], list(mean.chunk(n)))
+            torch._foreach_copy_([layer.running_var for layer in layers], list(var.chunk(n)))
     return out
+
+
+def shared_batch_norm(layers: Sequence[nn.BatchNorm2d], x: torch.Tensor) -> torch.Tensor | None:
+    """The batch norms (without affine parameters) of edges that all read ``x``, normalising with batch statistics:
+    those are the same for every edge, so ``x`` is normalised once, and each layer's running statistics are
+    updated with them. None when the layers normalise with running statistics of their own."""
+    first = layers[0]
+    if not _batch_statistics(first) or first.affine:
+        return None
+    out, mean, var = _normalize(x, None, first.eps)
+    _update_running(layers, [mean] * len(layers), [var] * len(layers))
+    return out
+
+
+def _batch_statistics(layer: nn.BatchNorm2d) -> bool:
+    return layer.training or not layer.track_running_stats
+
+
+def _normalize(x: torch.Tensor, scale: torch.Tensor | None,
+               eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batch norm with the batch's statistics and no affine parameters, times ``scale`` per channel: the output, the
+    batch mean and the unbiased batch variance (what running statistics move towards)."""
+    c = x.shape[1]
+    n = x.numel() // c
+    if _is_channels_last(x) and c < 16 and x.dtype in (torch.float32, torch.float64):
+        ones = torch.ones(c, dtype=x.dtype, device=x.device)
+        out, mean, var = _NarrowBatchNorm.apply(x, ones if scale is None else scale, eps)
+        return out, mean, var * (n / max(n - 1, 1))
+    # with momentum 1, F.batch_norm leaves the batch's statistics here (in float32 for a bf16 or fp16 input)
+    mean = torch.zeros(c, dtype=torch.promote_types(x.dtype, torch.float32), device=x.device)
+    var = torch.zeros_like(mean)
+    return F.batch_norm(x, mean, var, scale, None, True, 1.0, eps), mean, var
+
+
+def _update_running(layers: Sequence[nn.BatchNorm2d], means: list[torch.Tensor], variances: list[torch.Tensor]) -> None:
+    """What ``nn.BatchNorm2d`` does to its buffers after normalising a batch with these statistics."""
+    first = layers[0]
+    if not (first.training and first.track_running_stats):
+        return
+    with torch.no_grad():
+        torch._foreach_add_([layer.num_batches_tracked for layer in layers], 1)
+        torch._foreach_lerp_([layer.running_mean for layer in layers], means, first.momentum)
+        torch._foreach_lerp_([layer.running_var for layer in layers], variances, first.momentum)
+
+
+class _NarrowBatchNorm(torch.autograd.Function):
+    """Training-mode batch norm without affine parameters, times a per-channel ``scale``, for a channels-last tensor
+    of fewer than 16 channels: ``(x - mean) / sqrt(var + eps) * scale`` with the batch's mean and biased variance,
+    as ``F.batch_norm`` computes them (two passes, the variance from centred values). PyTorch's channels-last batch
+    norm kernels vectorise over 16 channels at a time and below that run 2-4x slower than these reductions and
+    elementwise passes (docs/benchmarks.md, "narrow batch norms"). Returns the output and the batch's mean and
+    variance, for the running statistics."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, scale: torch.Tensor,
+                eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        c = x.shape[1]
+        n = x.numel() // c
+        mean = x.sum((0, 2, 3)) / n
+        centred = x - mean.view(1, c, 1, 1)
+        var = centred.square().sum((0, 2, 3)) / n
+        invstd = (var + eps).rsqrt()
+        out = centred * (invstd * scale).view(1, c, 1, 1)
+        ctx.save_for_backward(centred, invstd, scale)
+        ctx.mark_non_differentiable(mean, var)
+        return out, mean, var
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor, *_: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, None]:
+        centred, invstd, scale = ctx.saved_tensors
+        c = centred.shape[1]
+        n = centred.numel() // c
+        grad_mean = grad.sum((0, 2, 3)).div_(n)
+        grad_dot = (grad * centred).sum((0, 2, 3)).div_(n)  # mean of grad * (x - mean)
+        # scale * invstd * (grad - mean(grad) - xhat * mean(grad * xhat)), xhat = (x - mean) * invstd
+        grad_x = torch.addcmul(grad - grad_mean.view(1, c, 1, 1), centred,
+                               (invstd.square() * grad_dot).view(1, c, 1, 1), value=-1)
+        grad_x.mul_((scale * invstd).view(1, c, 1, 1))
+        return grad_x, grad_dot.mul_(n).mul_(invstd) if ctx.needs_input_grad[1] else None, None
