@@ -1,6 +1,6 @@
 """The layer-level choices inside stacked edges (nasbench_pc.stacking), timed on this machine.
 
-Two tables, forward + backward of one layer at the shapes a search at C=8 and C=16 (batch 32) produces, each
+Three tables, forward + backward of one layer at the shapes a search at C=8 and C=16 (batch 32) produces, each
 row the median of several repeats in this one process:
 
 1. Batch norm of a channels-last tensor: PyTorch's kernel against ``stacking._NarrowBatchNorm`` (what stacked
@@ -8,6 +8,8 @@ row the median of several repeats in this one process:
 2. Each edge's block of a stacked tensor times its weight: as a 5-D (batch, edges, C, H, W) broadcast (what stacked
    edges did before) against a 4-D per-channel product (what they do now); and a shared tensor repeated once per
    edge and weighted, as a 5-D broadcast against ``stacking.weighted``'s 1x1 convolution.
+3. 3x3 pooling of a channels-last tensor: PyTorch's layer against ``stacking._pool``'s images laid side by side
+   as the channels of one image (what stacked edges use below 8 channels).
 
     python benchmarks/stacked_kernels.py
     python benchmarks/stacked_kernels.py --threads 1 --markdown
@@ -23,6 +25,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from _common import cpu_model, isa, print_table  # benchmarks/_common.py, next to this script
+from torch import nn
 
 from nasbench_pc import stacking
 
@@ -71,6 +74,15 @@ def weighting_row(n: int, c: int, size: int) -> list[str]:
     return [f"{n} x 32x{c}x{size}x{size}", f"{five:.3f}", f"{four:.3f}", f"{shared_five:.3f}", f"{shared_conv:.3f}"]
 
 
+def pool_row(c: int, size: int) -> list[str]:
+    x = torch.randn(32, c, size, size).contiguous(memory_format=CL).requires_grad_()
+    cells = []
+    for pool in (nn.MaxPool2d(3, 1, 1), nn.AvgPool2d(3, 1, 1, count_include_pad=False)):
+        cells += [f"{_ms(_forward_backward(lambda: pool(x), [x])):.3f}",  # noqa: B023 (timed at once)
+                  f"{_ms(_forward_backward(lambda: stacking._pool(pool, x), [x])):.3f}"]  # noqa: B023
+    return [f"32x{c}x{size}x{size}", *cells, "side by side" if c < 8 else "the layer"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -89,6 +101,10 @@ def main() -> None:
                  "shared: 5-D broadcast + sum", "shared: 1x1 conv + sum"],
                 [weighting_row(n, c, size) for n, c, size in [(4, 2, 32), (4, 4, 32), (3, 4, 32), (4, 8, 16),
                                                               (2, 8, 16), (4, 16, 8)]], args.markdown)
+    print_table(f"3x3 pooling, stride 1, channels-last input, forward + backward, ms ({title})",
+                ["shape", "max: layer", "max: side by side", "avg: layer", "avg: side by side", "stacked edges use"],
+                [pool_row(c, size) for c, size in [(2, 32), (4, 32), (4, 16), (8, 16), (8, 8), (16, 8)]],
+                args.markdown)
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def fast_layout(x: torch.Tensor) -> torch.Tensor:
 
 class _LayoutInBackward(torch.autograd.Function):
     """Identity whose backward hands the gradient on in the forward tensor's channels-last layout: the gradient
-    of a stacked output comes back through ``unbind`` in the default layout, and oneDNN's batch norm and
+    of a stacked output comes back through ``chunk`` in the default layout, and oneDNN's batch norm and
     convolution backward run several times slower when gradient and input layouts differ."""
 
     @staticmethod
@@ -184,7 +184,22 @@ def stack_layer(layers: Sequence[nn.Module], state: tuple[torch.Tensor | Shared,
     if type(first) is nn.BatchNorm2d:
         return batch_norm(layers, x if stacked else shared.repeated()), True
     # ReLU, pooling, identity: channel by channel, the same function on every edge
+    if type(first) in (nn.MaxPool2d, nn.AvgPool2d):
+        return (_pool(first, x), True) if stacked else (_pool(first, shared.x), False)
     return (first(x), True) if stacked else (first(shared.x), False)
+
+
+def _pool(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` for a pooling layer. Channels-last with fewer than 8 channels, PyTorch's pooling kernels run
+    2-3x slower per element than at 8 or more (they vectorise over channels); then the images are laid side by
+    side as the channels of one image, (1, B*C, H, W) channels-last, pooled, and laid back: the same values and
+    gradients, bit for bit (benchmarks/stacked_kernels.py times both)."""
+    if not (_is_channels_last(x) and x.shape[1] < 8):
+        return layer(x)
+    b, c, h, w = x.shape
+    out = layer(x.permute(2, 3, 0, 1).reshape(1, h, w, b * c).permute(0, 3, 1, 2))
+    h, w = out.shape[2:]
+    return out.permute(0, 2, 3, 1).reshape(h, w, b, c).permute(2, 3, 0, 1).contiguous(memory_format=torch.channels_last)
 
 
 def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -314,8 +329,9 @@ class _NarrowBatchNorm(torch.autograd.Function):
     of fewer than 16 channels: ``(x - mean) / sqrt(var + eps) * scale`` with the batch's mean and biased variance,
     as ``F.batch_norm`` computes them (two passes, the variance from centred values). PyTorch's channels-last batch
     norm kernels vectorise over 16 channels at a time and below that run 2-4x slower than these reductions and
-    elementwise passes (docs/benchmarks.md, "narrow batch norms"). Returns the output and the batch's mean and
-    variance, for the running statistics."""
+    elementwise passes (benchmarks/stacked_kernels.py). Returns the output and the batch's mean and variance, for
+    the running statistics. A backward that is itself differentiated (``create_graph=True``) goes through
+    ``F.batch_norm`` instead, so second derivatives are exact."""
 
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, scale: torch.Tensor,
@@ -326,17 +342,24 @@ class _NarrowBatchNorm(torch.autograd.Function):
         centred = x - mean.view(1, c, 1, 1)
         var = centred.square().sum((0, 2, 3)) / n
         invstd = (var + eps).rsqrt()
-        out = centred * (invstd * scale).view(1, c, 1, 1)
-        ctx.save_for_backward(centred, invstd, scale)
+        out = centred.mul_((invstd * scale).view(1, c, 1, 1))
+        ctx.save_for_backward(x, mean, invstd, scale)
+        ctx.eps = eps
         ctx.mark_non_differentiable(mean, var)
         return out, mean, var
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor, *_: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor, None]:
-        centred, invstd, scale = ctx.saved_tensors
-        c = centred.shape[1]
-        n = centred.numel() // c
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        x, mean, invstd, scale = ctx.saved_tensors
+        c = x.shape[1]
+        if torch.is_grad_enabled():  # a double backward: differentiate F.batch_norm, a function of x and scale
+            out = F.batch_norm(x, None, None, None, None, True, 0.0, ctx.eps) * scale.view(1, c, 1, 1)
+            wanted = [t for t, needed in zip((x, scale), ctx.needs_input_grad[:2]) if needed]
+            grads = iter(torch.autograd.grad(out, wanted, grad, create_graph=True))
+            return tuple(next(grads) if needed else None for needed in ctx.needs_input_grad[:2]) + (None,)
+        n = x.numel() // c
+        centred = x - mean.view(1, c, 1, 1)
         grad_mean = grad.sum((0, 2, 3)).div_(n)
         grad_dot = (grad * centred).sum((0, 2, 3)).div_(n)  # mean of grad * (x - mean)
         # scale * invstd * (grad - mean(grad) - xhat * mean(grad * xhat)), xhat = (x - mean) * invstd

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from nasbench_pc import create_supernet
+from nasbench_pc import create_supernet, stacking
 from nasbench_pc.architect import Architect
 
 ETA, MOMENTUM, WD = 0.1, 0.9, 3e-4
@@ -50,8 +50,16 @@ def _exact_unrolled_gradient(net, opt, train, val):
     return torch.autograd.grad(loss, net.arch_parameters())
 
 
+@pytest.fixture(params=["default layout", "channels-last"])
+def layout(request):
+    """Stacked edges in either layout: the exact gradient below differentiates their backward (create_graph)."""
+    stacking.use_channels_last("cpu", request.param == "channels-last")
+    yield request.param
+    stacking.use_channels_last("cpu", False)
+
+
 @pytest.mark.parametrize("method", ["darts", "pc-darts"])
-def test_second_order_gradient_matches_exact_autograd(method):
+def test_second_order_gradient_matches_exact_autograd(method, layout):
     # The reference radius (0.01) crosses ReLU / max-pool kinks on a net this small, so the finite
     # difference is checked in float64 at a radius where it converges to the derivative.
     net, opt, arch, train, val = _setup(method, hvp_radius=1e-6)

@@ -103,8 +103,19 @@ def _mixed(stride: int, channels: int = 4) -> MixedOp:
     return MixedOp(ops)
 
 
+@pytest.fixture(params=["default layout", "channels-last"])
+def layout(request: pytest.FixtureRequest) -> Any:
+    """Stacked edges in either layout (channels-last forced on, whatever this machine's layout check says)."""
+    stacking.use_channels_last("cpu", request.param == "channels-last")
+    yield request.param
+    stacking.use_channels_last("cpu", False)
+
+
 @pytest.mark.parametrize("stride", [1, 2])
-def test_stacked_mixed_ops_equal_each_edge_run_alone_and_update_each_bn(stride: int, one_thread: None) -> None:
+def test_stacked_mixed_ops_equal_each_edge_run_alone_and_update_each_bn(stride: int, layout: str,
+                                                                        one_thread: None) -> None:
+    """In channels-last this runs every narrow path: 4-channel pools, batch norms under 16 channels
+    (_NarrowBatchNorm), the pools' shared batch norm and the weighted repeat by 1x1 convolution."""
     torch.manual_seed(0)
     edges = [_mixed(stride) for _ in range(3)]
     for edge in edges:  # distinct running statistics, so a mixed-up write-back would show
@@ -125,6 +136,66 @@ def test_stacked_mixed_ops_equal_each_edge_run_alone_and_update_each_bn(stride: 
         for key, value in edge.state_dict().items():
             assert torch.allclose(value.double(), expected[key].double(), rtol=1e-6, atol=1e-7), key
     assert all(int(e._ops[4].op[3].num_batches_tracked) == 2 for e in edges)  # sep_conv_3x3's first BN, 1 + 1
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def test_narrow_batch_norm_is_f_batch_norm_to_the_second_derivative() -> None:
+    torch.manual_seed(0)
+    x = _channels_last(torch.randn(4, 6, 5, 5, dtype=torch.float64)).requires_grad_()
+    scale = torch.rand(6, dtype=torch.float64, requires_grad=True)
+    out, mean, var = stacking._NarrowBatchNorm.apply(x, scale, 1e-5)
+    expected = torch.nn.functional.batch_norm(x, None, None, scale, None, True, 0.0, 1e-5)
+    assert (out - expected).abs().max() < 1e-12
+    assert torch.allclose(mean, x.mean((0, 2, 3)), atol=1e-14) and torch.allclose(var, x.var((0, 2, 3), False))
+    def norm(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return stacking._NarrowBatchNorm.apply(x, scale, 1e-5)[0]
+    assert torch.autograd.gradcheck(norm, (x, scale))
+    assert torch.autograd.gradgradcheck(norm, (x, scale))  # create_graph goes through F.batch_norm
+
+
+def test_batch_norms_under_16_channels_update_running_statistics_as_nn_batchnorm2d() -> None:
+    torch.manual_seed(0)
+    layers = [nn.BatchNorm2d(3, affine=False) for _ in range(2)]
+    plain = [nn.BatchNorm2d(3, affine=False) for _ in range(2)]
+    for layer, twin in zip(layers, plain):
+        twin.load_state_dict(layer.state_dict())
+    x = torch.randn(4, 6, 5, 5)
+    out = stacking.batch_norm(layers, _channels_last(x))
+    expected = torch.cat([twin(half) for twin, half in zip(plain, x.chunk(2, dim=1))], dim=1)
+    assert _rel(out, expected) < 1e-6
+    for layer, twin in zip(layers, plain):
+        for (key, value), other in zip(layer.state_dict().items(), twin.state_dict().values()):
+            assert torch.allclose(value.double(), other.double(), rtol=1e-6, atol=1e-7), key
+
+
+@pytest.mark.parametrize("pool", [nn.MaxPool2d(3, 1, 1), nn.AvgPool2d(3, 1, 1, count_include_pad=False),
+                                  nn.MaxPool2d(3, 2, 1)], ids=["max", "avg", "max-stride-2"])
+@pytest.mark.parametrize("channels", [2, 4, 8])
+def test_pooling_few_channels_side_by_side_is_bitwise_the_layer(pool: nn.Module, channels: int) -> None:
+    torch.manual_seed(0)
+    x = _channels_last(torch.randn(3, channels, 9, 9)).requires_grad_()
+    out, expected = stacking._pool(pool, x), pool(x)
+    assert torch.equal(out, expected) and out.is_contiguous(memory_format=torch.channels_last)
+    grad = _channels_last(torch.randn_like(expected))
+    assert torch.equal(torch.autograd.grad(out, x, grad)[0], torch.autograd.grad(expected, x, grad)[0])
+
+
+def test_weighting_a_shared_input_by_1x1_convolution_is_the_broadcast_product() -> None:
+    torch.manual_seed(0)
+    y = _channels_last(torch.randn(2, 3, 6, 6)).requires_grad_()
+    weights = torch.rand(4, requires_grad=True)
+    out = stacking.weighted(y, False, weights)
+    expected = (y.unsqueeze(1) * weights.view(1, 4, 1, 1, 1)).flatten(1, 2)
+    assert out.shape == (2, 12, 6, 6) and _rel(out, expected) < 1e-7
+    grad = torch.randn_like(expected)
+    for a, b in zip(torch.autograd.grad(out, (y, weights), grad), torch.autograd.grad(expected, (y, weights), grad)):
+        assert _rel(a, b) < 1e-6
+    stacked = _channels_last(torch.randn(2, 12, 6, 6))
+    assert torch.equal(stacking.weighted(stacked, True, weights),
+                       (stacked.unflatten(1, (4, 3)) * weights.view(1, 4, 1, 1, 1)).flatten(1, 2))
 
 
 def test_edges_whose_ops_differ_run_one_by_one(one_thread: None) -> None:

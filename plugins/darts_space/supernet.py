@@ -205,7 +205,10 @@ class Supernet(WeightParameters, nn.Module):
         weights = {False: F.softmax(self.alphas_normal, dim=-1), True: F.softmax(self.alphas_reduce, dim=-1)}
         edge_weights = {False: self.edge_weights(False), True: self.edge_weights(True)}
         s0 = self.stem(x)
-        s1 = s0 if self.stem1 is None else self.stem1(s0)
+        # With the CIFAR stem both inputs of cell 0 are the stem's output. Cell 1 reads s1 too, so as a view of its
+        # own s1's gradient is a sum of two (cell 0's and cell 1's reads) before it joins s0's: the same sum whether
+        # or not the cells are recomputed in backward (a sum of three would depend on the order they arrive in).
+        s1 = s0.view_as(s0) if self.stem1 is None else self.stem1(s0)
         last = len(self.cells) - 1
         for i, cell in enumerate(self.cells):
             # The last cell is not recomputed: backward starts with it, so its activations would be rebuilt at once
