@@ -54,7 +54,7 @@ class BenchShape:
 
 
 def checkpointed(method: str, shape: BenchShape) -> BenchShape | None:
-    """``shape`` with every cell recomputed in backward (the space option ``checkpoint_cells``, what
+    """``shape`` with its cells recomputed in backward (the space option ``checkpoint_cells``, what
     ``--checkpoint cells`` sets), or None where ``method``'s space has no such option or ``shape`` sets it already."""
     space = registry.get("search_space", shape.space or resolve_method(method).search_space)
     if "checkpoint_cells" not in space.options or shape.options.get("checkpoint_cells"):

@@ -166,6 +166,18 @@ class _BuffersKept:
         self.buffers, self.saved = [], []
 
 
+def recomputed_cells(reductions: Sequence[bool]) -> int:
+    """How many cells, from the first, a supernet whose cells halve the resolution where ``reductions`` says
+    recomputes in backward (``checkpoint_cells``): all but those after the last reduction, and never the last cell.
+
+    The cells of the last stage run at the lowest resolution with the most channels: as much arithmetic as any other
+    cell for the smallest activations (a quarter of a first-stage cell's in DARTS), so recomputing them would save
+    little memory for a full cell's time. Backward starts with the last cell, so its activations would be rebuilt at
+    once: the same peak, only time."""
+    last_stage = max((i + 1 for i, reduction in enumerate(reductions) if reduction), default=len(reductions))
+    return min(last_stage, len(reductions) - 1)
+
+
 def run_cell(cell: nn.Module, *inputs: Any, recompute: bool) -> torch.Tensor:
     """``cell(*inputs)``; with ``recompute`` (and autograd on) the cell's inner activations are not saved for
     backward but recomputed there from its inputs (:class:`_RecomputedCell`), with the same random draws and

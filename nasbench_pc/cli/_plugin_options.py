@@ -30,8 +30,9 @@ def space_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--layers", type=int, help="Number of cells (DARTS); shortcut for --space-option layers=N."),
         click.option("--stem", type=click.Choice(["cifar", "imagenet"]), help="DARTS stem; shortcut for "
                      "--space-option stem=NAME."),
-        click.option("--checkpoint", type=click.Choice(["cells"]), help="Recompute each cell's activations in "
-                     "backward instead of saving them: same gradients, less memory, more time; shortcut for "
+        click.option("--checkpoint", type=click.Choice(["cells"]), help="Recompute the activations of the cells "
+                     "before the last stage in backward instead of saving them: same gradients, less memory, more "
+                     "time; shortcut for "
                      "--space-option checkpoint_cells=True."),
         click.option("--k", "k", type=int, help="Partial-channel K; shortcut for --sampler-option k=N."),
     )):

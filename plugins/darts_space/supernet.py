@@ -17,7 +17,7 @@ from torch import nn
 
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp, WeightParameters, run_cell
+from nasbench_pc.mixed_op import MixedOp, WeightParameters, recomputed_cells, run_cell
 from nasbench_pc.plugins.darts_space.genotype import Genotype
 from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, ReLUConvBN
 from nasbench_pc.stacking import run_edges
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SupernetConfig:
     """Shape of a supernet. ``stem`` is 'cifar' (conv3x3 + BN) or 'imagenet' (three stride-2 convs).
-    ``checkpoint_cells`` recomputes each cell's activations but the last one's in backward instead of saving them
-    (:func:`run_cell`)."""
+    ``checkpoint_cells`` recomputes the activations of each cell before the last stage in backward instead of saving
+    them (:func:`run_cell`, :func:`recomputed_cells`)."""
 
     init_channels: int = 16
     layers: int = 8
@@ -209,12 +209,10 @@ class Supernet(WeightParameters, nn.Module):
         # own s1's gradient is a sum of two (cell 0's and cell 1's reads) before it joins s0's: the same sum whether
         # or not the cells are recomputed in backward (a sum of three would depend on the order they arrive in).
         s1 = s0.view_as(s0) if self.stem1 is None else self.stem1(s0)
-        last = len(self.cells) - 1
+        recomputed = recomputed_cells([cell.reduction for cell in self.cells]) if self.config.checkpoint_cells else 0
         for i, cell in enumerate(self.cells):
-            # The last cell is not recomputed: backward starts with it, so its activations would be rebuilt at once
-            # and the peak would be the same; recomputing it would only cost time.
             s0, s1 = s1, run_cell(cell, s0, s1, weights[cell.reduction], edge_weights[cell.reduction],
-                                  recompute=self.config.checkpoint_cells and i < last)
+                                  recompute=i < recomputed)
         out = self.global_pooling(s1)
         return self.classifier(out.flatten(1))
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp, WeightParameters, run_cell
+from nasbench_pc.mixed_op import MixedOp, WeightParameters, recomputed_cells, run_cell
 from nasbench_pc.plugins.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
 from nasbench_pc.plugins.nas_bench_201.genotype import EDGES, NUM_EDGES, Nb201Genotype, node_slices
 from nasbench_pc.plugins.nas_bench_201.ops import OPS, PRIMITIVES
@@ -56,7 +56,7 @@ class Nb201Supernet(WeightParameters, TinySkeleton):
         config: network shape.
         track_running_stats: whether the cells' non-affine BNs keep running statistics (the reference
             search scripts' BN switch; 1 in the benchmark's runs).
-        checkpoint_cells: recompute the activations of each cell and residual block but the last cell in backward
+        checkpoint_cells: recompute the activations of each cell and residual block before the last stage in backward
             instead of saving them (:func:`nasbench_pc.mixed_op.run_cell`): same outputs and gradients, less
             memory, more time.
 
@@ -92,11 +92,11 @@ class Nb201Supernet(WeightParameters, TinySkeleton):
         weights = F.softmax(self.alphas, dim=-1)
         edge_weights = self.edge_weights()
         x = self.stem(x)
-        last = len(self.cells) - 1
+        recomputed = (recomputed_cells([not isinstance(cell, Nb201SearchCell) for cell in self.cells])
+                      if self.checkpoint_cells else 0)
         for i, cell in enumerate(self.cells):
             inputs = (x, weights, edge_weights) if isinstance(cell, Nb201SearchCell) else (x,)
-            # the last cell's activations would be rebuilt as soon as backward starts: no lower peak, only time
-            x = run_cell(cell, *inputs, recompute=self.checkpoint_cells and i < last)
+            x = run_cell(cell, *inputs, recompute=i < recomputed)
         return self.forward_head(self.lastact(x))
 
     def genotype(self) -> Nb201Genotype:
