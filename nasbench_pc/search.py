@@ -619,8 +619,8 @@ def _out_of_memory(config: SearchConfig, info: DatasetInfo, order: int, device: 
                f"{suggested.lr:.3g} scaled linearly; start again with --batch-size {batch} --lr {suggested.lr:.3g} "
                f"and a new --out")
     if config.space_options.get("checkpoint_cells") is False:  # the space has the option and it is off
-        fix += (" (or keep the batch and add --checkpoint cells, which recomputes each cell's activations in "
-                "backward: about 4x less memory for about 1.45x the step time)")
+        fix += (" (or keep the batch and add --checkpoint cells, which recomputes the cells' activations in "
+                "backward: about 4x less memory for 1.2-1.4x the step time on CPU)")
     return ConfigError(f"Out of memory: the batch of {config.batch_size} did not fit on {where}. {_KEPT} To go "
                        f"on, {fix}.")
 

@@ -15,7 +15,10 @@ On CPU the stacked edges also run channels-last (:func:`use_channels_last`), whe
 pointwise kernels are several times faster than in PyTorch's default layout, but only on a machine where
 :mod:`nasbench_pc.layout_check` has run those kernels against the plain path and found them equal; the kernel
 that once corrupted the heap (FactorizedReduce's stride-2 1x1 backward on AVX2) is always given a
-default-layout input.
+default-layout input. Channels-last, PyTorch's batch norm and pooling kernels slow down sharply below 16 and 8
+channels, the widths PC-DARTS edges have; there :class:`_NarrowBatchNorm` and :func:`_pool` take over (the same
+functions, tested against the layers). Each edge's softmax weight is applied per channel in 4-D (:func:`weighted`),
+folded into an op's last batch norm where it has no affine parameters.
 
 What stacks: a :class:`~nasbench_pc.mixed_op.MixedOp` whose ops are, per candidate, of one class on every
 edge, and each op either parameter-free, a chain of ``Conv2d``/``BatchNorm2d``/``ReLU``/pooling layers

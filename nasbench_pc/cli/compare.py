@@ -436,8 +436,9 @@ def plan_command(methods: tuple[str, ...], budget: str, image_size: int, device:
     if with_checkpoint:
         cpu = ("; on CPU it is extrapolated from the bytes kept between forward and backward, which leave out the "
                "cell recomputed during backward, so it is only an upper bound" if device == "cpu" else "")
-        console.print(f"The last column is the batch with --checkpoint cells, which recomputes each cell's activations "
-                      f"in backward (same gradients, more step time); scale the lr to it the same way{cpu}.",
+        console.print(f"The last column is the batch with --checkpoint cells, which recomputes the activations of the "
+                      f"cells before the last stage in backward (same gradients, more step time); scale the lr to it "
+                      f"the same way{cpu}.",
                       highlight=False)
 
 
