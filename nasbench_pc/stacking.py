@@ -136,8 +136,8 @@ _descriptions: weakref.WeakKeyDictionary[nn.Module, str] = weakref.WeakKeyDictio
 
 
 def _describe(layer: nn.Module) -> str:
-    """The layer's class and settings (its repr), worked out once per layer: building reprs was a sixth of a
-    stacked forward's Python time."""
+    """The layer's class and settings (its repr), worked out once per layer: building reprs on every call was a large
+    share of a stacked forward's Python time."""
     description = _descriptions.get(layer)
     if description is None:
         description = _descriptions[layer] = f"{type(layer).__module__}.{type(layer).__qualname__}: {layer!r}"
@@ -193,10 +193,10 @@ def stack_layer(layers: Sequence[nn.Module], state: tuple[torch.Tensor | Shared,
 
 
 def _pool(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``layer(x)`` for a pooling layer. Channels-last with fewer than 8 channels, PyTorch's pooling kernels run
-    2-3x slower per element than at 8 or more (they vectorise over channels); then the images are laid side by
-    side as the channels of one image, (1, B*C, H, W) channels-last, pooled, and laid back: the same values and
-    gradients, bit for bit (benchmarks/stacked_kernels.py times both)."""
+    """``layer(x)`` for a pooling layer. Channels-last with fewer than 8 channels, PyTorch's pooling kernels
+    (which vectorise over channels) run up to 5x slower than when the images are laid side by side as the channels
+    of one image, (1, B*C, H, W) channels-last; so they are, pooled, and laid back: the same values and gradients,
+    bit for bit (benchmarks/stacked_kernels.py times both)."""
     if not (_is_channels_last(x) and x.shape[1] < 8):
         return layer(x)
     b, c, h, w = x.shape
@@ -216,7 +216,8 @@ def _repeat(x: torch.Tensor, n: int) -> torch.Tensor:
 def weighted(y: torch.Tensor, stacked: bool, weights: torch.Tensor) -> torch.Tensor:
     """Edge e's block of channels times ``weights[e]``: of the stacked ``y``, or of the shared ``y`` repeated for each
     edge. Kept 4-D, in ``y``'s layout: a 5-D (B, edges, C, H, W) view of a channels-last tensor has the edges and
-    channels both innermost, and a broadcast over them runs 10-20x slower."""
+    channels both innermost, and a broadcast over them ran up to 11x slower forward and backward
+    (benchmarks/stacked_kernels.py)."""
     n = len(weights)
     if stacked:
         return y * weights.repeat_interleave(y.shape[1] // n).view(1, -1, 1, 1)
@@ -265,23 +266,15 @@ def batch_norm(layers: Sequence[nn.BatchNorm2d], x: torch.Tensor, scale: torch.T
         if first.affine:
             raise ValueError("a scale folds only into batch norms without affine parameters")
         scale = scale.repeat_interleave(x.shape[1] // n)
-    if _batch_statistics(first) and not first.affine:
-        out, mean, var = _normalize(x, scale, first.eps)
-        _update_running(layers, list(mean.chunk(n)), list(var.chunk(n)))
-        return out
-    track = first.track_running_stats
-    mean = torch.cat([layer.running_mean for layer in layers]) if track else None
-    var = torch.cat([layer.running_var for layer in layers]) if track else None
     weight = torch.cat([layer.weight for layer in layers]) if first.affine else scale
     bias = torch.cat([layer.bias for layer in layers]) if first.affine else None
-    out = F.batch_norm(x, mean, var, weight, bias, first.training or not track, first.momentum, first.eps)
-    if first.training and track:
-        for layer in layers:
-            layer.num_batches_tracked.add_(1)
-        with torch.no_grad():
-            torch._foreach_copy_([layer.running_mean for layer in layers], list(mean.chunk(n)))
-            torch._foreach_copy_([layer.running_var for layer in layers], list(var.chunk(n)))
-    return out
+    if _batch_statistics(first):
+        out, mean, var = _normalize(x, weight, bias, first.eps)
+        _update_running(layers, list(mean.chunk(n)), list(var.chunk(n)))
+        return out
+    mean = torch.cat([layer.running_mean for layer in layers])
+    var = torch.cat([layer.running_var for layer in layers])
+    return F.batch_norm(x, mean, var, weight, bias, False, first.momentum, first.eps)
 
 
 def shared_batch_norm(layers: Sequence[nn.BatchNorm2d], x: torch.Tensor) -> torch.Tensor | None:
@@ -291,7 +284,7 @@ def shared_batch_norm(layers: Sequence[nn.BatchNorm2d], x: torch.Tensor) -> torc
     first = layers[0]
     if not _batch_statistics(first) or first.affine:
         return None
-    out, mean, var = _normalize(x, None, first.eps)
+    out, mean, var = _normalize(x, None, None, first.eps)
     _update_running(layers, [mean] * len(layers), [var] * len(layers))
     return out
 
@@ -300,20 +293,20 @@ def _batch_statistics(layer: nn.BatchNorm2d) -> bool:
     return layer.training or not layer.track_running_stats
 
 
-def _normalize(x: torch.Tensor, scale: torch.Tensor | None,
+def _normalize(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
                eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Batch norm with the batch's statistics and no affine parameters, times ``scale`` per channel: the output, the
-    batch mean and the unbiased batch variance (what running statistics move towards)."""
+    """Batch norm with the batch's statistics, times ``weight`` plus ``bias`` per channel: the output, the batch
+    mean and the unbiased batch variance (what running statistics move towards)."""
     c = x.shape[1]
     n = x.numel() // c
-    if _is_channels_last(x) and c < 16 and x.dtype in (torch.float32, torch.float64):
+    if bias is None and _is_channels_last(x) and c < 16 and x.dtype in (torch.float32, torch.float64):
         ones = torch.ones(c, dtype=x.dtype, device=x.device)
-        out, mean, var = _NarrowBatchNorm.apply(x, ones if scale is None else scale, eps)
+        out, mean, var = _NarrowBatchNorm.apply(x, ones if weight is None else weight, eps)
         return out, mean, var * (n / max(n - 1, 1))
     # with momentum 1, F.batch_norm leaves the batch's statistics here (in float32 for a bf16 or fp16 input)
     mean = torch.zeros(c, dtype=torch.promote_types(x.dtype, torch.float32), device=x.device)
     var = torch.zeros_like(mean)
-    return F.batch_norm(x, mean, var, scale, None, True, 1.0, eps), mean, var
+    return F.batch_norm(x, mean, var, weight, bias, True, 1.0, eps), mean, var
 
 
 def _update_running(layers: Sequence[nn.BatchNorm2d], means: list[torch.Tensor], variances: list[torch.Tensor]) -> None:
@@ -331,7 +324,7 @@ class _NarrowBatchNorm(torch.autograd.Function):
     """Training-mode batch norm without affine parameters, times a per-channel ``scale``, for a channels-last tensor
     of fewer than 16 channels: ``(x - mean) / sqrt(var + eps) * scale`` with the batch's mean and biased variance,
     as ``F.batch_norm`` computes them (two passes, the variance from centred values). PyTorch's channels-last batch
-    norm kernels vectorise over 16 channels at a time and below that run 2-4x slower than these reductions and
+    norm kernels vectorise over 16 channels at a time and below that run 1.6-4.8x slower than these reductions and
     elementwise passes (benchmarks/stacked_kernels.py). Returns the output and the batch's mean and variance, for
     the running statistics. A backward that is itself differentiated (``create_graph=True``) goes through
     ``F.batch_norm`` instead, so second derivatives are exact."""

@@ -171,6 +171,27 @@ def test_batch_norms_under_16_channels_update_running_statistics_as_nn_batchnorm
             assert torch.allclose(value.double(), other.double(), rtol=1e-6, atol=1e-7), key
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_stacked_affine_batch_norms_are_each_layer_run_alone(training: bool) -> None:
+    torch.manual_seed(0)
+    layers = [nn.BatchNorm2d(3) for _ in range(2)]
+    for layer in layers:
+        for tensor in (layer.weight, layer.bias, layer.running_mean, layer.running_var):
+            tensor.data.copy_(torch.rand(3) + 0.5)
+    plain = [nn.BatchNorm2d(3) for _ in range(2)]
+    for layer, twin in zip(layers, plain):
+        twin.load_state_dict(layer.state_dict())
+        layer.train(training), twin.train(training)
+    x = torch.randn(4, 6, 5, 5)
+    out = stacking.batch_norm(layers, _channels_last(x))
+    expected = torch.cat([twin(half) for twin, half in zip(plain, x.chunk(2, dim=1))], dim=1)
+    assert _rel(out, expected) < 1e-6
+    for layer, twin in zip(layers, plain):
+        for (key, value), other in zip(layer.state_dict().items(), twin.state_dict().values()):
+            assert torch.allclose(value.double(), other.double(), rtol=1e-6, atol=1e-7), key
+    assert int(layers[0].num_batches_tracked) == int(training)
+
+
 @pytest.mark.parametrize("pool", [nn.MaxPool2d(3, 1, 1), nn.AvgPool2d(3, 1, 1, count_include_pad=False),
                                   nn.MaxPool2d(3, 2, 1)], ids=["max", "avg", "max-stride-2"])
 @pytest.mark.parametrize("channels", [2, 4, 8])
