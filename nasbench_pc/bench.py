@@ -19,6 +19,7 @@ import torch
 
 from nasbench_pc import registry, stacking
 from nasbench_pc.api import create_supernet, resolve_method
+from nasbench_pc.devices import is_out_of_memory
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.profiling import step_cost, step_seconds
 
@@ -94,7 +95,9 @@ def measure(method: str, batch: int, *, shape: BenchShape = BenchShape(), device
     try:
         cost = step_cost(net, x, y)
         times = [step_seconds(net, x, y) for _ in range(repeats)]
-    except torch.cuda.OutOfMemoryError:
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
         net.zero_grad(set_to_none=True)
         del x, y
         torch.cuda.empty_cache()
@@ -118,6 +121,8 @@ def largest_batch(method: str, budget: int, *, shape: BenchShape = BenchShape(),
     net = _net(method, shape, dev)
     if dev.type != "cuda":
         small, large = (measure(method, b, shape=shape, device=device, repeats=0, net=net) for b in (8, 16))
+        if small.memory_bytes is None or large.memory_bytes is None:  # the CPU allocator refused a batch of 16
+            return Fit(method, 0, True, None)
         slope = (large.memory_bytes - small.memory_bytes) / 8
         fixed = small.memory_bytes - 8 * slope
         batch = int((budget - fixed) // slope) // multiple * multiple if slope > 0 else limit

@@ -26,6 +26,7 @@ class Context:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    joined: bool = False  # a process group was joined (torchrun), even one of a single process
 
     @property
     def is_main(self) -> bool:
@@ -33,7 +34,14 @@ class Context:
 
     @property
     def active(self) -> bool:
-        return self.world_size > 1
+        """Whether collectives run: several processes, or one that torchrun started (its group is real, so a
+        single GPU exercises the NCCL path that N GPUs take)."""
+        return self.world_size > 1 or self.joined
+
+    @property
+    def backend(self) -> str | None:
+        """The process group's backend ('nccl', 'gloo'), None without one."""
+        return dist.get_backend() if self.active and dist.is_initialized() else None
 
     def shard(self, size: int) -> slice:
         """This rank's contiguous part of a global batch of ``size`` examples."""
@@ -82,16 +90,17 @@ class Context:
 
 
 def init_from_env(device: str) -> Context:
-    """Join the process group torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK); a plain run is rank 0 of 1."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    """Join the process group torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK), NCCL on CUDA and gloo on CPU; a plain
+    run is rank 0 of 1 with no group. ``torchrun --nproc_per_node 1`` joins a group of one, so the data-parallel
+    path (global batch norm, all-reduces, NCCL) can be checked on a single GPU."""
+    if "RANK" not in os.environ and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return Context()
     if not dist.is_initialized():
         if device.startswith("cuda"):
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per process for NCCL
         dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
     return Context(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                   local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+                   local_rank=int(os.environ.get("LOCAL_RANK", "0")), joined=True)
 
 
 def shutdown() -> None:

@@ -24,7 +24,6 @@ import gc
 import hashlib
 import json
 import math
-import os
 import platform
 import signal
 import time
@@ -43,6 +42,7 @@ from nasbench_pc.architect import Architect
 from nasbench_pc.bench import BenchShape, plan
 from nasbench_pc.console import err_console
 from nasbench_pc.data import DatasetInfo, get_dataset, per_class_split, search_split, targets_of
+from nasbench_pc.devices import cpu_memory_left, is_out_of_memory
 from nasbench_pc.distributed import Context, check_batch, global_batchnorm
 from nasbench_pc.errors import ConfigError, check_finite
 from nasbench_pc.files import atomic_torch_save, atomic_write_bytes, temporary_path
@@ -596,11 +596,11 @@ def _resume(search: Search, run_dir: Path | None) -> float:
 
 
 def _free_memory(device: torch.device) -> int:
-    """Bytes a batch may use on ``device``: the GPU's free memory, or the machine's RAM."""
+    """Bytes a batch may use on ``device``: the GPU's free memory, or the CPU memory this process may still take."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
         return torch.cuda.mem_get_info(device)[0]
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return cpu_memory_left()
 
 
 def _out_of_memory(config: SearchConfig, info: DatasetInfo, order: int, device: torch.device, ctx: Context
@@ -645,7 +645,8 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
         for name in LEFTOVERS:
             (writer / name).unlink(missing_ok=True)
         meta = {"config": config.to_dict(), "method": asdict(search.method),
-                "dataset": asdict(search.info), "world_size": ctx.world_size, "versions": _versions(),
+                "dataset": asdict(search.info), "world_size": ctx.world_size,
+                "backend": ctx.backend, "versions": _versions(),
                 "layout": {"channels_last": search.layout.ok, "why": search.layout.reason},
                 "plugins": sorted(name for name, _ in registry.plugin_manager().list_name_plugin())}
         atomic_write_bytes(writer / CONFIG, (json.dumps(meta, indent=2) + "\n").encode())
@@ -673,7 +674,9 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
                                     record=record, history=search.history, after=resume_hint)
                 if record is None or (search.epoch < config.epochs and stopping()):
                     raise stop.interrupted("search", str(run_dir), f"nasbench-pc search --resume {run_dir}")
-    except torch.OutOfMemoryError:
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
         out_of_memory = True  # handled below, once the traceback no longer holds the step's activations
     if out_of_memory:
         info, order = search.info, search.method.order

@@ -48,7 +48,7 @@ from nasbench_pc import genotypes, registry, runkit
 from nasbench_pc.api import resolve_method
 from nasbench_pc.cost import network_spec
 from nasbench_pc.data import DatasetInfo, get_dataset
-from nasbench_pc.devices import check_device
+from nasbench_pc.devices import check_device, is_out_of_memory
 from nasbench_pc.errors import ConfigError, check_finite, unknown_name
 from nasbench_pc.export import (
     CHECKPOINT_FORMAT,
@@ -339,9 +339,9 @@ def _check_runs(model: nn.Module, spec: NetworkSpec, hp: TrainHParams, info: Dat
     with torch.no_grad():
         try:
             model(x)
-        except torch.OutOfMemoryError:
-            raise
         except RuntimeError as exc:
+            if is_out_of_memory(exc):
+                raise
             raise ConfigError(
                 f"The {spec.model} network cannot run on {side} images ({exc}). Resize the data with --image-size "
                 f"(the network is made for {spec.image_size}x{spec.image_size})."
@@ -350,9 +350,9 @@ def _check_runs(model: nn.Module, spec: NetworkSpec, hp: TrainHParams, info: Dat
             return
         try:
             model.forward_with_aux(x)
-        except torch.OutOfMemoryError:
-            raise
-        except RuntimeError:
+        except RuntimeError as exc:
+            if is_out_of_memory(exc):
+                raise
             raise ConfigError(
                 f"The auxiliary head of the {spec.model} network expects the feature map that "
                 f"{spec.image_size}x{spec.image_size} images give where it sits, and cannot run on {side} images. "
@@ -476,7 +476,9 @@ def _memory_guard(config: TrainConfig, out: Path) -> Iterator[None]:
     """Turn running out of GPU memory into advice instead of a traceback."""
     try:
         yield
-    except torch.OutOfMemoryError:
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
         hp = config.hparams
         raise ConfigError(
             f"Out of memory: a batch of {hp.batch_size} images on the network with "

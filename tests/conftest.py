@@ -24,3 +24,5 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+# cuBLAS needs this set before CUDA starts to run deterministically (tests/test_device_paths.py asks for that on a GPU).
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
