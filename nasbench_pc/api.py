@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -17,22 +18,47 @@ _METHOD_OPTIONS = ("search_space", "sampler", "sampler_options", "normalizer", "
 
 
 def resolve_method(method: str | Method, **overrides: Any) -> Method:
-    """The method record with overrides applied. ``k=`` is a shortcut for ``sampler_options={'k': ...}``
-    (added to the method's other sampler options)."""
+    """The method record with overrides applied. An option of the method's sampler given by name (``k=2`` for a
+    partial-channel sampler) is a shortcut for ``sampler_options={'k': 2}``, added to its other sampler options.
+    What the method leaves open (its space, sampler or normalizer: None) becomes the registered default
+    (:func:`nasbench_pc.registry.default`)."""
     base = method if isinstance(method, Method) else registry.get("method", method)
     changes = {key: overrides.pop(key) for key in _METHOD_OPTIONS if key in overrides}
-    if "k" in overrides:
-        changes["sampler_options"] = {**changes.get("sampler_options", base.sampler_options), "k": overrides.pop("k")}
-    if overrides:
-        raise ConfigError(
-            f"Unknown option(s) {', '.join(sorted(overrides))} for method {base.name!r}. Valid options: "
-            f"{', '.join(_METHOD_OPTIONS + ('k',))} and the search space's shape options."
-        )
     if "sampler" in changes and "sampler_options" not in changes:
         changes["sampler_options"] = {}  # the new sampler does not inherit the old one's options
     if "normalizer" in changes and "normalizer_options" not in changes:
         changes["normalizer_options"] = {}
+    own = sampler_shortcuts()
+    if shortcuts := {key: overrides.pop(key) for key in list(overrides) if key in own}:
+        changes["sampler_options"] = {**changes.get("sampler_options", base.sampler_options), **shortcuts}
+    if overrides:
+        raise ConfigError(
+            f"Unknown option(s) {', '.join(sorted(overrides))} for method {base.name!r}. Valid options: "
+            f"{', '.join(_METHOD_OPTIONS + tuple(own))} and the search space's shape options."
+        )
+    for key, kind in (("search_space", "search_space"), ("sampler", "sampler"), ("normalizer", "normalizer")):
+        if (changes.get(key) or getattr(base, key)) is None:  # the method leaves it to the registered default
+            changes[key] = registry.default(kind)
     return base.with_overrides(**changes)
+
+
+def sampler_shortcuts() -> list[str]:
+    """The option names that channel samplers take (their factories' keyword parameters), in registration order:
+    given by name to :func:`resolve_method` or :func:`create_supernet`, such an option goes to the method's
+    sampler (``k=2``), which refuses it when it is not its own."""
+    names: dict[str, None] = {}
+    for factory in registry.available("sampler").values():
+        try:
+            parameters = inspect.signature(factory).parameters.values()
+        except (TypeError, ValueError):  # a factory without an introspectable signature gives no shortcut
+            continue
+        names.update((p.name, None) for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    return list(names)
+
+
+def default_space() -> str:
+    """The search space of a method that names none and of a genotype JSON without ``"space"``."""
+    return registry.default("search_space")
 
 
 def space_options(space: SearchSpace, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,12 +116,12 @@ def create_supernet(method: str | Method, *, num_classes: int = 10, in_channels:
         method: a registered method name or a :class:`Method`.
         num_classes: classifier outputs.
         in_channels: channels of the input images.
-        space: the search space; default the method's own (``Method.search_space``, DARTS for the built-ins).
-        options: method options (``sampler``, ``normalizer`` and their ``*_options``; ``k`` for a partial-channel
-            sampler) and the space's shape options (DARTS: ``init_channels``, ``layers``, ``steps``,
-            ``multiplier``, ``stem_multiplier``, ``stem``; NAS-Bench-201: ``init_channels``, ``cells_per_stage``).
+        space: the search space; default the method's own (``Method.search_space``, else the default space).
+        options: method options (``sampler``, ``normalizer`` and their ``*_options``; an option of the sampler by
+            its name, e.g. ``k`` for a partial-channel sampler) and the space's shape options (its ``options``;
+            ``nasbench-pc methods`` lists them).
     """
-    method_options = {key: options.pop(key) for key in (*_METHOD_OPTIONS, "k") if key in options}
+    method_options = {key: options.pop(key) for key in (*_METHOD_OPTIONS, *sampler_shortcuts()) if key in options}
     resolved = resolve_method(method, **method_options)
     search_space = registry.get("search_space", space or resolved.search_space)
     shape = space_options(search_space, options)

@@ -23,8 +23,9 @@ from nasbench_pc.devices import is_out_of_memory
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.profiling import step_cost, step_seconds
 
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "k": 10**3, "m": 10**6, "g": 10**9,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+#: unit -> bytes: b; kb, mb, gb, tb (and k, m, g, t) in powers of 1000; kib, mib, gib, tib in powers of 1024
+_UNITS = {"": 1, "b": 1, **{f"{prefix}{suffix}": base ** power for power, prefix in enumerate("kmgt", start=1)
+                            for suffix, base in (("", 1000), ("b", 1000), ("ib", 1024))}}
 
 
 def parse_bytes(text: str) -> int:
@@ -55,12 +56,13 @@ class BenchShape:
 
 
 def checkpointed(method: str, shape: BenchShape) -> BenchShape | None:
-    """``shape`` with its cells recomputed in backward (the space option ``checkpoint_cells``, what
+    """``shape`` with activations recomputed in backward (the space's ``recompute_option``, e.g. what
     ``--checkpoint cells`` sets), or None where ``method``'s space has no such option or ``shape`` sets it already."""
     space = registry.get("search_space", shape.space or resolve_method(method).search_space)
-    if "checkpoint_cells" not in space.options or shape.options.get("checkpoint_cells"):
+    option = getattr(space, "recompute_option", None)
+    if option is None or shape.options.get(option):
         return None
-    return replace(shape, options={**shape.options, "checkpoint_cells": True})
+    return replace(shape, options={**shape.options, option: True})
 
 
 @dataclass(frozen=True)

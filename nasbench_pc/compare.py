@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from nasbench_pc import genotypes
+from nasbench_pc import genotypes, registry
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.evaluation import is_search_run, kendall_tau
 from nasbench_pc.interfaces import CellStats, Metric
@@ -60,8 +60,10 @@ class RunSummary:
     scores: dict[str, float] = field(default_factory=dict)  # evaluator metrics by key (compare --evaluate)
 
     @property
-    def k(self) -> int | None:
-        return self.sampler_options.get("k")
+    def k(self) -> Any:
+        """The value of the sampler option a comparison shows (:func:`sampler_column`; partial channels: K),
+        None where the run's sampler has none."""
+        return self.sampler_options.get(sampler_column()[1])
 
     @property
     def final(self) -> dict[str, Any]:
@@ -229,6 +231,15 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
 
 
+def sampler_column() -> tuple[str, str]:
+    """(header, option) of the sampler option comparison tables show, which a channel sampler declares as its
+    ``column`` (the partial-channel sampler: ``("K", "k")``); the first registered one, else an empty column."""
+    for _, sampler in sorted(registry.available("sampler").items()):
+        if getattr(sampler, "column", None):
+            return sampler.column
+    return "", ""
+
+
 @dataclass
 class MethodRow:
     method: str
@@ -236,7 +247,7 @@ class MethodRow:
     seeds: list[int]
     sampler: str
     normalizer: str
-    k: int | None
+    k: Any  # the sampler option the table shows (sampler_column), e.g. K of partial channels
     batch_size: int
     device: str
     memory_label: str
@@ -255,8 +266,9 @@ class MethodRow:
     collapsed_seeds: list[int]
     derived_params: int | None = None
     derived_macs: int | None = None
-    memory_vs_darts: float | None = None
-    time_vs_darts: float | None = None
+    baseline: str | None = None  # the method the ratios below divide by (the table's first unless chosen)
+    memory_vs_baseline: float | None = None  # memory over the baseline's (same memory kind), else None
+    time_vs_baseline: float | None = None  # step time over the baseline's
     metrics: tuple[Metric, ...] = ()  # the evaluators' metrics, in column order
     evaluations: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric key -> (mean, std)
 
@@ -270,19 +282,36 @@ class MethodRow:
         return data
 
 
-def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str = "darts",
-              metrics: tuple[Metric, ...] = ()) -> list[MethodRow]:
-    """One row per method, mean and std over its runs. Rows follow the methods' registration order
-    (darts first), so a table rebuilt with --from matches the one printed when the runs were made.
-    ``metrics`` are the evaluator metrics the runs were scored with (``RunSummary.scores``), one column each.
-    The runs must share one search space (ConfigError otherwise)."""
+def table_order(methods: list[str]) -> list[str]:
+    """``methods`` (once each) in the order a comparison table lists them: the methods' registration order, then
+    by name."""
     from nasbench_pc.registry import available
 
-    check_one_space({r.run_dir: r.space for r in runs})
     order = {name: i for i, name in enumerate(available("method"))}
-    by_method: dict[str, list[RunSummary]] = {}
-    for run in sorted(runs, key=lambda r: (order.get(r.method, len(order)), r.method)):
-        by_method.setdefault(run.method, []).append(run)
+    return sorted(dict.fromkeys(methods), key=lambda m: (order.get(m, len(order)), m))
+
+
+def check_baseline(baseline: str | None, methods: list[str]) -> None:
+    """Refuse a ``baseline`` that is not one of the compared ``methods`` (in table order)."""
+    if baseline is not None and baseline not in methods:
+        raise ConfigError(f"--baseline {baseline!r} is not among the compared methods ({', '.join(methods)}), so "
+                          f"there is nothing to divide the other methods' memory and step time by. Give one of "
+                          f"those methods, or leave --baseline out to compare against the first"
+                          f"{f' ({methods[0]})' if methods else ''}.")
+
+
+def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str | None = None,
+              metrics: tuple[Metric, ...] = ()) -> list[MethodRow]:
+    """One row per method, mean and std over its runs. Rows follow the methods' registration order, so a table
+    rebuilt with --from matches the one printed when the runs were made. Memory and step time are also given as
+    ratios to the ``baseline`` method's (default: the first row's; ConfigError if no run has that method).
+    ``metrics`` are the evaluator metrics the runs were scored with (``RunSummary.scores``), one column each.
+    The runs must share one search space (ConfigError otherwise)."""
+    check_one_space({r.run_dir: r.space for r in runs})
+    by_method: dict[str, list[RunSummary]] = {m: [] for m in table_order([r.method for r in runs])}
+    for run in runs:
+        by_method[run.method].append(run)
+    check_baseline(baseline, list(by_method))
     rows = []
     for method, group in by_method.items():
         group.sort(key=lambda r: r.seed)
@@ -313,13 +342,14 @@ def aggregate(runs: list[RunSummary], *, with_cost: bool = True, baseline: str =
             cost = genotype_cost(best.genotype)  # the space's default derived network (DARTS: CIFAR, C=36, 20 cells)
             row.derived_params, row.derived_macs = cost.params, cost.macs
         rows.append(row)
-    base = next((r for r in rows if r.method == baseline), None)
+    base = next((r for r in rows if r.method == baseline), rows[0] if rows else None)
     if base is not None:
         for row in rows:
+            row.baseline = base.method
             if base.memory_label == row.memory_label and base.memory_mib[0] > 0:
-                row.memory_vs_darts = row.memory_mib[0] / base.memory_mib[0]
+                row.memory_vs_baseline = row.memory_mib[0] / base.memory_mib[0]
             if base.step_seconds[0] > 0:
-                row.time_vs_darts = row.step_seconds[0] / base.step_seconds[0]
+                row.time_vs_baseline = row.step_seconds[0] / base.step_seconds[0]
     return rows
 
 
@@ -374,12 +404,14 @@ def _pm(pair: tuple[float, float], fmt: str, scale: float = 1.0) -> str:
 
 
 def columns(rows: list[MethodRow]) -> list[str]:
-    """The table's header; the skip column says how many edges the space counts skips over."""
+    """The table's header; the skip column says how many edges the space counts skips over, the ratio columns
+    which method they divide by."""
     skips = f"skips (of {rows[0].skip_edges})" if rows else "skips"
-    return ["method", "sampler", "normalizer", "K", "batch", "memory", "memory vs darts", "step s", "step vs darts",
-            "epoch s", "search cost", "arch acc %", *(m.label for m in (rows[0].metrics if rows else ())),
-            "params (eval)", "MACs (eval)", skips, "edge stability", "op stability", "seeds", "best genotype",
-            "warning"]
+    base = next((r.baseline for r in rows if r.baseline), "baseline")
+    metrics = [m.label for m in (rows[0].metrics if rows else ())]
+    return ["method", "sampler", "normalizer", sampler_column()[0], "batch", "memory", f"memory vs {base}", "step s",
+            f"step vs {base}", "epoch s", "search cost", "arch acc %", *metrics, "params (eval)", "MACs (eval)",
+            skips, "edge stability", "op stability", "seeds", "best genotype", "warning"]
 
 
 def table_rows(rows: list[MethodRow]) -> list[list[str]]:
@@ -391,9 +423,9 @@ def table_rows(rows: list[MethodRow]) -> list[list[str]]:
         out.append([
             r.method, r.sampler, r.normalizer, "-" if r.k is None else str(r.k), str(r.batch_size),
             f"{_pm(r.memory_mib, '.0f')} MiB {r.memory_label}",
-            "-" if r.memory_vs_darts is None else f"{r.memory_vs_darts:.2f}x",
+            "-" if r.memory_vs_baseline is None else f"{r.memory_vs_baseline:.2f}x",
             _pm(r.step_seconds, ".3f"),
-            "-" if r.time_vs_darts is None else f"{r.time_vs_darts:.2f}x",
+            "-" if r.time_vs_baseline is None else f"{r.time_vs_baseline:.2f}x",
             _pm(r.epoch_seconds, ".1f"),
             f"{_pm(r.search_hours, '.4f')} {unit}",
             _pm(r.arch_acc, ".1f", 100),

@@ -26,9 +26,10 @@ from torch.utils.data import Dataset
 
 from nasbench_pc import genotypes, registry
 from nasbench_pc.api import parse_option, resolve_options
+from nasbench_pc.cost import network_spec
 from nasbench_pc.data import DatasetInfo, get_dataset
 from nasbench_pc.errors import ConfigError, short_repr
-from nasbench_pc.export import SHAPE_KEYWORDS, network_options
+from nasbench_pc.export import network_options
 from nasbench_pc.files import atomic_write_text
 from nasbench_pc.interfaces import NEEDS, Evaluator, Metric, SearchSpace
 from nasbench_pc.runkit import CONFIG, METRICS
@@ -93,15 +94,15 @@ class EvaluationTarget:
         targets = torch.tensor([y for _, y in pairs], dtype=torch.long, device=self.device)
         return inputs, targets, info
 
-    def network_shape(self, init_channels: int | None = None, layers: int | None = None) -> tuple[int | None,
-                                                                                                  int | None]:
-        """(init_channels, layers) of a proxy network: the given ones, else the supernet's (:attr:`shape`; a
-        space's depth option is read through :data:`nasbench_pc.export.SHAPE_KEYWORDS`, e.g. NAS-Bench-201's
-        cells_per_stage); None where neither says."""
-        found = {key: next((self.shape[name] for name in names if name in self.shape), None)
-                 for key, names in SHAPE_KEYWORDS.items()}
-        return (init_channels if init_channels is not None else found["init_channels"],
-                layers if layers is not None else found["layers"])
+    def network_shape(self, init_channels: int | None = None, layers: int | None = None,
+                      network: str | None = None) -> tuple[int | None, int | None]:
+        """(width, depth) of a proxy network (``network`` of the space, default its first): the given ones, else the
+        supernet's, read from :attr:`shape` under the keywords the network's spec names its ``width`` and
+        ``depth`` (NAS-Bench-201's depth is ``cells_per_stage``); None where neither says."""
+        _, spec = network_spec(self.genotype, network)
+        found = [self.shape.get(keyword) if keyword else None for keyword in (spec.width, spec.depth)]
+        return (init_channels if init_channels is not None else found[0],
+                layers if layers is not None else found[1])
 
     def network(self, num_classes: int, in_channels: int, *, init_channels: int | None = None,
                 layers: int | None = None, network: str | None = None, seed: int | None = None) -> nn.Module:
@@ -109,10 +110,8 @@ class EvaluationTarget:
         (:meth:`network_shape`), with ``num_classes`` outputs for ``in_channels``-channel images (a dataset's
         :class:`~nasbench_pc.data.DatasetInfo` has both), initialised from ``seed`` (default the target's) and
         placed on :attr:`device`, in train mode."""
-        from nasbench_pc.cost import network_spec
-
         _, spec = network_spec(self.genotype, network)
-        channels, depth = self.network_shape(init_channels, layers)
+        channels, depth = self.network_shape(init_channels, layers, network)
         options = network_options(spec, init_channels=channels, layers=depth)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed if seed is None else seed)

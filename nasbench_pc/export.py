@@ -21,7 +21,7 @@ import safetensors.torch
 import torch
 from timm.models import get_pretrained_cfg
 
-from nasbench_pc import genotypes
+from nasbench_pc import genotypes, registry
 from nasbench_pc.cost import derived_network, model_cost, network_spec
 from nasbench_pc.errors import ConfigError, GenotypeError
 from nasbench_pc.files import atomic_write_bytes, atomic_write_text
@@ -33,19 +33,6 @@ from nasbench_pc.search import SearchConfig
 CHECKPOINT_FORMAT = "nasbench-pc/train-checkpoint"
 TRAIN_RUN_KIND = "train"  # the "kind" in a train run's config.json (search runs hold a checkpoint.pt too)
 WEIGHTS_NAME = "model.safetensors"
-#: The search behind each published genotype, for the model card.
-PUBLISHED = {
-    "DARTS_V1": "darts (first order), published genotype",
-    "DARTS_V2": "darts (second order), published genotype",
-    "PC_DARTS_cifar": "pc-darts on CIFAR-10, published genotype",
-    "PC_DARTS_image": "pc-darts on ImageNet, published genotype",
-    "NB201_best_cifar10": "the best CIFAR-10 cell of the NAS-Bench-201 benchmark (no search)",
-}
-#: What ``--init-channels`` and ``--layers`` set: the first of these keywords that a network's options hold
-#: (DARTS: ``layers`` cells; NAS-Bench-201: ``cells_per_stage``).
-SHAPE_KEYWORDS = {"init_channels": ("init_channels",), "layers": ("layers", "cells_per_stage")}
-#: How the model card and messages word a shape keyword's value.
-_SHAPE_WORDS = {"init_channels": "C={}", "layers": "{} cells", "cells_per_stage": "{} cells per stage"}
 #: model_args that are not the network's shape.
 _NOT_SHAPE = ("genotype", "num_classes", "in_chans")
 
@@ -53,24 +40,21 @@ _NOT_SHAPE = ("genotype", "num_classes", "in_chans")
 def network_options(spec: NetworkSpec, options: dict[str, Any] | None = None, *, init_channels: int | None = None,
                     layers: int | None = None) -> dict[str, Any]:
     """The shape keywords of the timm model of ``spec``: its reference ``spec.options``, then ``options``, then
-    ``init_channels`` / ``layers`` (None keeps the value) on the model's own keywords (:data:`SHAPE_KEYWORDS`)."""
+    ``init_channels`` / ``layers`` (None keeps the value) on the keywords the spec names its width and depth."""
     resolved = {**spec.options, **(options or {})}
-    for name, value in (("init_channels", init_channels), ("layers", layers)):
+    for flag, keyword, value in (("init-channels", spec.width, init_channels), ("layers", spec.depth, layers)):
         if value is None:
             continue
-        keyword = next((k for k in SHAPE_KEYWORDS[name] if k in resolved), None)
         if keyword is None:
-            raise ConfigError(
-                f"The {spec.model} network has no --{name.replace('_', '-')} setting (its shape options are "
-                f"{', '.join(resolved) or 'none'}). Drop --{name.replace('_', '-')}."
-            )
+            shape = f"its shape options are {', '.join(resolved)}" if resolved else "it has no shape options"
+            raise ConfigError(f"The {spec.model} network has no --{flag} setting ({shape}). Drop --{flag}.")
         resolved[keyword] = value
     return resolved
 
 
-def describe_shape(options: dict[str, Any]) -> str:
-    """``C=36 and 20 cells`` from ``{'init_channels': 36, 'layers': 20}``."""
-    return " and ".join(_SHAPE_WORDS.get(k, f"{k}={{}}").format(v) for k, v in options.items())
+def describe_shape(spec: NetworkSpec, options: dict[str, Any]) -> str:
+    """The network's shape in the words its spec gives (DARTS: ``C=36 and 20 cells``), ``keyword=value`` else."""
+    return " and ".join(spec.words.get(k, f"{k}={{}}").format(v) for k, v in options.items())
 
 
 @dataclass
@@ -78,8 +62,9 @@ class ExportSpec:
     """Everything an export folder records. ``state_dict`` None means an untrained architecture.
 
     The network is ``network`` of the genotype's space (None: the space's first), with the space's reference
-    shape, then ``options`` (the timm model's shape keywords), then ``init_channels`` / ``layers`` (DARTS: cells;
-    NAS-Bench-201: cells per stage). ``num_classes`` None takes the model's default (its pretrained cfg).
+    shape, then ``options`` (the timm model's shape keywords), then ``init_channels`` / ``layers`` (on the
+    keywords its :class:`~nasbench_pc.interfaces.NetworkSpec` names ``width`` and ``depth``). ``num_classes`` None
+    takes the model's default (its pretrained cfg).
     """
 
     genotype: Any
@@ -226,7 +211,8 @@ def model_card(spec: ExportSpec, cost: str, out: Path) -> str:
         "| field | value |",
         "|---|---|",
         f"| search space | {space.name} |",
-        f"| architecture | `{spec.architecture}` ({spec.network_name} network, {describe_shape(spec.shape())}) |",
+        f"| architecture | `{spec.architecture}` ({spec.network_name} network, "
+        f"{describe_shape(spec.network_spec(), spec.shape())}) |",
         f"| timm model args | `{json.dumps(args)}` and `genotype` |",
         f"| search | {spec.method or 'unknown'} |",
         f"| trained on | {spec.dataset or 'nothing (untrained)'} |",
@@ -325,9 +311,11 @@ def spec_from_checkpoint(ckpt: dict[str, Any], source: str) -> ExportSpec:
         args, data, config = ckpt["model_args"], ckpt["data"], ckpt["config"]
         step = ckpt.get("step", 0)
         final = ckpt["history"][-1] if ckpt["history"] and not step else {}
+        genotype = genotypes.from_dict(args["genotype"])
+        retired = network_spec(genotype, config["network"])[1].retired
         return ExportSpec(
-            genotype=genotypes.from_dict(args["genotype"]), network=config["network"],
-            options={k: v for k, v in args.items() if k not in (*_NOT_SHAPE, "stem")},
+            genotype=genotype, network=config["network"],
+            options={k: v for k, v in args.items() if k not in (*_NOT_SHAPE, *retired)},
             num_classes=args["num_classes"], in_chans=args["in_chans"],
             image_size=data["image_size"], mean=tuple(data["mean"]), std=tuple(data["std"]),
             state_dict=ckpt["state_dict"], source=source, method=config.get("method"), dataset=data["name"],
@@ -395,8 +383,9 @@ def search_method(source: str) -> tuple[str, dict[str, Any]] | None:
 def provenance(source: str) -> str | None:
     """The search behind a genotype source: the method (and dataset) named in a search run's config.json,
     or the paper for a published genotype; None when unknown."""
-    if source in PUBLISHED:
-        return PUBLISHED[source]
+    for space in registry.available("search_space").values():
+        if source in getattr(space, "provenance", {}):
+            return space.provenance[source]
     found = _search_run(source)
     if found is None:
         return None

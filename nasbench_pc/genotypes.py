@@ -1,12 +1,13 @@
 """Genotypes of every search space: reading, writing, and finding the space one belongs to.
 
 A genotype's JSON carries ``"space"`` (the name of the space plugin that reads it); a genotype.json
-without it is a DARTS genotype, as every file written before spaces were plugins is. Everything
-else about a genotype (its type, validation, text format) belongs to its space
-(:class:`nasbench_pc.interfaces.SearchSpace`).
+without it belongs to the default space (the one that says ``default = True``), as every file written
+before spaces were plugins does. Everything else about a genotype (its type, validation, text format)
+belongs to its space (:class:`nasbench_pc.interfaces.SearchSpace`).
 
-The DARTS space's names (``Genotype``, ``PRIMITIVES``, ``KNOWN``, ``from_python``, ``to_python``,
-``validate``) are re-exported here, where code written for the DARTS-only releases imports them.
+The default space's ``exports`` (the DARTS space's ``Genotype``, ``PRIMITIVES``, ``KNOWN``,
+``from_python``, ``to_python``, ``validate``) can still be imported from here, where code written for the
+DARTS-only releases imports them; they are looked up in the registry when first asked for.
 """
 
 from __future__ import annotations
@@ -20,14 +21,24 @@ from typing import Any
 from nasbench_pc import registry
 from nasbench_pc.errors import GenotypeError, short_repr
 from nasbench_pc.interfaces import SearchSpace
-from nasbench_pc.plugins.darts_space.genotype import KNOWN, PRIMITIVES, Genotype, from_python, to_python, validate
 
-__all__ = ["DEFAULT_SPACE", "KNOWN", "PRIMITIVES", "Genotype", "from_dict", "from_json", "from_python", "known",
-           "load", "parse", "save", "space_named", "space_of", "to_dict", "to_json", "to_python", "to_text",
-           "validate"]
+__all__ = ["default_export", "from_dict", "from_json", "known", "load", "parse", "save", "space_named", "space_of",
+           "to_dict", "to_json", "to_text"]
 
-#: The space of a genotype whose JSON has no ``"space"`` field.
-DEFAULT_SPACE = "darts"
+
+def default_export(name: str) -> Any:
+    """``name`` from the default space's ``exports``; AttributeError when it has none of that name."""
+    space = space_named(registry.default("search_space"))
+    exports = getattr(space, "exports", {})
+    if name not in exports:
+        raise AttributeError(f"module 'nasbench_pc.genotypes' has no attribute {name!r}")
+    return exports[name]
+
+
+def __getattr__(name: str) -> Any:  # the default space's exports (PEP 562), e.g. nasbench_pc.genotypes.Genotype
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return default_export(name)
 
 
 def space_named(name: str) -> SearchSpace:
@@ -68,9 +79,10 @@ def to_text(genotype: Any) -> str:
 
 
 def from_dict(data: Any, *, space: str | None = None) -> Any:
-    """The genotype that ``data`` (as :func:`to_dict` writes it) describes; no ``"space"`` means DARTS.
+    """The genotype that ``data`` (as :func:`to_dict` writes it) describes; no ``"space"`` means the default space.
     With ``space``, a genotype of another space is refused."""
-    name = data.get("space", space or DEFAULT_SPACE) if isinstance(data, Mapping) else (space or DEFAULT_SPACE)
+    fallback = space or registry.default("search_space")
+    name = data.get("space", fallback) if isinstance(data, Mapping) else fallback
     if not isinstance(name, str) or name not in registry.available("search_space"):
         raise GenotypeError(
             f"The genotype names the search space {short_repr(name)}, which is not installed "

@@ -35,6 +35,40 @@ class Supernet(Protocol):
 
 
 @dataclass(frozen=True)
+class Shortcut:
+    """A command-line flag a plugin declares for one of its options: a search space's shape option (``--layers 5``
+    for ``--space-option layers=5``) or a channel sampler's (``--k 2`` for ``--sampler-option k=2``), on every
+    command that takes ``--space-option`` / ``--sampler-option``.
+
+    ``flags`` are the flag and its aliases (``("--init-channels", "-C")``); ``option`` the option it sets; ``help``
+    what the option means; ``type`` its value's type; ``choices`` maps the words the flag takes to the option's
+    values (``{"cells": True}``: ``--checkpoint cells`` sets the option to True), empty for a plain value.
+    Two plugins may declare the same flag for the same option (each space its ``--init-channels``)."""
+
+    flags: tuple[str, ...]
+    option: str
+    help: str
+    type: type = int
+    choices: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def dest(self) -> str:
+        """The click parameter name: the first long flag without its dashes (``init_channels``)."""
+        return next(f for f in self.flags if f.startswith("--"))[2:].replace("-", "_")
+
+
+def flag_for(kind_flag: str, shortcuts: tuple[Shortcut, ...], option: str, value: Any) -> str:
+    """What a user types to set ``option`` to ``value``: a shortcut's flag where one declares it (``--checkpoint
+    cells``), else the generic ``kind_flag`` (``--space-option checkpoint_cells=True``)."""
+    for shortcut in shortcuts:
+        if shortcut.option == option:
+            words = [word for word, v in shortcut.choices.items() if v == value]
+            if words or not shortcut.choices:
+                return f"{next(f for f in shortcut.flags if f.startswith('--'))} {words[0] if words else value}"
+    return f"{kind_flag} {option}={value!r}"
+
+
+@dataclass(frozen=True)
 class CellStats:
     """What a space reports about a genotype so that a comparison can flag DARTS' collapse."""
 
@@ -47,11 +81,21 @@ class CellStats:
 @dataclass(frozen=True)
 class NetworkSpec:
     """A stand-alone network a space derives from a genotype: a timm model it registers, called with
-    ``genotype=``, ``num_classes=``, ``in_chans=`` and ``options``, measured at ``image_size``."""
+    ``genotype=``, ``num_classes=``, ``in_chans=`` and ``options``, measured at ``image_size``.
+
+    ``width`` and ``depth`` name the model's keywords that ``--init-channels`` and ``--layers`` set (None: the
+    network has no such setting); a search space's shape option of the same name gives a proxy network its
+    supernet's width and depth. ``words`` says how a model card words a keyword's value (``{"layers": "{} cells"}``;
+    unlisted keywords read ``keyword=value``). ``retired`` are model arguments that checkpoints of earlier releases
+    hold and the model no longer takes (dropped when such a checkpoint is exported)."""
 
     model: str
     options: Mapping[str, Any] = field(default_factory=dict)
     image_size: int = 32
+    width: str | None = None
+    depth: str | None = None
+    words: Mapping[str, str] = field(default_factory=dict)
+    retired: tuple[str, ...] = ()  # model arguments earlier releases' checkpoints hold that the model no longer takes
 
 
 class SearchSpace(Protocol):
@@ -69,6 +113,20 @@ class SearchSpace(Protocol):
         recipes: training recipes of its derived networks (``nasbench-pc train --recipe``): recipe name ->
             network name -> :class:`nasbench_pc.train.TrainHParams` values over its defaults (the PC-DARTS
             CIFAR recipe). Empty: ``train`` refuses the space's genotypes.
+
+    Optional attributes (read with ``getattr``, so an outside space may leave them out):
+        provenance: per known genotype, the search behind it in words, for model cards.
+        recipe_rule: what ``--recipe auto`` picks for its genotypes, and its recipes, in words (``methods``).
+        default: True for the one space that methods naming no space search and that reads genotype JSON
+            without a ``"space"`` field (files written before spaces were plugins).
+        exports: names that code written for the releases before spaces were plugins imports from
+            ``nasbench_pc`` and ``nasbench_pc.genotypes`` (the default space's ``Genotype``, ``KNOWN``, ...).
+        zero_op: the candidate op that outputs zeros (DARTS' ``none``), left out of an edge's strength in plots.
+        recompute_option: the boolean shape option that recomputes activations in backward instead of saving
+            them (DARTS: ``checkpoint_cells``): ``bench`` and ``plan`` also measure with it on, and out-of-memory
+            advice suggests it.
+        shortcuts: :class:`Shortcut` flags for its shape options (``--layers``); a channel sampler may declare
+            ``shortcuts`` for its options too (``--k``).
     """
 
     name: str
@@ -221,14 +279,20 @@ class Method:
 
     name: str
     description: str
-    search_space: str = "darts"
-    sampler: str = "full"
+    # None: the registered default (nasbench_pc.registry.default: the space, sampler and normalizer that say
+    # ``default = True``); nasbench_pc.api.resolve_method fills them in
+    search_space: str | None = None
+    sampler: str | None = None
     sampler_options: dict[str, Any] = field(default_factory=dict)
-    normalizer: str = "none"
+    normalizer: str | None = None
     normalizer_options: dict[str, Any] = field(default_factory=dict)
     order: int = 1  # 1: first-order architecture gradient; 2: DARTS unrolled (second order)
     hparams: SearchHParams = field(default_factory=SearchHParams)
     space_hparams: dict[str, SearchHParams] = field(default_factory=dict)
+    #: its place among the methods ``compare``, ``bench`` and ``plan`` take when none is named (None: not among them)
+    default_rank: int | None = None
+    #: True for the one method ``search`` runs when none is named
+    default: bool = False
 
     def hparams_for(self, space: str) -> SearchHParams:
         """The search settings on ``space``: its own entry in ``space_hparams``, else ``hparams``."""

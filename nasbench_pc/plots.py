@@ -49,8 +49,8 @@ def _first_cell(record: dict[str, Any]) -> str | None:
 
 def arch_trajectories(runs: list[RunSummary], path: Path) -> Path | None:
     """Per method (first seed), per edge of the space's first cell type (DARTS: the normal cell): top row the
-    edge's strength, max over non-'none' ops of softmax(alpha); bottom row its normalized beta (edge
-    normalization only)."""
+    edge's strength, max of softmax(alpha) over the ops but the space's zero op (DARTS' 'none'); bottom row its
+    normalized beta (edge normalization only)."""
     chosen = {m: r for m, r in _first_seed(runs).items()
               if r.history and _first_cell(r.history[0].get("arch_weights") or {})}
     if not chosen:
@@ -58,8 +58,8 @@ def arch_trajectories(runs: list[RunSummary], path: Path) -> Path | None:
     plt = _pyplot()
     fig, axes = plt.subplots(2, len(chosen), figsize=(4.5 * len(chosen) + 1.5, 7), squeeze=False)
     for col, (method, run) in enumerate(chosen.items()):
-        primitives = registry.get("search_space", run.space).primitives
-        allowed = [k for k, name in enumerate(primitives) if name != "none"]
+        space = registry.get("search_space", run.space)
+        allowed = [k for k, name in enumerate(space.primitives) if name != getattr(space, "zero_op", None)]
         cell = _first_cell(run.history[0]["arch_weights"])
         epochs = [r["epoch"] for r in run.history]
         alphas = torch.tensor([r["arch_weights"][f"alphas_{cell}"] for r in run.history])  # (epochs, edges, ops)

@@ -2,7 +2,8 @@
 
 ``paper``: the method's reference search settings on the space (``Method.hparams_for(space)``: CIFAR-10's
 on DARTS, the benchmark's on NAS-Bench-201 where the method gives them) and the space's own shape.
-``imagenet``: the PC-DARTS ImageNet search (K=2 for partial-channel samplers, the space's ImageNet shape
+``imagenet``: the PC-DARTS ImageNet search (the sampler's own ImageNet options, e.g. K=2 for partial channels;
+the space's ImageNet shape
 (DARTS: ImageNet stems), per-class 10% / 2.5% subsets for weights / architecture, batch 1024, lr 0.5 to 0,
 arch lr 6e-3, architecture gradient clipped to norm 5, architecture updates from epoch 35 of 50, 5-epoch
 linear LR warm-up when the batch exceeds 256).
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 
 from nasbench_pc import registry
-from nasbench_pc.api import create_supernet, resolve_method, space_options
+from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts, space_options
 from nasbench_pc.errors import ConfigError, unknown_name
 from nasbench_pc.interfaces import Method, SearchHParams
 from nasbench_pc.search import SearchConfig
@@ -41,8 +42,6 @@ def _imagenet(method: Method, h: SearchHParams, overrides: dict[str, Any]) -> di
     values = _paper(method, h, overrides)
     values.update(dataset="imagenet", batch_size=1024, lr=0.5, lr_min=0.0, arch_lr=6e-3,
                   arch_grad_clip=5.0, epochs=50, warmup_epochs=35, train_portion=0.1, arch_portion=0.025)
-    if "k" in method.sampler_options:  # partial-channel samplers sample 1/2 of the channels on ImageNet
-        values["sampler_options"] = {"k": 2}
     batch = overrides.get("batch_size", values["batch_size"])
     values["lr_warmup_epochs"] = 5 if batch > 256 else 0
     return values
@@ -68,8 +67,9 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
     """The preset's values for ``method`` with ``overrides`` applied last.
 
     ``overrides`` are SearchConfig field names (``space``, ``space_options`` and ``sampler_options`` are merged
-    over the preset's), the shortcut ``k`` (a sampler option) and the space's shape option names themselves
-    (DARTS: ``init_channels=8``, ``layers=5``, ``stem="imagenet"``; NAS-Bench-201: ``cells_per_stage=1``).
+    over the preset's), a sampler option by its name (``k=2``) and the space's shape option names themselves
+    (``init_channels=8``). A sampler may set options of its own per preset (its ``presets`` attribute: the
+    partial-channel sampler takes K=2 on ImageNet).
     """
     if preset not in PRESETS:
         raise unknown_name("preset", preset, list(PRESETS))
@@ -79,14 +79,19 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
         raise ConfigError(f"The {preset!r} preset has no settings for the {space.name} search space, which has "
                           f"{', '.join(map(repr, space.presets))}. Choose one of those with --preset.")
     shape = {key: overrides.pop(key) for key in list(overrides) if key in space.options}
-    sampler = {"k": overrides.pop("k")} if overrides.get("k") is not None else {}
-    overrides.pop("k", None)
+    shortcuts = sampler_shortcuts()
+    sampler = {key: overrides.pop(key) for key in shortcuts if overrides.get(key) is not None}
+    for key in shortcuts:
+        overrides.pop(key, None)
     known = {f.name for f in fields(SearchConfig)}
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ConfigError(f"Unknown search option(s) {', '.join(unknown)}. Valid: {', '.join(sorted(known))}, "
-                          f"the {space.name} space's options {', '.join(space.options)}, and k.")
+                          f"the {space.name} space's options {', '.join(space.options)}, and the samplers' "
+                          f"{', '.join(shortcuts)}.")
     values = PRESETS[preset](resolved, resolved.hparams_for(space.name), overrides)
+    # the sampler's own settings for this preset (partial channels: K=2 on ImageNet)
+    values["sampler_options"] = dict(getattr(registry.get("sampler", resolved.sampler), "presets", {}).get(preset, {}))
     values["space_options"] = space_options(space, {**space.presets[preset], **overrides.pop("space_options", {}),
                                                     **shape})
     values["sampler_options"] = {**resolved.sampler_options, **values.get("sampler_options", {}),

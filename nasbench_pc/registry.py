@@ -22,7 +22,7 @@ from typing import Any
 import pluggy
 
 from nasbench_pc import hookspecs
-from nasbench_pc.errors import PluginError, unknown_name
+from nasbench_pc.errors import ConfigError, PluginError, unknown_name
 from nasbench_pc.interfaces import Method
 
 KINDS = {
@@ -311,6 +311,22 @@ def failures() -> list[PluginFailure]:
     """Every plugin that failed to load and every hook implementation that failed (this calls every hook)."""
     _settle()
     return [*_loaded().failures, *(failure for kind in KINDS for failure in _registry(kind).failures)]
+
+
+def default(kind: str) -> str:
+    """The name of the registered ``kind`` ('search_space', 'sampler', 'normalizer') that says ``default = True``,
+    else of the only one registered: what a method or a genotype naming none gets."""
+    entries = _entries(kind)
+    marked = [name for name, entry in entries.items() if getattr(entry, "default", False) is True]
+    if len(marked) == 1:
+        return marked[0]
+    if not marked and len(entries) == 1:
+        return next(iter(entries))
+    what = kind.replace("_", " ")
+    claim = (f"{' and '.join(marked)} each say they are" if marked
+             else f"none of {', '.join(entries) or 'them'} says it is")
+    raise ConfigError(f"There is no default {what}: {claim} the default (`default = True`). Name the {what} "
+                      f"explicitly, or uninstall the plugin that also claims to be the default.")
 
 
 def get(kind: str, name: str) -> Any:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from nasbench_pc import genotypes, registry, stacking
-from nasbench_pc.api import create_supernet, resolve_method
+from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts
 from nasbench_pc.architect import Architect
 from nasbench_pc.bench import BenchShape, plan
 from nasbench_pc.console import err_console
@@ -46,6 +46,7 @@ from nasbench_pc.devices import cpu_memory_left, is_out_of_memory
 from nasbench_pc.distributed import Context, check_batch, global_batchnorm
 from nasbench_pc.errors import ConfigError, check_finite
 from nasbench_pc.files import atomic_torch_save, atomic_write_bytes, temporary_path
+from nasbench_pc.interfaces import flag_for
 from nasbench_pc.interrupt import StopSignals
 from nasbench_pc.rundir import claim
 from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, lr_at, peak_memory
@@ -77,7 +78,7 @@ class SearchConfig:
     lr_warmup_epochs: int = 0  # linear LR warm-up (the ImageNet search, batch > 256)
     momentum: float = 0.9
     weight_decay: float = 3e-4
-    space: str = "darts"  # the search space plugin
+    space: str | None = None  # the search space plugin; None: the method's own
     space_options: dict[str, Any] = field(default_factory=dict)  # its shape options, over the space's defaults
     sampler_options: dict[str, Any] = field(default_factory=dict)  # over the method's (e.g. {"k": 2})
     train_portion: float = 0.5
@@ -97,6 +98,8 @@ class SearchConfig:
     preset: str = "paper"
 
     def __post_init__(self) -> None:
+        if self.space is None:  # frozen: set once, to the space the method searches
+            object.__setattr__(self, "space", resolve_method(self.method).search_space)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_option(name)} must be at least 1, got {getattr(self, name)}.")
@@ -138,25 +141,24 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
-        """The config that ``to_dict`` wrote; also reads those of the DARTS-only versions, whose shape options
-        (init_channels, layers, stem) and K were fields of their own."""
+        """The config that ``to_dict`` wrote; also reads those of the versions before spaces were plugins, whose
+        shape options and sampler options (DARTS' init_channels, layers, stem; K) were fields of their own: a
+        field that is an option of the config's space (or of a sampler) goes back among that space's options."""
         data = dict(data)
-        legacy_shape = {key: data.pop(key) for key in _LEGACY_SHAPE if key in data}
-        if legacy_shape:
-            data["space_options"] = {**legacy_shape, **data.get("space_options", {})}
-        if "k" in data:
-            k = data.pop("k")
-            if k is not None:
-                data["sampler_options"] = {**data.get("sampler_options", {}), "k": k}
         known = {f.name for f in fields(cls)}
+        if set(data) - known:
+            space = registry.available("search_space").get(data.get("space") or registry.default("search_space"))
+            shape = {key: data.pop(key) for key in list(data) if key not in known and space and key in space.options}
+            if shape:
+                data["space_options"] = {**shape, **data.get("space_options", {})}
+            sampler = {key: data.pop(key) for key in sampler_shortcuts() if key not in known and key in data}
+            if sampler := {key: value for key, value in sampler.items() if value is not None}:
+                data["sampler_options"] = {**data.get("sampler_options", {}), **sampler}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"config.json has unknown field(s) {', '.join(unknown)}; it was written by another "
                               f"version of nasbench-pc. Start a new search with that version or without --resume.")
         return cls(**data)
-
-
-_LEGACY_SHAPE = ("init_channels", "layers", "stem")
 
 
 def _option(name: str) -> str:
@@ -618,9 +620,12 @@ def _out_of_memory(config: SearchConfig, info: DatasetInfo, order: int, device: 
         fix = (f"`nasbench-pc plan` suggests a batch of at most {batch} for {config.method} here{caveat}, with --lr "
                f"{suggested.lr:.3g} scaled linearly; start again with --batch-size {batch} --lr {suggested.lr:.3g} "
                f"and a new --out")
-    if config.space_options.get("checkpoint_cells") is False:  # the space has the option and it is off
-        fix += (" (or keep the batch and add --checkpoint cells, which recomputes the cells' activations in "
-                "backward: about 4x less memory for 1.2-1.4x the step time on CPU)")
+    space = registry.get("search_space", config.space)
+    option = getattr(space, "recompute_option", None)
+    if option is not None and config.space_options.get(option) is False:  # the space has the option and it is off
+        flag = flag_for("--space-option", getattr(space, "shortcuts", ()), option, True)
+        fix += (f" (or keep the batch and add {flag}, which recomputes the cells' activations in backward: about 4x "
+                f"less memory for 1.2-1.4x the step time on CPU)")
     return ConfigError(f"Out of memory: the batch of {config.batch_size} did not fit on {where}. {_KEPT} To go "
                        f"on, {fix}.")
 

@@ -77,8 +77,8 @@ RUN_FILES = (CONFIG, GENOTYPE, METRICS, CHECKPOINT, MODEL_DIR)
 class TrainHParams:
     """Training hyperparameters; the defaults are the reference PC-DARTS CIFAR evaluation recipe.
 
-    ``init_channels`` and ``layers`` set the network's shape keywords (see :data:`nasbench_pc.export.SHAPE_KEYWORDS`):
-    DARTS ``init_channels`` and ``layers`` (cells), NAS-Bench-201 ``init_channels`` and ``cells_per_stage``.
+    ``init_channels`` and ``layers`` set the network's width and depth, the keywords its
+    :class:`~nasbench_pc.interfaces.NetworkSpec` names (None: the spec's reference shape, which a recipe fills in).
     """
 
     epochs: int = 600
@@ -95,8 +95,8 @@ class TrainHParams:
     drop_path: float = 0.3  # final drop-path probability; epoch e uses drop_path * e / epochs
     cutout: int = 16
     label_smoothing: float = 0.0
-    init_channels: int = 36
-    layers: int = 20
+    init_channels: int | None = None
+    layers: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -108,21 +108,20 @@ class TrainHParams:
             (("drop_path", "label_smoothing"), lambda v: 0 <= v < 1, "at least 0 and below 1"),
             (("lr_gamma",), lambda v: 0 < v <= 1, "above 0 and at most 1"),
         )
-        bad = [f"--{name.replace('_', '-')} {getattr(self, name)} (must be {rule})"
-               for names, ok, rule in rules for name in names if not ok(getattr(self, name))]
+        bad = [f"--{name.replace('_', '-')} {getattr(self, name)} (must be {rule})" for names, ok, rule in rules
+               for name in names if getattr(self, name) is not None and not ok(getattr(self, name))]
         if bad:
             raise ConfigError(f"Invalid training setting(s): {'; '.join(bad)}. Change them and start again.")
         if self.lr_schedule not in runkit.SCHEDULES:
             raise ConfigError(f"Unknown lr_schedule {self.lr_schedule!r}; use one of {', '.join(runkit.SCHEDULES)}.")
 
 
-#: What ``--recipe auto`` does with the built-in spaces, for ``train --help``.
-AUTO_RECIPE = (
-    "auto: the genotype's search space picks (SearchSpace.recipe_for). DARTS: DARTS_V1/DARTS_V2 -> darts, "
-    "PC_DARTS_cifar/PC_DARTS_image -> pc-darts; a search run -> darts when its method's sampler sends every channel "
-    "through the mixed ops (full channels: darts, darts-1st, en-only), pc-darts when it sends part of them "
-    "(partial channels: pc-darts, pc-only); any other DARTS genotype -> pc-darts. NAS-Bench-201: nas-bench-201."
-)
+def auto_recipe_help() -> str:
+    """What ``--recipe auto`` does, for ``train --help``: each installed space's rule in its own words
+    (``SearchSpace.recipe_rule``)."""
+    rules = [space.recipe_rule for _, space in sorted(registry.available("search_space").items())
+             if getattr(space, "recipe_rule", "")]
+    return " ".join(["auto: the genotype's search space picks (SearchSpace.recipe_for).", *rules])
 
 
 def recipes() -> dict[str, str]:
@@ -131,8 +130,13 @@ def recipes() -> dict[str, str]:
 
 
 def recipe_hparams(space: str, recipe: str, network: str) -> TrainHParams:
-    """The hyperparameters of ``space``'s ``recipe`` for its ``network``."""
-    return TrainHParams(**registry.get("search_space", space).recipes[recipe][network])
+    """The hyperparameters of ``space``'s ``recipe`` for its ``network``; the width and depth the recipe leaves
+    out are the network's reference ones (its spec's ``options``)."""
+    search_space = registry.get("search_space", space)
+    spec = search_space.networks[network]
+    reference = {"init_channels": spec.options.get(spec.width) if spec.width else None,
+                 "layers": spec.options.get(spec.depth) if spec.depth else None}
+    return TrainHParams(**{**reference, **search_space.recipes[recipe][network]})
 
 
 def choose_recipe(source: Any, recipe: str = "auto") -> tuple[str, str]:
@@ -178,9 +182,9 @@ class TrainConfig:
 
     genotype: Any
     dataset: str = "synthetic"
-    network: str = "cifar"
+    network: str | None = None  # None: the space's first
     hparams: TrainHParams = field(default_factory=TrainHParams)
-    recipe: str = "pc-darts"
+    recipe: str | None = None  # the space's recipe it follows (make_config chooses one)
     recipe_reason: str = ""  # why this recipe (see :func:`choose_recipe`)
     data_root: str | None = None
     download: bool = False
@@ -227,7 +231,8 @@ def make_config(source: Any, *, dataset: str = "synthetic", recipe: str = "auto"
     if network not in settings:
         raise ConfigError(f"The {recipe} recipe has no settings for the {network} network (it has "
                           f"{', '.join(settings)}). Pick one of those with --network.")
-    hparams = replace(TrainHParams(**settings[network]), **{k: v for k, v in overrides.items() if v is not None})
+    hparams = replace(recipe_hparams(genotypes.space_of(genotype).name, recipe, network),
+                      **{k: v for k, v in overrides.items() if v is not None})
     named = isinstance(source, (str, Path))
     return TrainConfig(genotype=genotype, dataset=dataset, network=network, hparams=hparams, recipe=recipe,
                        recipe_reason=reason, data_root=data_root, download=download, limit=limit,
@@ -482,7 +487,7 @@ def _memory_guard(config: TrainConfig, out: Path) -> Iterator[None]:
         hp = config.hparams
         raise ConfigError(
             f"Out of memory: a batch of {hp.batch_size} images on the network with "
-            f"{describe_shape(network_shape(config))} did not fit on the "
+            f"{describe_shape(config.network_spec(), network_shape(config))} did not fit on the "
             f"device. The checkpoint of every finished epoch is kept in {out} (`nasbench-pc "
             f"export {out}` exports it). --resume keeps the stored batch size, so start a new run "
             f"with a lower --batch-size (e.g. {max(1, hp.batch_size // 2)}) in another --out, or with --force to "

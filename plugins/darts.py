@@ -20,6 +20,7 @@ def register_methods() -> dict[str, Method]:
     return {
         "darts": Method(
             name="darts",
+            default_rank=0,
             description="DARTS, second order (unrolled architecture gradient)",
             sampler="full",
             normalizer="none",

@@ -14,6 +14,8 @@ from nasbench_pc import hookimpl
 
 
 class NoEdgeNormalization:
+    default = True  # the normalizer of a method that names none
+
     def init_betas(self, num_edges: int) -> None:
         return None
 

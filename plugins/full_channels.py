@@ -10,6 +10,8 @@ from nasbench_pc import hookimpl
 
 
 class FullChannelSampler:
+    default = True  # the sampler of a method that names none (DARTS' every channel)
+
     def build_edge(self, make_mixed_op: Callable[[int], nn.Module], channels: int, stride: int) -> nn.Module:
         return make_mixed_op(channels)
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.interfaces import Shortcut
 from nasbench_pc.stacking import run_edges
 
 
@@ -67,6 +68,11 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 class PartialChannelSampler:
+    #: its settings per search preset: the PC-DARTS ImageNet search samples 1/2 of the channels (K=2)
+    presets = {"imagenet": {"k": 2}}
+    shortcuts = (Shortcut(("--k",), "k", "Partial-channel K"),)
+    column = ("K", "k")  # the option comparison tables show, and its header
+
     def __init__(self, k: int = 4):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"K (the partial-channel ratio) must be a positive integer, got {k!r}.")

@@ -20,6 +20,8 @@ def register_methods() -> dict[str, Method]:
     return {
         "pc-darts": Method(
             name="pc-darts",
+            default=True,
+            default_rank=1,
             description="PC-DARTS: partial channels (K=4) + edge normalization, first order",
             sampler="partial",
             sampler_options={"k": 4},
@@ -29,6 +31,7 @@ def register_methods() -> dict[str, Method]:
         ),
         "pc-only": Method(
             name="pc-only",
+            default_rank=2,
             description="Ablation: partial channels (K=4) without edge normalization",
             sampler="partial",
             sampler_options={"k": 4},
@@ -38,6 +41,7 @@ def register_methods() -> dict[str, Method]:
         ),
         "en-only": Method(
             name="en-only",
+            default_rank=3,
             description="Ablation: edge normalization on all channels (DARTS batch and lr)",
             sampler="full",
             normalizer="edge",

@@ -82,13 +82,37 @@ def test_aggregate_means_ratios_best_seed_and_collapse(runs):
     assert darts.best_seed == 1 and darts.collapsed_seeds == [1]
     assert darts.skip_connects == pytest.approx((3.0, 1.4142135624))  # DARTS_V2 has 2 skips, the collapsed 4
     assert pc.memory_label == "saved for backward (CPU)"
-    assert pc.memory_vs_darts == pytest.approx(1 / 3)
-    assert pc.time_vs_darts == pytest.approx(0.25 / 0.75)
+    assert pc.memory_vs_baseline == pytest.approx(1 / 3)
+    assert pc.time_vs_baseline == pytest.approx(0.25 / 0.75)
     assert (pc.edge_stability, pc.op_stability) == (1.0, 1.0)
     assert pc.best_seed == 1 and pc.best_genotype == B and pc.k == 4
     assert (darts.space, darts.skip_edges) == ("darts", 8)
     assert darts.collapse_rule == ">= 3 of the normal cell's 8 edges are skip_connect"
     assert pc.search_hours == pytest.approx(((8 + 10) / 2 / 3600, 1.4142135624 / 3600))
+
+
+def test_the_baseline_is_the_first_method_unless_chosen(runs):
+    loaded = [compare.load_run(p) for p in compare.expand_runs([str(runs)])]
+    darts, pc = compare.aggregate(loaded, with_cost=False)  # the table's first method: darts
+    assert (darts.baseline, pc.baseline) == ("darts", "darts")
+    assert (darts.memory_vs_baseline, darts.time_vs_baseline) == (1.0, 1.0)
+    darts, pc = compare.aggregate(loaded, with_cost=False, baseline="pc-darts")  # rows keep their order
+    assert (darts.method, pc.method) == ("darts", "pc-darts")
+    assert (darts.baseline, pc.baseline) == ("pc-darts", "pc-darts")
+    assert darts.memory_vs_baseline == pytest.approx(3000 / 1000)
+    assert darts.time_vs_baseline == pytest.approx(0.75 / 0.25)  # 0.75 s and 32/128 s per step
+    assert (pc.memory_vs_baseline, pc.time_vs_baseline) == (1.0, 1.0)
+    assert compare.columns([darts, pc])[6:9] == ["memory vs pc-darts", "step s", "step vs pc-darts"]
+    assert compare.to_markdown([darts, pc]).splitlines()[2].startswith(
+        "| darts | full | none | - | 32 | 3000 ± 0 MiB saved for backward (CPU) | 3.00x | 0.750 ± 0.354 | 3.00x |")
+    assert compare.to_csv([darts, pc]).splitlines()[0].startswith(
+        "method,sampler,normalizer,K,batch,memory,memory vs pc-darts,step s,step vs pc-darts,")
+    data = json.loads(compare.to_json([darts, pc]))
+    assert [(r["baseline"], r["memory_vs_baseline"]) for r in data] == [("pc-darts", 3.0), ("pc-darts", 1.0)]
+    with pytest.raises(ConfigError, match=r"--baseline 'en-only' is not among the compared methods "
+                                          r"\(darts, pc-darts\).* leave --baseline out to compare against the first "
+                                          r"\(darts\)"):
+        compare.aggregate(loaded, with_cost=False, baseline="en-only")
 
 
 def test_output_formats(runs):

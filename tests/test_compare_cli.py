@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from nasbench_pc import genotypes
 from nasbench_pc.cli import main
-from nasbench_pc.cli.compare import _cli_args
+from nasbench_pc.cli.compare import _cli_args, default_methods
 from nasbench_pc.console import console
 from nasbench_pc.cost import genotype_cost
 from nasbench_pc.errors import ConfigError
@@ -34,8 +34,13 @@ def test_compare_runs_saves_and_reaggregates(tmp_path):
     assert rows[1]["k"] == 4 and rows[1]["normalizer"] == "edge"
     assert rows[0]["memory_label"] == "saved for backward (CPU)"
     # partial channels: at most 1/2.5 of the full-channel supernet's saved bytes at the same batch
-    assert rows[1]["memory_vs_darts"] is None  # no 'darts' among these methods: no ratio column
     assert rows[1]["memory_mib"][0] < rows[0]["memory_mib"][0] / 2.5
+    # the ratios divide by the table's first method, darts-1st
+    assert [r["baseline"] for r in rows] == ["darts-1st", "darts-1st"]
+    assert (rows[0]["memory_vs_baseline"], rows[0]["time_vs_baseline"]) == (1.0, 1.0)
+    assert rows[1]["memory_vs_baseline"] == pytest.approx(rows[1]["memory_mib"][0] / rows[0]["memory_mib"][0])
+    assert rows[1]["time_vs_baseline"] == pytest.approx(rows[1]["step_seconds"][0] / rows[0]["step_seconds"][0])
+    assert "memory vs darts-1st,step s,step vs darts-1st" in (out / "compare.csv").read_text().splitlines()[0]
     assert 0.0 <= rows[0]["edge_stability"] <= 1.0
     assert sorted(p.name for p in out.iterdir()) == ["compare.csv", "compare.json", "compare.md", "runs"]
     plots = sorted(p.name for p in (tmp_path / "plots").iterdir())
@@ -47,6 +52,18 @@ def test_compare_runs_saves_and_reaggregates(tmp_path):
     again = runner.invoke(main, ["compare", "--from", str(out / "runs" / "*"), "--format", "json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == rows
+    # --baseline picks the denominator; the rows keep their order
+    by_pc = runner.invoke(main, ["compare", "--from", str(out / "runs" / "*"), "--format", "json", "--baseline",
+                                 "pc-darts"])
+    assert by_pc.exit_code == 0, by_pc.output
+    pc_rows = json.loads(by_pc.stdout)
+    assert [(r["method"], r["baseline"]) for r in pc_rows] == [("darts-1st", "pc-darts"), ("pc-darts", "pc-darts")]
+    assert pc_rows[0]["memory_vs_baseline"] == pytest.approx(rows[0]["memory_mib"][0] / rows[1]["memory_mib"][0])
+    assert pc_rows[0]["time_vs_baseline"] == pytest.approx(rows[0]["step_seconds"][0] / rows[1]["step_seconds"][0])
+    assert (pc_rows[1]["memory_vs_baseline"], pc_rows[1]["time_vs_baseline"]) == (1.0, 1.0)
+    unknown = runner.invoke(main, ["compare", "--from", str(out / "runs" / "*"), "--baseline", "darts"])
+    assert unknown.exit_code == 2 and "Traceback" not in unknown.output
+    assert ("--baseline 'darts' is not among the compared methods (darts-1st, pc-darts)" in _text(unknown.output))
     # finished runs are never redone: a second identical command only re-aggregates
     before = (out / "runs" / "pc-darts-seed0" / "metrics.jsonl").stat().st_mtime_ns
     runner.invoke(main, ["compare", "darts-1st", "pc-darts", "--seeds", "0", "1", *TINY, "--save", str(out)])
@@ -60,15 +77,39 @@ def test_compare_rejects_bad_input_clearly(tmp_path):
     assert not (tmp_path / "runs").exists()  # nothing ran
     result = runner.invoke(main, ["compare", "--from", str(tmp_path / "missing*")])
     assert result.exit_code == 2 and "No search runs match" in result.output
+    # a baseline that is not compared is one paragraph, before any search; the message lists the methods compared
+    # (with none named: the default ones, in the table's order) and the fix
+    result = runner.invoke(main, ["compare", "--baseline", "darts-1st", *TINY, "--save", str(tmp_path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()  # nothing ran
+    text = _text(result.output)
+    assert ("--baseline 'darts-1st' is not among the compared methods (darts, pc-darts, pc-only, en-only)" in text
+            and "leave --baseline out to compare against the first (darts)" in text)
+    result = runner.invoke(main, ["compare", "pc-darts", "darts", "--baseline", "en-only", *TINY])
+    assert result.exit_code == 2 and "not among the compared methods (darts, pc-darts)" in _text(result.output)
+
+
+def test_methods_declare_the_default_list():
+    assert default_methods() == ["darts", "pc-darts", "pc-only", "en-only"]  # by default_rank
+    # bench and plan take them too when none is named (seen in errors raised before anything is measured)
+    result = CliRunner().invoke(main, ["bench", "--baseline", "darts-1st"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--baseline 'darts-1st' is not among the compared methods (darts, pc-darts, pc-only, en-only)" in _text(
+        result.output)
+    result = CliRunner().invoke(main, ["plan", "--budget", "1GB", "--sampler-option", "nope=1"])
+    assert result.exit_code == 2
+    assert "takes the option 'nope' (darts, pc-darts, pc-only, en-only)" in _text(result.output)
 
 
 def test_bench_reports_saved_bytes_ratio_and_budget(tmp_path):
     runner = CliRunner()
     report = tmp_path / "bench.json"
-    result = runner.invoke(main, ["bench", "--batch", "4", "8", "--init-channels", "16", "--layers", "5",
-                                  "--image-size", "16", "--repeats", "1", "--budget", "1GB", "--json", str(report)])
+    result = runner.invoke(main, ["bench", "darts", "pc-darts", "--batch", "4", "8", "--init-channels", "16",
+                                  "--layers", "5", "--image-size", "16", "--repeats", "1", "--budget", "1GB", "--json",
+                                  str(report)])
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
+    assert data["baseline"] == "darts"  # the first method
     points = {(p["method"], p["batch"]): p for p in data["points"]}
     assert sorted(points) == [("darts", 4), ("darts", 8), ("pc-darts", 4), ("pc-darts", 8)]
     for batch in (4, 8):
@@ -129,17 +170,24 @@ def test_compare_runs_the_methods_on_the_space_given(tmp_path, monkeypatch):
     assert mixed.exit_code == 2 and "different search spaces" in mixed.output
 
 
-def test_bench_and_plan_measure_the_space_given(tmp_path):
+def test_bench_and_plan_measure_the_space_given(tmp_path, monkeypatch):
+    monkeypatch.setattr(console, "width", 200)
     report = tmp_path / "bench.json"
     result = CliRunner().invoke(main, ["bench", "darts-1st", "pc-darts", "--space", "nas-bench-201", "--batch", "4",
                                        "--init-channels", "8", "--space-option", "cells_per_stage=1",
-                                       "--image-size", "16", "--repeats", "1", "--json", str(report)])
+                                       "--image-size", "16", "--repeats", "1", "--json", str(report),
+                                       "--baseline", "pc-darts"])
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["shape"] == {"image_size": 16, "num_classes": 10, "space": "nas-bench-201",
                              "options": {"init_channels": 8, "cells_per_stage": 1}}
     points = {p["method"]: p["memory_bytes"] for p in data["points"]}
     assert 0 < points["pc-darts"] < points["darts-1st"]
+    # --baseline pc-darts: its memory over each method's
+    assert data["baseline"] == "pc-darts" and "pc-darts / method" in result.output
+    cells = {row[1].strip(): row[4].strip() for row in (line.split("│") for line in result.output.splitlines())
+             if len(row) > 4}
+    assert cells == {"darts-1st": f"{points['pc-darts'] / points['darts-1st']:.2f}x", "pc-darts": "1.00x"}
     result = CliRunner().invoke(main, ["plan", "pc-darts", "--budget", "200MB", "--space", "nas-bench-201",
                                        "--space-option", "cells_per_stage=1", "--sampler-option", "k=2",
                                        "--image-size", "16"])

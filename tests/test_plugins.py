@@ -114,3 +114,52 @@ def test_a_misspelled_hook_is_refused_with_the_closest_valid_name(tmp_path):
             "unknown hook(s) 'register_sampler' (did you mean 'register_samplers'?), so nothing it registers there "
             "would be used.") in message
     assert "Traceback" not in out.stderr
+
+
+DECLARING = textwrap.dedent('''
+    from nasbench_pc import hookimpl
+    from nasbench_pc.interfaces import Method, Shortcut
+    from nasbench_pc.plugins.partial_channels import PartialChannelSampler
+
+
+    class HalfOrQuarter(PartialChannelSampler):
+        """Partial channels with K=2, or K=4 with ``quarter=True`` (which the imagenet preset sets)."""
+
+        shortcuts = (Shortcut(("--quarter",), "quarter", "A quarter of the channels instead of half", type=bool),)
+        presets = {"imagenet": {"quarter": True}}
+        column = ("quarter", "quarter")
+
+        def __init__(self, quarter: bool = False):
+            super().__init__(k=4 if quarter else 2)
+
+
+    @hookimpl
+    def register_samplers():
+        return {"half-or-quarter": HalfOrQuarter}
+
+
+    @hookimpl
+    def register_methods():
+        return {"hq": Method(name="hq", description="half or quarter", sampler="half-or-quarter")}
+''')
+
+
+def test_a_sampler_declares_its_flag_its_preset_options_and_its_column(tmp_path):
+    """What docs/plugins.md shows: the core knows a sampler's flag, preset options and table column only from it."""
+    (tmp_path / "hq_plugin.py").write_text(DECLARING)
+    env = {**__import__("os").environ, "NASBENCH_PC_PLUGINS": "hq_plugin", "PYTHONPATH": str(tmp_path),
+           "COLUMNS": "200"}
+    script = textwrap.dedent('''
+        from click.testing import CliRunner
+        from nasbench_pc.cli import main
+        from nasbench_pc.cli._plugin_options import plugin_overrides
+        from nasbench_pc.presets import resolve_config
+        print("help:", "--quarter BOOLEAN" in CliRunner().invoke(main, ["search", "--help"]).output)
+        print("flag:", plugin_overrides({"quarter": True, "k": None}))
+        print("imagenet:", resolve_config("hq", "imagenet", dataset="synthetic").sampler_options)
+        print("quick:", resolve_config("hq", "quick").sampler_options)
+    ''')
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines() == ["help: True", "flag: {'sampler_options': {'quarter': True}}",
+                                       "imagenet: {'quarter': True}", "quick: {}"]

@@ -1,9 +1,10 @@
 """The search-space and plugin options that search, compare, bench and plan share (internal).
 
 ``--space NAME`` picks the search space; ``--space-option key=value`` sets one of its shape options and
-``--sampler-option key=value`` one of the sampler's. ``--init-channels``, ``--layers``, ``--stem``,
-``--checkpoint`` and ``--k`` are shortcuts for the common ones (``--k 2`` is ``--sampler-option k=2``,
-``--checkpoint cells`` is ``--space-option checkpoint_cells=True``).
+``--sampler-option key=value`` one of the sampler's. The shortcut flags for common options are declared by the
+plugins that own those options (:class:`nasbench_pc.interfaces.Shortcut`: the DARTS space's ``--init-channels``,
+``--layers``, ``--stem`` and ``--checkpoint cells``, the partial-channel sampler's ``--k``), collected here from
+every installed search space and channel sampler.
 """
 
 from __future__ import annotations
@@ -13,28 +14,50 @@ from typing import Any
 
 import click
 
+from nasbench_pc import registry
 from nasbench_pc.api import parse_option
+from nasbench_pc.interfaces import Shortcut
 
-_SHORTCUTS = ("init_channels", "layers", "stem")
+#: where each kind of plugin's options go: (resolve_config override, the generic flag)
+_TARGETS = {"search_space": ("space_options", "--space-option"), "sampler": ("sampler_options", "--sampler-option")}
+
+
+def shortcuts() -> list[tuple[str, Shortcut]]:
+    """(kind, shortcut) of every flag the installed spaces and samplers declare, each flag once: the first
+    declaration (spaces, then samplers, by name) wins; a later one for another option is left out."""
+    found: dict[str, tuple[str, Shortcut]] = {}
+    for kind in _TARGETS:
+        for _, plugin in sorted(registry.available(kind).items()):
+            for shortcut in getattr(plugin, "shortcuts", ()):
+                found.setdefault(shortcut.dest, (kind, shortcut))
+    return list(found.values())
+
+
+def shortcut_names() -> list[str]:
+    """The click parameter names of the shortcut flags."""
+    return [shortcut.dest for _, shortcut in shortcuts()]
+
+
+def _flag(kind: str, shortcut: Shortcut) -> Callable[..., Any]:
+    generic = _TARGETS[kind][1]
+    if shortcut.choices:
+        value = next(iter(shortcut.choices.values()))
+        word = "NAME" if isinstance(value, str) else repr(value)
+        return click.option(*shortcut.flags, shortcut.dest, type=click.Choice(list(shortcut.choices)),
+                            help=f"{shortcut.help}; shortcut for {generic} {shortcut.option}={word}.")
+    return click.option(*shortcut.flags, shortcut.dest, type=shortcut.type,
+                        help=f"{shortcut.help}; shortcut for {generic} {shortcut.option}=N.")
 
 
 def space_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --space, --space-option, --sampler-option and the shortcuts to a click command."""
+    """Add --space, --space-option, --sampler-option and the plugins' shortcut flags to a click command."""
     for option in reversed((
-        click.option("--space", help="Search space plugin [the method's own: darts]; see `nasbench-pc methods`."),
+        click.option("--space", help="Search space plugin [the method's own]; see `nasbench-pc methods`."),
         click.option("--space-option", "space_option", multiple=True, metavar="KEY=VALUE",
-                     help="A shape option of the search space, e.g. cells_per_stage=2 (repeatable)."),
+                     help="A shape option of the search space (repeatable; `nasbench-pc methods` lists them)."),
         click.option("--sampler-option", "sampler_option", multiple=True, metavar="KEY=VALUE",
-                     help="An option of the method's channel sampler, e.g. k=2 (repeatable)."),
-        click.option("--init-channels", "-C", type=int, help="Shortcut for --space-option init_channels=N."),
-        click.option("--layers", type=int, help="Number of cells (DARTS); shortcut for --space-option layers=N."),
-        click.option("--stem", type=click.Choice(["cifar", "imagenet"]), help="DARTS stem; shortcut for "
-                     "--space-option stem=NAME."),
-        click.option("--checkpoint", type=click.Choice(["cells"]), help="Recompute the activations of the cells "
-                     "before the last stage in backward instead of saving them: same gradients, less memory, more "
-                     "time; shortcut for "
-                     "--space-option checkpoint_cells=True."),
-        click.option("--k", "k", type=int, help="Partial-channel K; shortcut for --sampler-option k=N."),
+                     help="An option of the method's channel sampler (repeatable)."),
+        *(_flag(kind, shortcut) for kind, shortcut in shortcuts()),
     )):
         command = option(command)
     return command
@@ -47,19 +70,12 @@ def plugin_overrides(options: dict[str, Any]) -> dict[str, Any]:
     space = options.pop("space", None)
     if space:
         out["space"] = space
-    shape = dict(parse_option(text) for text in options.pop("space_option", ()) or ())
-    sampler = dict(parse_option(text) for text in options.pop("sampler_option", ()) or ())
-    for key in _SHORTCUTS:
-        if options.get(key) is not None:
-            shape[key] = options.pop(key)
-        options.pop(key, None)
-    if options.pop("checkpoint", None) == "cells":
-        shape["checkpoint_cells"] = True
-    if options.get("k") is not None:
-        sampler["k"] = options.pop("k")
-    options.pop("k", None)
-    if shape:
-        out["space_options"] = shape
-    if sampler:
-        out["sampler_options"] = sampler
+    given = {"space_options": dict(parse_option(text) for text in options.pop("space_option", ()) or ()),
+             "sampler_options": dict(parse_option(text) for text in options.pop("sampler_option", ()) or ())}
+    for kind, shortcut in shortcuts():
+        value = options.pop(shortcut.dest, None)
+        if value is not None:
+            given[_TARGETS[kind][0]][shortcut.option] = shortcut.choices.get(value, value) if shortcut.choices \
+                else value
+    out.update({key: values for key, values in given.items() if values})
     return out

@@ -24,7 +24,7 @@ from nasbench_pc import compare as cmp
 from nasbench_pc import registry
 from nasbench_pc.api import parse_option, resolve_method
 from nasbench_pc.bench import BenchShape, checkpointed, largest_batch, measure, parse_bytes, plan
-from nasbench_pc.cli._plugin_options import plugin_overrides, space_options
+from nasbench_pc.cli._plugin_options import plugin_overrides, shortcut_names, shortcuts, space_options
 from nasbench_pc.cli.evaluate import evaluate_options, metrics_of, parse_specs, run_evaluations
 from nasbench_pc.cli.search import search as search_command
 from nasbench_pc.cli.show import cell_tree
@@ -35,18 +35,28 @@ from nasbench_pc.evaluation import target_of
 from nasbench_pc.presets import resolve_config
 from nasbench_pc.search import GENOTYPE, SearchConfig, run_search
 
-DEFAULT_METHODS = ("darts", "pc-darts", "pc-only", "en-only")
 # search options compare passes through unchanged (the search command defines and documents them)
 _SHARED = ("preset", "dataset", "data_root", "download", "limit", "in_channels", "image_size", "augment", "cutout",
            "epochs", "batch_size", "lr", "lr_min", "lr_warmup_epochs", "momentum", "weight_decay", "space",
-           "space_option", "sampler_option", "init_channels", "layers", "stem", "checkpoint", "k", "train_portion",
-           "arch_portion", "arch_lr", "arch_weight_decay", "grad_clip", "arch_grad_clip", "warmup_epochs",
-           "steps_per_epoch", "workers", "amp", "channels_last", "bad_images")
+           "space_option", "sampler_option", "train_portion", "arch_portion", "arch_lr", "arch_weight_decay",
+           "grad_clip", "arch_grad_clip", "warmup_epochs", "steps_per_epoch", "workers", "amp", "channels_last",
+           "bad_images", *shortcut_names())
 _SEARCH_PARAMS = {p.name: p for p in search_command.params}
 
 # The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes. Used
 # only when none of these is given; otherwise the preset decides the rest of the budget.
 COMPARE_DEFAULTS = {"epochs": 4, "limit": 512, "steps_per_epoch": 6, "batch_size": 32}
+
+
+def default_methods() -> list[str]:
+    """The methods ``compare``, ``bench`` and ``plan`` take when none is named: every registered method that declares
+    a ``default_rank``, in that order (ConfigError if none does)."""
+    ranked = sorted((method.default_rank, name) for name, method in registry.available("method").items()
+                    if method.default_rank is not None)
+    if not ranked:
+        raise ConfigError("No registered method declares a default_rank, so there are no methods to take when none "
+                          "is named. Name the methods on the command line (`nasbench-pc methods` lists them).")
+    return [name for _, name in ranked]
 
 
 def _split_methods_and_seeds(tokens: tuple[str, ...], seeds: str | None) -> tuple[list[str], list[int]]:
@@ -61,7 +71,7 @@ def _split_methods_and_seeds(tokens: tuple[str, ...], seeds: str | None) -> tupl
         seed_list = [int(s) for s in seed_tokens] or [0]
     except ValueError:
         raise ConfigError(f"--seeds takes integers, got {seeds!r}.") from None
-    return methods or list(DEFAULT_METHODS), list(dict.fromkeys(seed_list))
+    return methods or default_methods(), list(dict.fromkeys(seed_list))
 
 
 def _cli_args(options: dict[str, Any]) -> list[str]:
@@ -98,10 +108,11 @@ def _sampler_takes(method: str, key: str) -> bool:
 
 def _for_method(options: dict[str, Any], method: str) -> dict[str, Any]:
     """``options`` without the sampler options ``method``'s sampler does not take: ``--k 2`` in a comparison
-    sets K of the partial-channel methods and leaves darts (all channels) as it is."""
+    sets K of the partial-channel methods and leaves the methods that sample every channel as they are."""
     kept = dict(options)
-    if kept.get("k") is not None and not _sampler_takes(method, "k"):
-        del kept["k"]
+    for kind, shortcut in shortcuts():
+        if kind == "sampler" and kept.get(shortcut.dest) is not None and not _sampler_takes(method, shortcut.option):
+            del kept[shortcut.dest]
     if kept.get("sampler_option"):
         kept["sampler_option"] = tuple(text for text in kept["sampler_option"]
                                        if _sampler_takes(method, parse_option(text)[0]))
@@ -111,11 +122,13 @@ def _for_method(options: dict[str, Any], method: str) -> dict[str, Any]:
 def _check_sampler_options(options: dict[str, Any], methods: list[str]) -> None:
     """A sampler option that no compared method's sampler takes is a mistake, not something to drop."""
     keys = [parse_option(text)[0] for text in options.get("sampler_option") or ()]
-    keys += ["k"] if options.get("k") is not None else []
+    keys += [s.option for kind, s in shortcuts() if kind == "sampler" and options.get(s.dest) is not None]
     for key in keys:
         if not any(_sampler_takes(method, key) for method in methods):
+            takers = [name for name in registry.available("method") if _sampler_takes(name, key)]
+            example = f" (e.g. {takers[0]})" if takers else ""
             raise ConfigError(f"No compared method's sampler takes the option {key!r} ({', '.join(methods)}). Drop "
-                              f"it, or compare a method whose sampler has it (e.g. pc-darts: k).")
+                              f"it, or compare a method whose sampler has it{example}.")
 
 
 def _run_in_process(jobs: list[tuple[str, int, Path]], configs: dict[str, SearchConfig], device: str,
@@ -207,6 +220,8 @@ def _print_rows(rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> N
 @click.command()
 @click.argument("methods", nargs=-1)
 @click.option("--seeds", help="Seeds to run each method with: --seeds 0 1 2 (or 0,1,2) [0].")
+@click.option("--baseline", metavar="METHOD", help="The compared method the 'memory vs' and 'step vs' ratios divide "
+              "by [the table's first method].")
 @click.option("--from", "from_runs", multiple=True, help="Aggregate these run directories (globs allowed, "
               "repeatable) instead of running searches.")
 @click.option("--save", type=click.Path(file_okay=False), help="Folder for runs/ and compare.md/.csv/.json.")
@@ -218,9 +233,10 @@ def _print_rows(rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> N
 @click.option("--threads", type=int, help="CPU threads for PyTorch.")
 @evaluate_options
 @click.pass_context
-def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, from_runs: tuple[str, ...],
-            save: str | None, fmt: str, plot: str | None, device: str | None, devices: str | None,
-            threads: int | None, evaluators: tuple[str, ...], benchmark_file: str | None, **options: Any) -> None:
+def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, baseline: str | None,
+            from_runs: tuple[str, ...], save: str | None, fmt: str, plot: str | None, device: str | None,
+            devices: str | None, threads: int | None, evaluators: tuple[str, ...], benchmark_file: str | None,
+            **options: Any) -> None:
     """Run METHODS x seeds on identical data, splits, budget and device, and compare them.
 
     \b
@@ -231,7 +247,9 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
     nasbench-pc compare --from 'out/runs/*'   # aggregate earlier runs, from any machine
     nasbench-pc compare darts pc-darts --seeds 0 1 2 --evaluate proxy-train --evaluate synflow
 
-    The methods run on one search space (--space, default each method's own); runs of different spaces are
+    With no METHODS: every method that declares a default_rank, in its order (the built-ins: darts, pc-darts,
+    pc-only, en-only). Memory and step time are also given as ratios to --baseline (default: the table's first
+    method). The methods run on one search space (--space, default each method's own); runs of different spaces are
     never put in one table. --evaluate scores each run's derived architecture (kept in RUN/evaluations and
     reused), adds a column per metric and ranks the runs' supernet accuracy against each score.
     """
@@ -244,6 +262,7 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
             raise ConfigError("--from aggregates finished runs; drop the method names and --seeds (they come from "
                               "each run's config.json).")
         runs = [cmp.load_run(p) for p in cmp.expand_runs(list(from_runs))]
+        cmp.check_baseline(baseline, cmp.table_order([r.method for r in runs]))
     else:
         method_list, seed_list = _split_methods_and_seeds(methods, seeds)
         given = {k: v for k, v in options.items()
@@ -257,6 +276,7 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
         configs = {method: resolve_config(method, given.get("preset", "quick"),
                                           **_config_overrides(_for_method(given, method))) for method in method_list}
         cmp.check_one_space({method: config.space for method, config in configs.items()})
+        cmp.check_baseline(baseline, cmp.table_order(method_list))
         root = Path(save) if save else Path("runs") / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
         jobs = []
         for method in method_list:
@@ -278,7 +298,7 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, fro
         for run, done in zip(runs, run_evaluations(targets, specs, console if fmt == "table" else err_console)):
             run.scores = {key: value for result in done for key, value in result.metrics.items()}
     cmp.attach_saved_bytes(runs)
-    rows = cmp.aggregate(runs, metrics=metrics)
+    rows = cmp.aggregate(runs, baseline=baseline, metrics=metrics)
     ranks = cmp.ranking(runs, metrics)
     _print_rows(rows, ranks, fmt)
     if save:
@@ -336,10 +356,13 @@ def _shape_title(shape: BenchShape) -> str:
               "from bytes saved for backward).")
 @click.option("--repeats", default=2, show_default=True, help="Timed steps per point.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
+@click.option("--baseline", metavar="METHOD", help="The benched method whose memory the others' is compared to "
+              "(the '<baseline> / method' column) [the first method].")
 @_shape_options
 def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None, repeats: int,
-          json_path: str | None, image_size: int, device: str, **options: Any) -> None:
-    """Memory and step time of each method's supernet over batch sizes.
+          json_path: str | None, baseline: str | None, image_size: int, device: str, **options: Any) -> None:
+    """Memory and step time of each method's supernet over batch sizes. With no METHOD: every method that
+    declares a default_rank, in its order (the built-ins: darts, pc-darts, pc-only, en-only).
 
     \b
     nasbench-pc bench --batch 16 32
@@ -347,8 +370,10 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
     nasbench-pc bench darts pc-darts --space nas-bench-201 --space-option cells_per_stage=2
     """
     device = check_device(device)
-    method_list = [t for t in methods if not t.isdigit()] or ["darts", "pc-darts"]
+    method_list = [t for t in methods if not t.isdigit()] or default_methods()
     batch_list = list(batches) + [int(t) for t in methods if t.isdigit()] or [32]
+    cmp.check_baseline(baseline, method_list)
+    baseline = baseline or method_list[0]
     _check_sampler_options(options, method_list)
     shapes = {m: _bench_shape(image_size, _for_method(options, m)) for m in method_list}
     shape = _bench_shape(image_size, options)  # as given, for the title and the JSON
@@ -363,9 +388,9 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
                 progress.advance(task)
     kind = points[0].memory_kind
     table = Table(title=f"Supernet step cost: {_shape_title(shape)}, {image_size}x{image_size}, {device}")
-    for col in ("method", "batch", f"{kind} (MiB)", "darts / method", "step s", "img/s"):
+    for col in ("method", "batch", f"{kind} (MiB)", f"{baseline} / method", "step s", "img/s"):
         table.add_column(col)
-    base = {p.batch: p for p in points if p.method == "darts"}
+    base = {p.batch: p for p in points if p.method == baseline}
     for p in points:
         ref = base.get(p.batch)
         ratio = f"{ref.memory_bytes / p.memory_bytes:.2f}x" if ref and p.memory_bytes and ref.memory_bytes else "-"
@@ -374,7 +399,8 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
                       "-" if p.step_seconds is None else f"{p.step_seconds:.3f}",
                       "-" if not p.step_seconds else f"{p.batch / p.step_seconds:.0f}")
     console.print(table)
-    result: dict[str, Any] = {"shape": asdict(shape), "device": device, "points": [p.as_dict() for p in points]}
+    result: dict[str, Any] = {"shape": asdict(shape), "device": device, "baseline": baseline,
+                              "points": [p.as_dict() for p in points]}
     if budget:
         limit = parse_bytes(budget)
         fits = [largest_batch(m, limit, shape=shapes[m], device=device) for m in method_list]
@@ -396,14 +422,15 @@ def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None
 @_shape_options
 def plan_command(methods: tuple[str, ...], budget: str, image_size: int, device: str, **options: Any) -> None:
     """Recommend each method's batch for a memory budget, with the learning rate scaled linearly; and the batch
-    each reaches with --checkpoint cells (cells recomputed in backward).
+    each reaches with --checkpoint cells (cells recomputed in backward). With no METHOD: every method that declares
+    a default_rank, in its order (the built-ins: darts, pc-darts, pc-only, en-only).
 
     \b
     nasbench-pc plan --budget 11GB --device cuda
     nasbench-pc plan darts pc-darts --budget 11GB --space nas-bench-201
     """
     device = check_device(device)
-    method_list = list(methods or ("darts", "pc-darts"))
+    method_list = list(methods) or default_methods()
     _check_sampler_options(options, method_list)
     shapes = {m: _bench_shape(image_size, _for_method(options, m)) for m in method_list}
     shape = _bench_shape(image_size, options)  # as given, for the title and the hint

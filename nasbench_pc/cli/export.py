@@ -44,7 +44,8 @@ def export(source: str, out: Path, network: str | None, init_channels: int | Non
     folder = write_folder(spec, out)
     if spec.state_dict is None:
         console.print(Panel(
-            f"{source} has no trained weights: wrote an untrained {spec.architecture} ({describe_shape(spec.shape())}, "
+            f"{source} has no trained weights: wrote an untrained {spec.architecture} "
+            f"({describe_shape(spec.network_spec(), spec.shape())}, "
             f"{spec.classes()} classes) to {folder}.\nLoad it with timm.create_model('local-dir:{folder}', "
             f"pretrained=False); train it with `nasbench-pc train`.",
             title="exported (architecture only)", border_style="yellow", expand=False))

@@ -20,7 +20,7 @@ from nasbench_pc.errors import PluginError
 def methods() -> None:
     """List the registered search methods and their presets, the search spaces they can run on and the evaluators
     that score what they find."""
-    registered = sorted(registry.available("method").items())
+    registered = sorted((name, resolve_method(m)) for name, m in registry.available("method").items())
     wide = console.width >= 120  # the descriptions fit beside the settings; else they follow the table
     table = Table(title="Search methods", box=None, header_style="bold underline", padding=(0, 1))
     longest = max((len(name) for name, _ in registered), default=6)
@@ -47,6 +47,12 @@ def methods() -> None:
         spaces.add_row(name, ", ".join(space.primitives), ", ".join(f"{k}={v}" for k, v in space.options.items()),
                        ", ".join(space.networks))
     console.print(spaces)
+    for name, space in sorted(registry.available("search_space").items()):
+        if space.recipes:
+            rule = getattr(space, "recipe_rule", "")
+            console.print(f"[bold]{escape(name)}[/bold] training recipes (train --recipe): "
+                          f"{escape(', '.join(space.recipes))}{'. --recipe auto: ' + escape(rule) if rule else ''}",
+                          highlight=False)
     scorers = Table(title="Evaluators (--evaluate NAME[:key=value,...] on evaluate and compare)")
     scorers.add_column("evaluator", no_wrap=True)
     for col in ("metrics", "needs", "options", *(["what it scores"] if wide else [])):

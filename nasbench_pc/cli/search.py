@@ -13,7 +13,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nasbench_pc import distributed, genotypes
+from nasbench_pc import distributed, genotypes, registry
 from nasbench_pc.cli._plugin_options import plugin_overrides, space_options
 from nasbench_pc.console import console
 from nasbench_pc.data import BAD_IMAGES
@@ -94,8 +94,17 @@ def _check_device(device: str, ctx: distributed.Context) -> str:
     return f"cuda:{ctx.local_rank}" if ctx.active and device == "cuda" else checked
 
 
+class _DefaultMethod(click.Option):
+    """--method, whose default is the registered method that says ``default=True``, named in the help."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.show_default = registry.default("method")
+        return super().get_help_record(ctx)
+
+
 @click.command()
-@click.option("--method", "-m", default="pc-darts", show_default=True, help="Registered search method.")
+@click.option("--method", "-m", cls=_DefaultMethod, default=lambda: registry.default("method"),
+              help="Registered search method.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True,
               help="quick: CPU smoke test (the space's small supernet, DARTS: C=8, 5 cells; 16x16 images, batch 32, "
                    "1000 examples, 10 epochs); paper: the method's reference settings on the space (CIFAR-10's on "

@@ -25,9 +25,9 @@ from nasbench_pc.export import describe_shape, existing_path
 from nasbench_pc.interrupt import Interrupted
 from nasbench_pc.runkit import CHECKPOINT, GENOTYPE, SCHEDULES
 from nasbench_pc.train import (
-    AUTO_RECIPE,
     TrainConfig,
     TrainProgress,
+    auto_recipe_help,
     make_config,
     network_shape,
     resume,
@@ -53,7 +53,7 @@ class RichTrainProgress(TrainProgress):
         hp = config.hparams
         if not self.quiet:
             space = genotypes.space_of(config.genotype).name
-            shape = describe_shape(network_shape(config))
+            shape = describe_shape(config.network_spec(), network_shape(config))
             console.print(Panel(
                 f"{config.source or 'genotype'} as the {config.network} network of the {space} space "
                 f"({config.network_spec().model}, {shape}) on {info.name}: {info.num_classes} classes, "
@@ -103,6 +103,14 @@ _JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_c
                 "network", "out", "force")
 
 
+class _RecipeOption(click.Option):
+    """--recipe, whose help ends with what auto picks in each installed space, asked when help is shown."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = f"{self.help.split(' auto: ')[0]} {auto_recipe_help()}"
+        return super().get_help_record(ctx)
+
+
 @click.command(name="train")
 @click.argument("source", required=False)
 @click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name.")
@@ -113,15 +121,11 @@ _JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_c
 @click.option("--in-channels", type=click.Choice(["1", "3"]), default=None, help="Convert images to 1 or 3 channels.")
 @click.option("--bad-images", type=click.Choice(BAD_IMAGES), default="stop", show_default=True,
               help="An image file that cannot be decoded: stop with an error naming it, or skip it with a warning.")
-@click.option("--recipe", default="auto", show_default=True,
-              help="A training recipe of the genotype's search space. The built-in ones: darts (DARTS train.py: "
-                   "drop path 0.2; train_imagenet.py: batch 128, lr 0.1 x0.97 per epoch), pc-darts (drop path "
-                   "0.3; batch 1024, lr 0.5 linear, 5 warm-up epochs) or nas-bench-201 (no NAS-Bench-201 training "
-                   "recipe is on record here: the DARTS CIFAR recipe without auxiliary head and drop path, C=16, "
-                   f"N=5). {AUTO_RECIPE}")
+@click.option("--recipe", default="auto", show_default=True, cls=_RecipeOption,
+              help="A training recipe of the genotype's search space (`nasbench-pc methods` lists each space's).")
 @click.option("--network", type=NETWORK, default=None,
-              help="A derived network of the genotype's search space (DARTS: cifar, imagenet; NAS-Bench-201: cifar). "
-                   "Default: the one named like --dataset (imagenet), else the space's first.")
+              help="A derived network of the genotype's search space (`nasbench-pc methods` lists them). "
+                   "Default: the one named like --dataset, else the space's first.")
 @click.option("--epochs", type=int, default=None)
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None, help="Initial learning rate.")

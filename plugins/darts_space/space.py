@@ -15,7 +15,7 @@ from torch import nn
 
 from nasbench_pc import hookimpl
 from nasbench_pc.api import samples_every_channel
-from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, Method, NetworkSpec
+from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, Method, NetworkSpec, Shortcut
 from nasbench_pc.plugins.darts_space import genotype as darts_genotype
 from nasbench_pc.plugins.darts_space import (
     network,  # noqa: F401  (registers the timm models)
@@ -25,6 +25,9 @@ from nasbench_pc.plugins.darts_space.genotype import KNOWN, PRIMITIVES, Genotype
 from nasbench_pc.plugins.darts_space.ops import OPS
 from nasbench_pc.plugins.darts_space.supernet import Supernet, SupernetConfig
 
+#: what --checkpoint cells does (the space option checkpoint_cells), for its help
+CHECKPOINT_HELP = ("Recompute the activations of the cells before the last stage in backward instead of saving them: "
+                   "same gradients, less memory, more time")
 #: A normal cell with at least this many skip_connect edges (of 8) is flagged as collapsing.
 COLLAPSE_SKIPS = 3
 
@@ -48,6 +51,12 @@ PUBLISHED_RECIPES = {"DARTS_V1": "darts", "DARTS_V2": "darts", "PC_DARTS_cifar":
 DEFAULT_RECIPE = "pc-darts"  # for a genotype whose search is unknown
 
 
+#: the DARTS networks' width and depth keywords (``--init-channels``, ``--layers``) and how a model card words them
+_SHAPE: dict[str, Any] = {"width": "init_channels", "depth": "layers",
+                          "words": {"init_channels": "C={}", "layers": "{} cells"},
+                          "retired": ("stem",)}  # the DARTS-only releases' checkpoints name the stem, now the network
+
+
 @dataclass(frozen=True)
 class DartsSearchSpace:
     name: str = "darts"
@@ -59,10 +68,37 @@ class DartsSearchSpace:
     presets: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "quick": {"init_channels": 8, "layers": 5}, "paper": {}, "imagenet": {"stem": "imagenet"}})
     networks: dict[str, NetworkSpec] = field(default_factory=lambda: {
-        "cifar": NetworkSpec("darts_cifar", {"init_channels": 36, "layers": 20}, 32),
-        "imagenet": NetworkSpec("darts_imagenet", {"init_channels": 48, "layers": 14}, 224)})
+        "cifar": NetworkSpec("darts_cifar", {"init_channels": 36, "layers": 20}, 32, **_SHAPE),
+        "imagenet": NetworkSpec("darts_imagenet", {"init_channels": 48, "layers": 14}, 224, **_SHAPE)})
     known: dict[str, Genotype] = field(default_factory=lambda: dict(KNOWN))
     recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: RECIPES)
+    #: what --recipe auto picks, in words (train --help, methods)
+    recipe_rule: str = ("DARTS: DARTS_V1/DARTS_V2 -> darts, PC_DARTS_cifar/PC_DARTS_image -> pc-darts; a search run -> "
+                        "darts when its method's sampler sends every channel through the mixed ops (full channels: "
+                        "darts, darts-1st, en-only), pc-darts when it sends part of them (partial channels: pc-darts, "
+                        "pc-only); any other DARTS genotype -> pc-darts. The recipes: darts (DARTS train.py: drop "
+                        "path 0.2; train_imagenet.py: batch 128, lr 0.1 x0.97 per epoch), pc-darts (drop path 0.3; "
+                        "batch 1024, lr 0.5 linear, 5 warm-up epochs).")
+    provenance: dict[str, str] = field(default_factory=lambda: {
+        "DARTS_V1": "darts (first order), published genotype",
+        "DARTS_V2": "darts (second order), published genotype",
+        "PC_DARTS_cifar": "pc-darts on CIFAR-10, published genotype",
+        "PC_DARTS_image": "pc-darts on ImageNet, published genotype"})
+    #: methods naming no space search this one, and genotype JSON without "space" (every file written before
+    #: spaces were plugins) is read as a DARTS genotype
+    default: bool = True
+    #: its command-line shortcuts (search, compare, bench, plan, supernet)
+    zero_op: str = "none"  # left out of an edge's strength (compare --plot)
+    recompute_option: str = "checkpoint_cells"  # bench/plan also measure with it; out-of-memory advice names it
+    shortcuts: tuple[Shortcut, ...] = (
+        Shortcut(("--init-channels", "-C"), "init_channels", "Initial channels of the supernet"),
+        Shortcut(("--layers",), "layers", "Number of cells (DARTS)"),
+        Shortcut(("--stem",), "stem", "DARTS stem", type=str, choices={"cifar": "cifar", "imagenet": "imagenet"}),
+        Shortcut(("--checkpoint",), "checkpoint_cells", CHECKPOINT_HELP, choices={"cells": True}))
+    #: what code written for the DARTS-only releases imports from nasbench_pc and nasbench_pc.genotypes
+    exports: dict[str, Any] = field(default_factory=lambda: {
+        "Genotype": Genotype, "PRIMITIVES": PRIMITIVES, "KNOWN": KNOWN, "from_python": darts_genotype.from_python,
+        "to_python": darts_genotype.to_python, "validate": darts_genotype.validate})
 
     def make_op(self, name: str, channels: int, stride: int) -> nn.Module:
         """One candidate op of a search-time mixed edge."""

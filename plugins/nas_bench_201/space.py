@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, Method, NetworkSpec
+from nasbench_pc.interfaces import CellStats, ChannelSampler, EdgeNormalizer, Method, NetworkSpec, Shortcut
 from nasbench_pc.plugins.nas_bench_201 import (
     network,  # noqa: F401  (registers the timm model)
     render,
@@ -48,9 +48,21 @@ class NasBench201Space:
     presets: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "quick": {"init_channels": 8, "cells_per_stage": 1}, "paper": {}})
     networks: dict[str, NetworkSpec] = field(default_factory=lambda: {
-        "cifar": NetworkSpec("nasbench201_cifar", {"init_channels": 16, "cells_per_stage": 5}, 32)})
+        "cifar": NetworkSpec("nasbench201_cifar", {"init_channels": 16, "cells_per_stage": 5}, 32,
+                             width="init_channels", depth="cells_per_stage",
+                             words={"init_channels": "C={}", "cells_per_stage": "{} cells per stage"})})
     known: dict[str, Nb201Genotype] = field(default_factory=lambda: {"NB201_best_cifar10": BEST_CIFAR10})
     recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: RECIPES)
+    zero_op: str = "none"  # left out of an edge's strength (compare --plot)
+    recompute_option: str = "checkpoint_cells"  # bench/plan also measure with it; out-of-memory advice names it
+    shortcuts: tuple[Shortcut, ...] = (
+        Shortcut(("--init-channels", "-C"), "init_channels", "Initial channels of the supernet"),
+        Shortcut(("--checkpoint",), "checkpoint_cells", "Recompute the activations of the cells before the last "
+                 "stage in backward instead of saving them: same gradients, less memory, more time",
+                 choices={"cells": True}))
+    recipe_rule: str = f"NAS-Bench-201: nas-bench-201 ({_RECIPE_NOTE})."
+    provenance: dict[str, str] = field(default_factory=lambda: {
+        "NB201_best_cifar10": "the best CIFAR-10 cell of the NAS-Bench-201 benchmark (no search)"})
 
     def build(self, sampler: ChannelSampler, normalizer: EdgeNormalizer, *, num_classes: int, in_channels: int,
               method: str = "", **options: Any) -> Nb201Supernet:

@@ -30,7 +30,8 @@ class ChainSearchSpace:
     options: dict[str, Any] = field(default_factory=lambda: {"init_channels": 16, "layers": 2, "steps": 3})
     presets: dict[str, dict[str, Any]] = field(default_factory=lambda: {"quick": {"init_channels": 8}, "paper": {}})
     networks: dict[str, NetworkSpec] = field(default_factory=lambda: {
-        "cifar": NetworkSpec(network.chain_tiny.__name__, {"init_channels": 16, "layers": 4}, 32)})
+        "cifar": NetworkSpec(network.chain_tiny.__name__, {"init_channels": 16, "layers": 4}, 32,
+                             width="init_channels", depth="layers")})
     known: dict[str, ChainGenotype] = field(default_factory=dict)
     # one short recipe for its network: TrainHParams values (no auxiliary head or drop path in this network)
     recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {
