@@ -79,7 +79,7 @@ class BenchPoint:
 
 def _net(method: str, shape: BenchShape, device: torch.device) -> torch.nn.Module:
     options = dict(shape.options)
-    if "sampler_options" in options:  # set over the method's own, as a search does
+    if "sampler_options" in options and "sampler" not in options:  # set over the method's own, as a search does
         options["sampler_options"] = {**resolve_method(method).sampler_options, **options["sampler_options"]}
     net = create_supernet(method, space=shape.space, num_classes=shape.num_classes, **options)
     stacking.prepare(device)  # the layout a search on this device runs in

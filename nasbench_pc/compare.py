@@ -153,12 +153,12 @@ def saved_bytes_line(run: RunSummary) -> tuple[float, float]:
     c, info = run.config, run.info
     size = c.image_size or info.get("image_size", 32)
     channels, classes = info.get("in_channels", 3), info.get("num_classes", 10)
-    key = (run.method, c.space, repr(sorted(c.space_options.items())), repr(sorted(run.sampler_options.items())),
-           size, channels, classes)
+    key = (run.method, c.space, run.sampler, run.normalizer, repr(sorted(c.space_options.items())),
+           repr(sorted(run.sampler_options.items())), size, channels, classes)
     if key not in _LINES:
         with torch.random.fork_rng():  # building a net must not move the caller's RNG
-            net = create_supernet(run.method, space=c.space, num_classes=classes, in_channels=channels,
-                                  sampler_options=run.sampler_options, **c.space_options)
+            net = create_supernet(c.method_record(), space=c.space, num_classes=classes, in_channels=channels,
+                                  **c.space_options)
         small, large = (step_cost(net, torch.zeros(b, channels, size, size),
                                   torch.zeros(b, dtype=torch.long)).saved_bytes for b in (2, 4))
         per_example = (large - small) / 2

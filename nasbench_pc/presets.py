@@ -73,7 +73,10 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
     """
     if preset not in PRESETS:
         raise unknown_name("preset", preset, list(PRESETS))
-    resolved = resolve_method(method)
+    base = resolve_method(method)
+    swaps = {key: overrides[key] for key in ("sampler", "normalizer")
+             if overrides.get(key) is not None and overrides[key] != getattr(base, key)}
+    resolved = resolve_method(base, **swaps)  # --sampler / --normalizer in place of the method's
     space = registry.get("search_space", overrides.pop("space", None) or resolved.search_space)
     if preset not in space.presets:
         raise ConfigError(f"The {preset!r} preset has no settings for the {space.name} search space, which has "
@@ -108,5 +111,5 @@ def _check_supernet(config: SearchConfig) -> None:
     the sampler refuses (init_channels 0, a K that does not divide the channels) fails before any data is read
     or anything is printed."""
     with torch.random.fork_rng(devices=[]), torch.device("meta"):
-        create_supernet(config.method, space=config.space, in_channels=config.in_channels or 3,
-                        sampler_options=config.sampler_options, **config.space_options)
+        create_supernet(config.method_record(), space=config.space, in_channels=config.in_channels or 3,
+                        **config.space_options)

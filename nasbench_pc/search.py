@@ -46,7 +46,7 @@ from nasbench_pc.devices import cpu_memory_left, is_out_of_memory
 from nasbench_pc.distributed import Context, check_batch, global_batchnorm
 from nasbench_pc.errors import ConfigError, check_finite
 from nasbench_pc.files import atomic_torch_save, atomic_write_bytes, temporary_path
-from nasbench_pc.interfaces import flag_for
+from nasbench_pc.interfaces import Method, flag_for
 from nasbench_pc.interrupt import StopSignals
 from nasbench_pc.rundir import claim
 from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, lr_at, peak_memory
@@ -80,7 +80,9 @@ class SearchConfig:
     weight_decay: float = 3e-4
     space: str | None = None  # the search space plugin; None: the method's own
     space_options: dict[str, Any] = field(default_factory=dict)  # its shape options, over the space's defaults
+    sampler: str | None = None  # the channel sampler; None: the method's
     sampler_options: dict[str, Any] = field(default_factory=dict)  # over the method's (e.g. {"k": 2})
+    normalizer: str | None = None  # the edge normalizer; None: the method's
     train_portion: float = 0.5
     arch_portion: float | None = None  # set: per-class fractions (train_portion, arch_portion) as on ImageNet
     arch_lr: float = 3e-4
@@ -138,6 +140,15 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def method_record(self) -> Method:
+        """The method as this search runs it: its sampler and normalizer, or those ``sampler`` / ``normalizer``
+        put in their place (whose options then start empty), with ``sampler_options`` over the sampler's."""
+        base = resolve_method(self.method)
+        swaps = {key: getattr(self, key) for key in ("sampler", "normalizer")
+                 if getattr(self, key) is not None and getattr(self, key) != getattr(base, key)}
+        swapped = resolve_method(base, **swaps)
+        return resolve_method(swapped, sampler_options={**swapped.sampler_options, **self.sampler_options})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
@@ -301,8 +312,7 @@ class Search:
         self.ctx = ctx or Context()
         check_batch(config.batch_size, self.ctx)
         self.device = torch.device(config.device)
-        base = resolve_method(config.method)
-        self.method = resolve_method(base, sampler_options={**base.sampler_options, **config.sampler_options})
+        self.method = config.method_record()
         self.space = registry.get("search_space", config.space)
         data_options = {"split": "train", "root": config.data_root, "limit": config.limit, "seed": config.seed,
                         "augment": config.augment, "cutout": config.cutout, "in_channels": config.in_channels,
@@ -608,8 +618,10 @@ def _free_memory(device: torch.device) -> int:
 def _out_of_memory(config: SearchConfig, info: DatasetInfo, order: int, device: torch.device, ctx: Context
                    ) -> ConfigError:
     """The error for a batch that did not fit, naming the batch ``nasbench-pc plan`` suggests for this device."""
+    method = config.method_record()
     shape = BenchShape(image_size=info.image_size, num_classes=info.num_classes, space=config.space,
-                       options={**config.space_options, "sampler_options": config.sampler_options})
+                       options={**config.space_options, "sampler": method.sampler, "normalizer": method.normalizer,
+                                "sampler_options": method.sampler_options})
     suggested = plan(config.method, _free_memory(device), shape=shape, device=str(device))
     where = f"{device}" if not ctx.active else f"{device} ({ctx.world_size} processes, one shard each)"
     if suggested.batch == 0:

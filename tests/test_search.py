@@ -172,3 +172,24 @@ def test_a_diverging_search_stops_with_a_clear_error_and_keeps_finished_epochs(t
         run_search(config, tmp_path / "run")
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1
     assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_sampler_and_normalizer_can_replace_the_methods_and_are_recorded(tmp_path):
+    """``search --method darts-1st --sampler partial --sampler-option k=2 --normalizer edge``: DARTS' first-order step
+    with PC-DARTS' edges, without writing a plugin; config.json records both, and --resume keeps them."""
+    run = tmp_path / "run"
+    args = ["search", "--method", "darts-1st", "--sampler", "partial", "--sampler-option", "k=2", "--normalizer",
+            "edge", "--epochs", "1", "--limit", "64", "--steps-per-epoch", "1", "--batch-size", "8", *TINY[:4],
+            "--out", str(run), "-q"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((run / "config.json").read_text())
+    assert (meta["config"]["sampler"], meta["config"]["normalizer"], meta["config"]["sampler_options"]) == (
+        "partial", "edge", {"k": 2})
+    assert {k: meta["method"][k] for k in ("name", "sampler", "sampler_options", "normalizer", "order")} == {
+        "name": "darts-1st", "sampler": "partial", "sampler_options": {"k": 2}, "normalizer": "edge", "order": 1}
+    search = Search(SearchConfig.from_dict(meta["config"]))
+    assert len(search.model.arch_parameters()) == 4  # alphas and, with edge normalization, betas
+    assert search.model.cells[0]._ops[0].k == 2  # every edge a partial-channel edge with K=2
+    unknown = CliRunner().invoke(main, ["search", "--method", "darts-1st", "--sampler", "partail", "-q"])
+    assert unknown.exit_code == 2 and "Did you mean 'partial'" in flat(unknown.output)

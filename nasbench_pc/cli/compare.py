@@ -40,7 +40,7 @@ _SHARED = ("preset", "dataset", "data_root", "download", "limit", "in_channels",
            "epochs", "batch_size", "lr", "lr_min", "lr_warmup_epochs", "momentum", "weight_decay", "space",
            "space_option", "sampler_option", "train_portion", "arch_portion", "arch_lr", "arch_weight_decay",
            "grad_clip", "arch_grad_clip", "warmup_epochs", "steps_per_epoch", "workers", "amp", "channels_last",
-           "bad_images", *shortcut_names())
+           "bad_images", "sampler", "normalizer", *shortcut_names())
 _SEARCH_PARAMS = {p.name: p for p in search_command.params}
 
 # The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes. Used
@@ -100,9 +100,10 @@ def _config_overrides(options: dict[str, Any]) -> dict[str, Any]:
     return overrides
 
 
-def _sampler_takes(method: str, key: str) -> bool:
-    """Whether ``method``'s sampler factory has an option ``key`` (``k`` for partial channels, none for full)."""
-    factory = registry.get("sampler", resolve_method(method).sampler)
+def _sampler_takes(method: str, key: str, sampler: str | None = None) -> bool:
+    """Whether the sampler factory of ``method`` (or ``sampler``, given with --sampler in its place) has an option
+    ``key`` (``k`` for partial channels, none for full)."""
+    factory = registry.get("sampler", sampler or resolve_method(method).sampler)
     return key in inspect.signature(factory).parameters
 
 
@@ -111,11 +112,12 @@ def _for_method(options: dict[str, Any], method: str) -> dict[str, Any]:
     sets K of the partial-channel methods and leaves the methods that sample every channel as they are."""
     kept = dict(options)
     for kind, shortcut in shortcuts():
-        if kind == "sampler" and kept.get(shortcut.dest) is not None and not _sampler_takes(method, shortcut.option):
+        if kind == "sampler" and kept.get(shortcut.dest) is not None \
+                and not _sampler_takes(method, shortcut.option, kept.get("sampler")):
             del kept[shortcut.dest]
     if kept.get("sampler_option"):
         kept["sampler_option"] = tuple(text for text in kept["sampler_option"]
-                                       if _sampler_takes(method, parse_option(text)[0]))
+                                       if _sampler_takes(method, parse_option(text)[0], kept.get("sampler")))
     return kept
 
 
@@ -124,7 +126,7 @@ def _check_sampler_options(options: dict[str, Any], methods: list[str]) -> None:
     keys = [parse_option(text)[0] for text in options.get("sampler_option") or ()]
     keys += [s.option for kind, s in shortcuts() if kind == "sampler" and options.get(s.dest) is not None]
     for key in keys:
-        if not any(_sampler_takes(method, key) for method in methods):
+        if not any(_sampler_takes(method, key, options.get("sampler")) for method in methods):
             takers = [name for name in registry.available("method") if _sampler_takes(name, key)]
             example = f" (e.g. {takers[0]})" if takers else ""
             raise ConfigError(f"No compared method's sampler takes the option {key!r} ({', '.join(methods)}). Drop "

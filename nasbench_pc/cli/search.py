@@ -98,7 +98,7 @@ class _DefaultMethod(click.Option):
     """--method, whose default is the registered method that says ``default=True``, named in the help."""
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
-        self.show_default = registry.default("method")
+        self.default, self.show_default = registry.default("method"), True
         return super().get_help_record(ctx)
 
 
@@ -135,6 +135,9 @@ class _DefaultMethod(click.Option):
 @click.option("--arch-grad-clip", type=float, help="Clip the architecture gradient's norm (imagenet preset: 5) "
               "[off].")
 @click.option("--warmup-epochs", type=int, help="Epochs before the first architecture step.")
+@click.option("--sampler", help="A channel sampler in place of the method's (`nasbench-pc plugins` lists them); "
+              "its options start empty: set them with --sampler-option.")
+@click.option("--normalizer", help="An edge normalizer in place of the method's (`nasbench-pc plugins` lists them).")
 @click.option("--seed", type=int)
 @click.option("--steps-per-epoch", type=int, help="Cap on weight steps per epoch.")
 @click.option("--workers", type=int, help="DataLoader worker processes [0].")
