@@ -9,10 +9,16 @@ occupy is shown too) and the median wall time of forward + backward.
     python benchmarks/supernet_cost.py --batch 32 --reference-pc ~/src/PC-DARTS --reference-darts ~/src/darts/cnn
     python benchmarks/supernet_cost.py --batch 32 --methods darts pc-darts --checkpoint-cells
     python benchmarks/supernet_cost.py --batch 32 --methods darts pc-darts --plain-path
+    python benchmarks/supernet_cost.py --batch 32 --methods darts pc-darts --api
 
 Our networks run as a search runs them: edges that read the same state stacked (nasbench_pc.stacking), in
 channels-last where this machine passed nasbench_pc.layout_check (the title says which). --plain-path adds each
 method once more, one edge at a time in the default layout (the reference's way), timed interleaved with the rest.
+
+--api adds each method as a user of the Python API gets it: ``create_supernet`` and a plain forward and backward
+in a fresh process that never calls anything of the search (no ``stacking.prepare``), timed there the same way
+(not interleaved: a process of its own). Its step time equals the search path's row within noise, since the
+layout is the supernet's (``channels_last`` None: the device's checked layout), not a switch the search sets.
 
 --checkpoint-cells adds each method with its cells recomputed in backward (``--checkpoint cells``), timed
 interleaved with the rest, and a second table of its ratios to the same network without it: bytes saved for
@@ -83,6 +89,8 @@ def main() -> None:
                         "in backward, and its ratios to the network without it")
     parser.add_argument("--plain-path", action="store_true", help="also each method run edge by edge in the default "
                         "layout (stacking and channels-last off)")
+    parser.add_argument("--api", action="store_true", help="also each method through create_supernet alone, in a "
+                        "fresh process (what a Python API user's own loop gets)")
     parser.add_argument("--json", help="also write the step times and ratios to this file (benchmarks/cpu_sweep.py)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/benchmarks.md")
     args = parser.parse_args()
@@ -120,6 +128,10 @@ def main() -> None:
         for name, net in nets.items():
             with path(name):
                 rows[name]["times"].append(step_seconds(net, x, y))
+
+    if args.api:
+        for m in args.methods:
+            rows[f"{m} (create_supernet, fresh process)"] = _api_row(m, args)
 
     base = rows.get("darts", {}).get("saved", (0, 0))[0]
     header = ["method", "saved for backward (GB)", "distinct storage (GB)", "darts / method", "step s (median)"]
@@ -166,6 +178,33 @@ def main() -> None:
             "over_reference": ratios_to_reference}, indent=1))
     for name, cols, body in tables:
         print_table(name, cols, body, args.markdown)
+
+
+_API = """
+import json, sys, time
+import torch
+import nasbench_pc as nbp
+from nasbench_pc.profiling import step_cost, step_seconds
+method, channels, layers, batch, threads, repeats = sys.argv[1:]
+torch.set_num_threads(int(threads))
+torch.manual_seed(0)
+net = nbp.create_supernet(method, init_channels=int(channels), layers=int(layers)).train()
+x, y = torch.randn(int(batch), 3, 32, 32), torch.randint(0, 10, (int(batch),))
+cost = step_cost(net, x, y)
+print(json.dumps({"saved": [cost.saved_bytes, cost.distinct_bytes],
+                  "times": [step_seconds(net, x, y) for _ in range(int(repeats))]}))
+"""
+
+
+def _api_row(method: str, args: argparse.Namespace) -> dict:
+    """A method's row measured through create_supernet alone, in a fresh Python process."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _API, method, str(args.init_channels), str(args.layers),
+                          str(args.batch), str(args.threads), str(args.repeats)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
 
 
 if __name__ == "__main__":

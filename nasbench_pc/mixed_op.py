@@ -72,6 +72,9 @@ class MixedOp(nn.Module):
         if all(isinstance(op, Zero) for op in ops):
             raise ConfigError("A mixed edge needs at least one candidate op besides 'none'.")
         self._ops = nn.ModuleList(ops)
+        #: the layout its stacked forward runs in: True channels-last, False the default, None the device's
+        #: (nasbench_pc.stacking.device_layout); a supernet's ``channels_last`` sets it on all its edges
+        self.channels_last: bool | None = None
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         activated = None
@@ -94,10 +97,11 @@ class MixedOp(nn.Module):
         """``[edge(x, weights[e]) for e, edge in enumerate(edges)]``, each candidate op run for all the edges at
         once (:mod:`nasbench_pc.stacking`); None when the edges' ops differ in kind."""
         columns = list(zip(*(edge._ops for edge in edges)))
-        if len({len(edge._ops) for edge in edges}) != 1 or any(len({type(op) for op in ops}) != 1 for ops in columns):
+        if len({len(edge._ops) for edge in edges}) != 1 or any(len({type(op) for op in ops}) != 1 for ops in columns) \
+                or len({edge.channels_last for edge in edges}) != 1:
             return None
         n = len(edges)
-        x = stacking.fast_layout(x)
+        x = stacking.fast_layout(x, edges[0].channels_last)
         inputs = {False: stacking.Shared(x, n)}  # and True: the ReLU of x, which several ops start with
         out = None
         for o, ops in enumerate(columns):
@@ -145,6 +149,24 @@ class WeightParameters:
     def weight_parameters(self) -> list[nn.Parameter]:
         """What the weight optimiser trains: every parameter except the arch parameters."""
         return [p for _, p in self.named_weight_parameters()]
+
+
+class StackedLayout:
+    """For an ``nn.Module`` supernet: ``channels_last``, the memory layout its stacked edges run in (True
+    channels-last, False PyTorch's default, None: the layout chosen for the device, ``stacking.device_layout``,
+    which on CPU is channels-last where this machine's kernels passed the layout check). Set on a supernet, it is set
+    on each of its MixedOps; two supernets in one process may differ."""
+
+    @property
+    def channels_last(self) -> bool | None:
+        settings = {m.channels_last for m in self.modules() if isinstance(m, MixedOp)}
+        return settings.pop() if len(settings) == 1 else None
+
+    @channels_last.setter
+    def channels_last(self, value: bool | None) -> None:
+        for module in self.modules():
+            if isinstance(module, MixedOp):
+                module.channels_last = value
 
 
 class _BuffersKept:

@@ -11,9 +11,13 @@ weights as on its own edge, so outputs and gradients are the plain path's up to 
 (tests/test_stacking.py compares them at small and default widths, on 1 and 2 threads). Running
 statistics are written back to each edge's own batch norm, so a state dict is the same either way.
 
-On CPU the stacked edges also run channels-last (:func:`use_channels_last`), where oneDNN's depthwise and
-pointwise kernels are several times faster than in PyTorch's default layout, but only on a machine where
-:mod:`nasbench_pc.layout_check` has run those kernels against the plain path and found them equal; the kernel
+On CPU the stacked edges also run channels-last, where oneDNN's depthwise and pointwise kernels are several times
+faster than in PyTorch's default layout, but only on a machine where :mod:`nasbench_pc.layout_check` has run those
+kernels against the plain path and found them equal. The layout is a property of a supernet, not of the process:
+each :class:`~nasbench_pc.mixed_op.MixedOp` has a ``channels_last`` setting (a supernet's ``channels_last``
+sets all of its edges'), and None, the default, takes the layout chosen for the tensor's device
+(:func:`device_layout`: checked once per device type and process, the check itself kept per machine), so a supernet
+built with ``create_supernet`` runs the kernels a search runs; the kernel
 that once corrupted the heap (FactorizedReduce's stride-2 1x1 backward on AVX2) is always given a
 default-layout input. Channels-last, PyTorch's batch norm and pooling kernels slow down sharply below 16 and 8
 channels, the widths PC-DARTS edges have; there :class:`_NarrowBatchNorm` and :func:`_pool` take over (the same
@@ -39,7 +43,7 @@ from torch import nn
 from nasbench_pc import layout_check
 
 _enabled = [True]
-_channels_last: set[str] = set()  # device types whose stacked edges run channels-last
+_channels_last: dict[str, bool] = {}  # device type -> whether its stacked edges run channels-last, once decided
 
 
 @contextlib.contextmanager
@@ -54,13 +58,19 @@ def plain_path() -> Iterator[None]:
 
 
 def use_channels_last(device: str | torch.device, enable: bool = True) -> None:
-    """Run stacked edges on ``device``'s type channels-last (or stop). Callers decide per device, on CPU only
-    after :func:`nasbench_pc.layout_check.channels_last_verdict` passed (the search and ``bench`` do that)."""
+    """Make channels-last (or the default layout) the layout of stacked edges on ``device``'s type, for every
+    edge whose ``channels_last`` is None. On CPU, only after :func:`nasbench_pc.layout_check.channels_last_verdict`
+    passed (:func:`prepare` and :func:`device_layout` do that); tests and benchmarks force either layout with it."""
+    _channels_last[torch.device(device).type] = enable
+
+
+def device_layout(device: str | torch.device) -> bool:
+    """Whether stacked edges on ``device`` run channels-last by default: decided the first time it is asked in a
+    process (the layout check's kept verdict, :func:`prepare`), unless set already."""
     kind = torch.device(device).type
-    if enable:
-        _channels_last.add(kind)
-    else:
-        _channels_last.discard(kind)
+    if kind not in _channels_last:
+        prepare(device)
+    return _channels_last[kind]
 
 
 def prepare(device: str | torch.device) -> layout_check.Verdict:
@@ -71,9 +81,11 @@ def prepare(device: str | torch.device) -> layout_check.Verdict:
     return verdict
 
 
-def fast_layout(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in the layout stacked edges run in on its device."""
-    return x.contiguous(memory_format=torch.channels_last) if x.device.type in _channels_last else x
+def fast_layout(x: torch.Tensor, channels_last: bool | None = None) -> torch.Tensor:
+    """``x`` in the layout stacked edges run in: channels-last or not as ``channels_last`` says, None: the layout
+    of its device (:func:`device_layout`)."""
+    wanted = device_layout(x.device) if channels_last is None else channels_last
+    return x.contiguous(memory_format=torch.channels_last) if wanted else x
 
 
 class _LayoutInBackward(torch.autograd.Function):

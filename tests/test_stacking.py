@@ -291,3 +291,46 @@ def main() -> None:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
     main()
+
+
+def test_the_layout_is_each_supernets_own_and_none_follows_the_device(monkeypatch: pytest.MonkeyPatch,
+                                                                      one_thread: None) -> None:
+    """``channels_last`` is a supernet's setting (each MixedOp's), not a process switch: two supernets in one process
+    run in their own layouts, a recomputed cell keeps its supernet's in backward, and None (what create_supernet
+    builds) takes the device's layout, the one a search chooses (stacking.device_layout)."""
+    import nasbench_pc as nbp
+
+    seen: list[tuple[bool | None, bool]] = []
+    original = stacking.fast_layout
+
+    def spy(x: torch.Tensor, channels_last: bool | None = None) -> torch.Tensor:
+        out = original(x, channels_last)
+        seen.append((channels_last, stacking._is_channels_last(out)))
+        return out
+
+    monkeypatch.setattr(stacking, "fast_layout", spy)
+    torch.manual_seed(0)
+    nets = {setting: nbp.create_supernet("pc-darts", init_channels=8, layers=3, checkpoint_cells=True)
+            for setting in (True, False, None)}
+    assert [net.channels_last for net in nets.values()] == [None, None, None]  # as create_supernet builds them
+    for setting, net in nets.items():
+        net.channels_last = setting
+        assert net.channels_last is setting
+    x = torch.randn(2, 3, 16, 16)
+    outputs = {}
+    try:
+        for device_default in (False, True):
+            stacking.use_channels_last("cpu", device_default)
+            for setting, net in nets.items():
+                seen.clear()
+                net.load_state_dict(nets[True].state_dict())
+                out = net(x)
+                out.sum().backward()
+                outputs[device_default, setting] = out.detach()
+                expected = device_default if setting is None else setting
+                # every stacked edge in forward, and again in the recomputed cells' backward
+                assert len(seen) > 4 and {layout for _, layout in seen} == {expected}, (device_default, setting)
+    finally:
+        stacking.use_channels_last("cpu", False)
+    for out in outputs.values():  # the layouts compute the same logits
+        torch.testing.assert_close(out, outputs[False, False], rtol=1e-4, atol=1e-5)

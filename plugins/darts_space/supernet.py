@@ -17,7 +17,7 @@ from torch import nn
 
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp, WeightParameters, recomputed_cells, run_cell
+from nasbench_pc.mixed_op import MixedOp, StackedLayout, WeightParameters, recomputed_cells, run_cell
 from nasbench_pc.plugins.darts_space.genotype import Genotype
 from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, ReLUConvBN
 from nasbench_pc.stacking import run_edges
@@ -144,7 +144,7 @@ def derive_genotype(weights: torch.Tensor, edge_weights: torch.Tensor | None, pr
     return gene
 
 
-class Supernet(WeightParameters, nn.Module):
+class Supernet(WeightParameters, StackedLayout, nn.Module):
     """Weight-sharing network over all cells of the search space.
 
     ``arch_parameters()`` are the alphas (then betas, with edge normalization);

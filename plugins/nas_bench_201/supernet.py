@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp, WeightParameters, recomputed_cells, run_cell
+from nasbench_pc.mixed_op import MixedOp, StackedLayout, WeightParameters, recomputed_cells, run_cell
 from nasbench_pc.plugins.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
 from nasbench_pc.plugins.nas_bench_201.genotype import EDGES, NUM_EDGES, Nb201Genotype, node_slices
 from nasbench_pc.plugins.nas_bench_201.ops import OPS, PRIMITIVES
@@ -47,7 +47,7 @@ class Nb201SearchCell(nn.Module):
         return nodes[-1]
 
 
-class Nb201Supernet(WeightParameters, TinySkeleton):
+class Nb201Supernet(WeightParameters, StackedLayout, TinySkeleton):
     """Weight-sharing NAS-Bench-201 network: every cell shares one (6, 5) alphas tensor.
 
     Args:
