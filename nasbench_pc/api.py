@@ -18,8 +18,9 @@ _METHOD_OPTIONS = ("search_space", "sampler", "sampler_options", "normalizer", "
 
 
 def resolve_method(method: str | Method, **overrides: Any) -> Method:
-    """The method record with overrides applied. An option of the method's sampler given by name (``k=2`` for a
-    partial-channel sampler) is a shortcut for ``sampler_options={'k': 2}``, added to its other sampler options.
+    """The method record with overrides applied. An option a channel sampler takes, given by name (``k=2``), is a
+    shortcut for ``sampler_options={'k': 2}``, added to the method's other sampler options (its sampler refuses one
+    that is not its own).
     What the method leaves open (its space, sampler or normalizer: None) becomes the registered default
     (:func:`nasbench_pc.registry.default`)."""
     base = method if isinstance(method, Method) else registry.get("method", method)
@@ -36,9 +37,9 @@ def resolve_method(method: str | Method, **overrides: Any) -> Method:
             f"Unknown option(s) {', '.join(sorted(overrides))} for method {base.name!r}. Valid options: "
             f"{', '.join(_METHOD_OPTIONS + tuple(own))} and the search space's shape options."
         )
-    for key, kind in (("search_space", "search_space"), ("sampler", "sampler"), ("normalizer", "normalizer")):
-        if (changes.get(key) or getattr(base, key)) is None:  # the method leaves it to the registered default
-            changes[key] = registry.default(kind)
+    for kind in ("search_space", "sampler", "normalizer"):
+        if (changes.get(kind) or getattr(base, kind)) is None:  # the method leaves it to the registered default
+            changes[kind] = registry.default(kind)
     return base.with_overrides(**changes)
 
 
@@ -54,11 +55,6 @@ def sampler_shortcuts() -> list[str]:
             continue
         names.update((p.name, None) for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
     return list(names)
-
-
-def default_space() -> str:
-    """The search space of a method that names none and of a genotype JSON without ``"space"``."""
-    return registry.default("search_space")
 
 
 def space_options(space: SearchSpace, options: Mapping[str, Any]) -> dict[str, Any]:
