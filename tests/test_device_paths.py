@@ -268,7 +268,9 @@ def test_bench_and_plan_measure_on_the_device(device: str, tmp_path: Path) -> No
 
 # -- search, SIGTERM and --resume -------------------------------------------------------------------------------------
 
-SEARCH = ["--method", "pc-darts", "--dataset", "synthetic", "--epochs", "2", "--limit", "256", "-C", "4", "--layers",
+#: 32 weight steps an epoch (512 images in each split, batch 16): long enough on CPU and GPU alike for a signal sent
+#: 0.3 s into epoch 2 to land inside it
+SEARCH = ["--method", "pc-darts", "--dataset", "synthetic", "--epochs", "2", "--limit", "1024", "-C", "4", "--layers",
           "3", "--image-size", "8", "--batch-size", "16", "--threads", "1", "-q"]
 
 
@@ -282,22 +284,23 @@ def test_search_stopped_by_sigterm_resumes_in_the_same_data_order(device: str, t
     reference = _search_process(*SEARCH, "--device", device, "--out", str(full))
     victim = _search_process(*SEARCH, "--device", device, "--out", str(run))
     deadline = time.monotonic() + 300
-    while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text():  # inside epoch 2
+    while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text():  # epoch 1 finished
         assert victim.poll() is None and time.monotonic() < deadline, victim.stdout.read() if victim.stdout else ""
         time.sleep(0.005)
+    time.sleep(0.3)  # into epoch 2 (a signal right at the boundary would stop the search there, at step 0)
     victim.send_signal(signal.SIGTERM)
     assert victim.wait(timeout=120) == 128 + signal.SIGTERM, victim.stdout.read()
     stopped = torch.load(run / "checkpoint.pt", weights_only=True)
-    assert stopped["epoch"] == 1 and 1 <= stopped["step"] < 8
+    assert stopped["epoch"] == 1 and 1 <= stopped["step"] < 32
     resumed = _search_process("--resume", str(run), "--threads", "1", "-q")
     assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
     assert reference.wait(timeout=300) == 0, reference.stdout.read()
 
     a, b = (torch.load(d / "checkpoint.pt", weights_only=True) for d in (full, run))
     assert json.loads((run / "config.json").read_text())["config"]["device"] == device
-    # the data order: the same steps and architecture-split position as the uninterrupted run (8 weight steps an
-    # epoch, each after an architecture step on the next of the split's 8 batches: 16 steps end pass 1 at batch 8)
-    assert (a["epoch"], a["arch_stream"]) == (b["epoch"], b["arch_stream"]) == (2, {"pass_no": 1, "position": 8})
+    # the data order: the same steps and architecture-split position as the uninterrupted run (32 weight steps an
+    # epoch, each after an architecture step on the next of the split's 32 batches: 64 steps end pass 1 at 32)
+    assert (a["epoch"], a["arch_stream"]) == (b["epoch"], b["arch_stream"]) == (2, {"pass_no": 1, "position": 32})
     ma, mb = ([json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()] for d in (full, run))
     assert [m["epoch"] for m in mb] == [1, 2]
     if device == "cpu":  # bit for bit on CPU
