@@ -43,18 +43,29 @@ def resolve_method(method: str | Method, **overrides: Any) -> Method:
     return base.with_overrides(**changes)
 
 
+def sampler_option_names(sampler: str) -> list[str]:
+    """The options the registered channel sampler ``sampler`` takes: its factory's keyword parameters."""
+    try:
+        parameters = inspect.signature(registry.get("sampler", sampler)).parameters.values()
+    except (TypeError, ValueError):  # a factory without an introspectable signature
+        return []
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
 def sampler_shortcuts() -> list[str]:
-    """The option names that channel samplers take (their factories' keyword parameters), in registration order:
-    given by name to :func:`resolve_method` or :func:`create_supernet`, such an option goes to the method's
-    sampler (``k=2``), which refuses it when it is not its own."""
-    names: dict[str, None] = {}
-    for factory in registry.available("sampler").values():
-        try:
-            parameters = inspect.signature(factory).parameters.values()
-        except (TypeError, ValueError):  # a factory without an introspectable signature gives no shortcut
-            continue
-        names.update((p.name, None) for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
-    return list(names)
+    """The option names that channel samplers take, in registration order: given by name to
+    :func:`resolve_method` or :func:`create_supernet`, such an option goes to the method's sampler (``k=2``), which
+    refuses it when it is not its own."""
+    return list(dict.fromkeys(name for sampler in registry.available("sampler")
+                              for name in sampler_option_names(sampler)))
+
+
+def with_parts(method: Method, *, sampler: str | None = None, normalizer: str | None = None) -> Method:
+    """``method`` with ``sampler`` / ``normalizer`` in place of its own where given and different (a replaced
+    sampler's options start empty: the method's were for its own)."""
+    swaps = {key: value for key, value in (("sampler", sampler), ("normalizer", normalizer))
+             if value is not None and value != getattr(method, key)}
+    return resolve_method(method, **swaps)
 
 
 def space_options(space: SearchSpace, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -285,9 +285,7 @@ class MethodRow:
 def table_order(methods: list[str]) -> list[str]:
     """``methods`` (once each) in the order a comparison table lists them: the methods' registration order, then
     by name."""
-    from nasbench_pc.registry import available
-
-    order = {name: i for i, name in enumerate(available("method"))}
+    order = {name: i for i, name in enumerate(registry.available("method"))}
     return sorted(dict.fromkeys(methods), key=lambda m: (order.get(m, len(order)), m))
 
 

@@ -52,9 +52,14 @@ class Shortcut:
     choices: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def long_flag(self) -> str:
+        """The first long flag (``--init-channels``)."""
+        return next(f for f in self.flags if f.startswith("--"))
+
+    @property
     def dest(self) -> str:
-        """The click parameter name: the first long flag without its dashes (``init_channels``)."""
-        return next(f for f in self.flags if f.startswith("--"))[2:].replace("-", "_")
+        """The click parameter name: the long flag without its dashes (``init_channels``)."""
+        return self.long_flag[2:].replace("-", "_")
 
 
 def flag_for(kind_flag: str, shortcuts: tuple[Shortcut, ...], option: str, value: Any) -> str:
@@ -64,7 +69,7 @@ def flag_for(kind_flag: str, shortcuts: tuple[Shortcut, ...], option: str, value
         if shortcut.option == option:
             words = [word for word, v in shortcut.choices.items() if v == value]
             if words or not shortcut.choices:
-                return f"{next(f for f in shortcut.flags if f.startswith('--'))} {words[0] if words else value}"
+                return f"{shortcut.long_flag} {words[0] if words else value}"
     return f"{kind_flag} {option}={value!r}"
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from nasbench_pc import registry
-from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts, space_options
+from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts, space_options, with_parts
 from nasbench_pc.errors import ConfigError, unknown_name
 from nasbench_pc.interfaces import Method, SearchHParams
 from nasbench_pc.search import SearchConfig
@@ -73,10 +73,9 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
     """
     if preset not in PRESETS:
         raise unknown_name("preset", preset, list(PRESETS))
-    base = resolve_method(method)
-    swaps = {key: overrides[key] for key in ("sampler", "normalizer")
-             if overrides.get(key) is not None and overrides[key] != getattr(base, key)}
-    resolved = resolve_method(base, **swaps)  # --sampler / --normalizer in place of the method's
+    # --sampler / --normalizer in place of the method's
+    resolved = with_parts(resolve_method(method), sampler=overrides.get("sampler"),
+                          normalizer=overrides.get("normalizer"))
     space = registry.get("search_space", overrides.pop("space", None) or resolved.search_space)
     if preset not in space.presets:
         raise ConfigError(f"The {preset!r} preset has no settings for the {space.name} search space, which has "
@@ -94,10 +93,10 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
                           f"{', '.join(shortcuts)}.")
     values = PRESETS[preset](resolved, resolved.hparams_for(space.name), overrides)
     # the sampler's own settings for this preset (partial channels: K=2 on ImageNet)
-    values["sampler_options"] = dict(getattr(registry.get("sampler", resolved.sampler), "presets", {}).get(preset, {}))
+    preset_sampler = getattr(registry.get("sampler", resolved.sampler), "presets", {}).get(preset, {})
     values["space_options"] = space_options(space, {**space.presets[preset], **overrides.pop("space_options", {}),
                                                     **shape})
-    values["sampler_options"] = {**resolved.sampler_options, **values.get("sampler_options", {}),
+    values["sampler_options"] = {**resolved.sampler_options, **preset_sampler,
                                  **overrides.pop("sampler_options", {}), **sampler}
     values.update(overrides)
     config = SearchConfig(method=resolved.name, preset=preset, space=space.name, **values)

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from nasbench_pc import genotypes, registry, stacking
-from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts
+from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts, with_parts
 from nasbench_pc.architect import Architect
 from nasbench_pc.bench import BenchShape, plan
 from nasbench_pc.console import err_console
@@ -144,10 +144,7 @@ class SearchConfig:
     def method_record(self) -> Method:
         """The method as this search runs it: its sampler and normalizer, or those ``sampler`` / ``normalizer``
         put in their place (whose options then start empty), with ``sampler_options`` over the sampler's."""
-        base = resolve_method(self.method)
-        swaps = {key: getattr(self, key) for key in ("sampler", "normalizer")
-                 if getattr(self, key) is not None and getattr(self, key) != getattr(base, key)}
-        swapped = resolve_method(base, **swaps)
+        swapped = with_parts(resolve_method(self.method), sampler=self.sampler, normalizer=self.normalizer)
         return resolve_method(swapped, sampler_options={**swapped.sampler_options, **self.sampler_options})
 
     @classmethod

@@ -75,7 +75,6 @@ def plugin_overrides(options: dict[str, Any]) -> dict[str, Any]:
     for kind, shortcut in shortcuts():
         value = options.pop(shortcut.dest, None)
         if value is not None:
-            given[_TARGETS[kind][0]][shortcut.option] = shortcut.choices.get(value, value) if shortcut.choices \
-                else value
+            given[_TARGETS[kind][0]][shortcut.option] = shortcut.choices.get(value, value)
     out.update({key: values for key, values in given.items() if values})
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import json
 import queue
 import subprocess
@@ -22,7 +21,7 @@ from rich.table import Table
 
 from nasbench_pc import compare as cmp
 from nasbench_pc import registry
-from nasbench_pc.api import parse_option, resolve_method
+from nasbench_pc.api import parse_option, resolve_method, sampler_option_names
 from nasbench_pc.bench import BenchShape, checkpointed, largest_batch, measure, parse_bytes, plan
 from nasbench_pc.cli._plugin_options import plugin_overrides, shortcut_names, shortcuts, space_options
 from nasbench_pc.cli.evaluate import evaluate_options, metrics_of, parse_specs, run_evaluations
@@ -103,8 +102,7 @@ def _config_overrides(options: dict[str, Any]) -> dict[str, Any]:
 def _sampler_takes(method: str, key: str, sampler: str | None = None) -> bool:
     """Whether the sampler factory of ``method`` (or ``sampler``, given with --sampler in its place) has an option
     ``key`` (``k`` for partial channels, none for full)."""
-    factory = registry.get("sampler", sampler or resolve_method(method).sampler)
-    return key in inspect.signature(factory).parameters
+    return key in sampler_option_names(sampler or resolve_method(method).sampler)
 
 
 def _for_method(options: dict[str, Any], method: str) -> dict[str, Any]:
