@@ -4,10 +4,11 @@ For pc-darts (batch 256) and darts (batch 64), C=16, 8 cells, 32x32, one first-o
 train_search.py takes it (benchmarks/gpu_reference.py's Stepper), each variant against today's default on CUDA
 (stacked edges, default memory layout, eager):
 
-- ``plain path``: every edge on its own (``nasbench_pc.stacking.plain_path``), the reference's way: is stacking a
+- ``plain path``: every edge on its own (``nasbench_pc.supernet._stacking.plain_path``), the reference's way: is
+stacking a
   gain on the GPU too?
 - ``stacked, channels-last``: stacked edges and activations channels-last (on CPU this is fenced by
-  nasbench_pc.layout_check; on CUDA it is off until measured here);
+  nasbench_pc.supernet._layout_check; on CUDA it is off until measured here);
 - ``torch.compile``: the supernet compiled (inductor on CUDA);
 - ``torch.compile, CUDA graphs``: ``mode="reduce-overhead"`` (CUDA only).
 
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 from gpu_reference import PAPER, Stepper  # benchmarks/gpu_reference.py, next to this script
 
 import nasbench_pc as nbp
-from nasbench_pc import stacking
+from nasbench_pc.supernet import _stacking as stacking
 
 
 def _variants(device: torch.device, backend: str) -> dict[str, tuple[Callable, Callable[[torch.nn.Module], object]]]:

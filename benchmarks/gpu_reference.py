@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from _common import print_table, reference_network  # benchmarks/_common.py, next to this script
 
 import nasbench_pc as nbp
-from nasbench_pc import stacking
+from nasbench_pc.supernet import _stacking as stacking
 
 #: method -> (batch of the paper's CIFAR-10 search, reference option, reference tag)
 PAPER = {"pc-darts": (256, "reference_pc", "PC-DARTS"), "darts": (64, "reference_darts", "DARTS")}

@@ -20,8 +20,8 @@ import time
 
 import torch
 
-from nasbench_pc.presets import resolve_config
 from nasbench_pc.search import Search
+from nasbench_pc.search.presets import resolve_config
 
 RUNS = (("pc-darts", 256), ("darts", 64))  # the paper's batches: PC-DARTS fits 4x DARTS' batch
 

@@ -1,8 +1,8 @@
 """Where one supernet training step spends its time: torch.profiler's count and self CPU time per op.
 
 Runs one warm forward + backward of a method's supernet (as a search runs it: stacked edges, in channels-last
-where nasbench_pc.layout_check passed; with --plain-path one edge at a time in the default layout) and prints
-the convolution and batch-norm call counts (PyTorch's, and nasbench_pc.stacking's own for narrow channels-last
+where nasbench_pc.supernet._layout_check passed; with --plain-path one edge at a time in the default layout) and prints
+the convolution and batch-norm call counts (PyTorch's, and nasbench_pc.supernet._stacking's own for narrow channels-last
 ones) and the ops that took the most time.
 
     python benchmarks/profile_step.py --method pc-darts
@@ -20,7 +20,7 @@ from _common import print_table  # benchmarks/_common.py, next to this script
 from torch.profiler import ProfilerActivity, profile
 
 import nasbench_pc as nbp
-from nasbench_pc import stacking
+from nasbench_pc.supernet import _stacking as stacking
 
 
 def main() -> None:

@@ -15,8 +15,9 @@ import json
 import statistics
 from pathlib import Path
 
-from nasbench_pc.compare import expand_runs
-from nasbench_pc.evaluation import EVALUATIONS, kendall_tau
+from nasbench_pc.results.compare import expand_runs
+from nasbench_pc.results.evaluation import EVALUATIONS
+from nasbench_pc.results.ranking import kendall_tau
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The layer-level choices inside stacked edges (nasbench_pc.stacking), timed on this machine.
+"""The layer-level choices inside stacked edges (nasbench_pc.supernet._stacking), timed on this machine.
 
 Three tables, forward + backward of one layer at the shapes a search at C=8 and C=16 (batch 32) produces, each
 row the median of several repeats in this one process:
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from _common import cpu_model, isa, print_table  # benchmarks/_common.py, next to this script
 from torch import nn
 
-from nasbench_pc import stacking
+from nasbench_pc.supernet import _stacking as stacking
 
 CL = torch.channels_last
 

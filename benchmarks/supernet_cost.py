@@ -11,8 +11,9 @@ occupy is shown too) and the median wall time of forward + backward.
     python benchmarks/supernet_cost.py --batch 32 --methods darts pc-darts --plain-path
     python benchmarks/supernet_cost.py --batch 32 --methods darts pc-darts --api
 
-Our networks run as a search runs them: edges that read the same state stacked (nasbench_pc.stacking), in
-channels-last where this machine passed nasbench_pc.layout_check (the title says which). --plain-path adds each
+Our networks run as a search runs them: edges that read the same state stacked (nasbench_pc.supernet._stacking), in
+channels-last where this machine passed nasbench_pc.supernet._layout_check (the title says which). --plain-path adds
+each
 method once more, one edge at a time in the default layout (the reference's way), timed interleaved with the rest.
 
 --api adds each method as a user of the Python API gets it: ``create_supernet`` and a plain forward and backward
@@ -43,9 +44,9 @@ import torch
 from _common import cpu_model, isa, print_table, reference_network  # benchmarks/_common.py, next to this script
 
 import nasbench_pc as nbp
-from nasbench_pc import stacking
 from nasbench_pc.api import resolve_method, samples_every_channel
-from nasbench_pc.profiling import step_cost, step_seconds
+from nasbench_pc.runtime.profiling import step_cost, step_seconds
+from nasbench_pc.supernet import _stacking as stacking
 
 
 def load_reference(folder: str, tag: str, init_channels: int, layers: int) -> torch.nn.Module:
@@ -184,7 +185,7 @@ _API = """
 import json, sys, time
 import torch
 import nasbench_pc as nbp
-from nasbench_pc.profiling import step_cost, step_seconds
+from nasbench_pc.runtime.profiling import step_cost, step_seconds
 method, channels, layers, batch, threads, repeats = sys.argv[1:]
 torch.set_num_threads(int(threads))
 torch.manual_seed(0)

@@ -2,14 +2,16 @@
 
 from typing import Any
 
-from nasbench_pc import genotypes
+from nasbench_pc import _moved, genotypes
 from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.errors import ConfigError, GenotypeError, NasbenchError, PluginError
 from nasbench_pc.hookspecs import hookimpl
-from nasbench_pc.interfaces import Method, SearchHParams
+from nasbench_pc.records import Method, SearchHParams
 from nasbench_pc.registry import available, load_plugins, plugin_manager
 
 __version__ = "0.1.0"
+
+_moved.install()  # nasbench_pc.train, .evaluation, .mixed_op, ...: the flat module paths of earlier releases
 
 __all__ = [
     "ConfigError",

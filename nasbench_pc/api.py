@@ -12,7 +12,8 @@ from torch import nn
 
 from nasbench_pc import registry
 from nasbench_pc.errors import ConfigError, short_repr
-from nasbench_pc.interfaces import Method, SearchSpace
+from nasbench_pc.protocols import SearchSpace
+from nasbench_pc.records import Method
 
 _METHOD_OPTIONS = ("search_space", "sampler", "sampler_options", "normalizer", "normalizer_options")
 

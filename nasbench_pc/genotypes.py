@@ -20,7 +20,7 @@ from typing import Any
 
 from nasbench_pc import registry
 from nasbench_pc.errors import GenotypeError, short_repr
-from nasbench_pc.interfaces import SearchSpace
+from nasbench_pc.protocols import SearchSpace
 
 __all__ = ["default_export", "from_dict", "from_json", "known", "load", "parse", "save", "space_named", "space_of",
            "to_dict", "to_json", "to_text"]

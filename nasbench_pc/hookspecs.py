@@ -84,7 +84,7 @@ def register_evaluators() -> dict[str, Any]:
     Each value is a :class:`nasbench_pc.interfaces.Evaluator`: an object with ``description``, ``needs`` (what
     besides the genotype it reads: ``"run"``, ``"data"``, ``"benchmark"``), ``options`` (defaults), ``metrics``
     (:class:`nasbench_pc.interfaces.Metric`, each with its direction) and ``evaluate(target, **options)``
-    returning ``{metric key: float}`` for one :class:`nasbench_pc.evaluation.EvaluationTarget`. Called when the
+    returning ``{metric key: float}`` for one :class:`nasbench_pc.results.evaluation.EvaluationTarget`. Called when the
     first evaluator is needed; finished evaluations are kept in the target's folder and reused.
     """
 
@@ -108,7 +108,7 @@ def register_datasets() -> dict[str, Callable[..., Any]]:
     None = native), ``image_size`` (int | None = native) and ``bad_images`` ('stop' | 'skip': raise
     a ConfigError naming an image file that cannot be decoded, or leave such files out with one
     warning; loaders of in-memory data ignore it) that returns
-    ``(torch.utils.data.Dataset, nasbench_pc.data.DatasetInfo)``; the dataset yields
+    ``(torch.utils.data.Dataset, nasbench_pc.runtime.data.DatasetInfo)``; the dataset yields
     ``(float CHW tensor, int label)``. A missing or malformed dataset raises
     :class:`nasbench_pc.errors.ConfigError` saying how to get the data.
     """
@@ -147,4 +147,4 @@ def on_run_end(kind: str, run_dir: Path | None, config: dict[str, Any], history:
 def on_evaluation_done(evaluator: str, options: dict[str, Any], metrics: dict[str, float], target: Any,
                        seconds: float) -> None:
     """After an evaluator scored a target (not when a kept evaluation is reused): its name, resolved options, the
-    metrics it returned, the :class:`nasbench_pc.evaluation.EvaluationTarget` and the seconds it took."""
+    metrics it returned, the :class:`nasbench_pc.results.evaluation.EvaluationTarget` and the seconds it took."""

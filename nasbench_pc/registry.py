@@ -23,7 +23,7 @@ import pluggy
 
 from nasbench_pc import hookspecs
 from nasbench_pc.errors import ConfigError, PluginError, unknown_name
-from nasbench_pc.interfaces import Method
+from nasbench_pc.records import Method
 
 KINDS = {
     "search_space": "register_search_spaces",

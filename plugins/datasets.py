@@ -23,8 +23,8 @@ from torchvision import datasets as tv_datasets
 from torchvision.transforms.functional import pil_to_tensor
 
 from nasbench_pc import hookimpl
-from nasbench_pc.data import DatasetInfo, TensorImageDataset, channel_stats, dataset_help, image_transform
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.runtime.data import DatasetInfo, TensorImageDataset, channel_stats, dataset_help, image_transform
 
 DEFAULT_ROOT = "data"
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"

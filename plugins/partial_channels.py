@@ -15,7 +15,7 @@ from torch import nn
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import Shortcut
-from nasbench_pc.stacking import run_edges
+from nasbench_pc.supernet import run_edges
 
 
 class PartialChannelEdge(nn.Module):
@@ -41,7 +41,7 @@ class PartialChannelEdge(nn.Module):
     def forward_stacked(cls, edges: Sequence[PartialChannelEdge], x: torch.Tensor,
                         weights: torch.Tensor) -> list[torch.Tensor] | None:
         """Edges reading the same ``x`` sample the same first C/K channels, so their MixedOps run together
-        (:mod:`nasbench_pc.stacking`) and the bypass is pooled once."""
+        (:mod:`nasbench_pc.supernet._stacking`) and the bypass is pooled once."""
         first = edges[0]
         if len({(edge.k, edge.mp is None, type(edge.mixed)) for edge in edges}) != 1:
             return None

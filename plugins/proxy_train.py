@@ -5,7 +5,7 @@ test split.
 By default the network has the supernet's width and depth (the search's shape options) and trains with the
 space's recipe (``nasbench-pc train --recipe auto``) for ``epochs`` epochs at ``batch_size``, without the
 auxiliary head, drop path and cutout, which only pay off over hundreds of epochs. Any
-:class:`~nasbench_pc.train.TrainHParams` field named in the options overrides the recipe. The training run is a
+:class:`~nasbench_pc.networks.train.TrainHParams` field named in the options overrides the recipe. The training run is a
 normal resumable ``nasbench-pc train`` folder in the evaluation's own folder (``<run>/evaluations/proxy-train*/``):
 an interrupted evaluation continues where it stopped, a finished one is read back.
 """
@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from nasbench_pc import hookimpl
-from nasbench_pc.evaluation import EvaluationTarget
 from nasbench_pc.interfaces import Metric
-from nasbench_pc.runkit import CHECKPOINT, GENOTYPE, read_history
-from nasbench_pc.train import MODEL_DIR, make_config, resume, train
+from nasbench_pc.networks.train import MODEL_DIR, make_config, resume, train
+from nasbench_pc.results.evaluation import EvaluationTarget
+from nasbench_pc.runtime.runkit import CHECKPOINT, GENOTYPE, read_history
 
 
 class ProxyTrain:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from nasbench_pc import hookimpl
-from nasbench_pc.files import atomic_write_text
-from nasbench_pc.runkit import METRICS
-from nasbench_pc.search import GENOTYPE_HISTORY
+from nasbench_pc.runtime.files import atomic_write_text
+from nasbench_pc.runtime.runkit import METRICS
+from nasbench_pc.search.loop import GENOTYPE_HISTORY
 
 
 def write(kind: str, run_dir: Path | None, history: list[dict[str, Any]]) -> None:

@@ -1,7 +1,7 @@
 """Zero-cost proxies: scores of a genotype's derived network at initialisation, without training.
 
 Four evaluators (``--evaluate synflow`` etc.), each a pure scoring function on an ``nn.Module`` plus a small
-:class:`ZeroCostProxy` that builds the network of an :class:`~nasbench_pc.evaluation.EvaluationTarget`:
+:class:`ZeroCostProxy` that builds the network of an :class:`~nasbench_pc.results.evaluation.EvaluationTarget`:
 
 - ``synflow``: SynFlow (Tanaka et al. 2020) as a NAS proxy (Abdelfattah et al. 2021, "Zero-Cost Proxies for
   Lightweight NAS"), data-free;

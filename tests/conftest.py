@@ -9,7 +9,7 @@ import pytest
 # Set before torch is imported, so subprocesses started by tests inherit it too.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
-# The channels-last layout check (nasbench_pc.layout_check) runs once per test session, kept apart from the
+# The channels-last layout check (nasbench_pc.supernet._layout_check) runs once per test session, kept apart from the
 # user's cache.
 os.environ.setdefault("NASBENCH_PC_CACHE", tempfile.mkdtemp(prefix="nasbench-pc-test-cache-"))
 

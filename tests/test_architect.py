@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from nasbench_pc import create_supernet, stacking
-from nasbench_pc.architect import Architect
+from nasbench_pc import create_supernet
+from nasbench_pc.search.architect import Architect
+from nasbench_pc.supernet import _stacking as stacking
 
 ETA, MOMENTUM, WD = 0.1, 0.9, 3e-4
 

@@ -39,8 +39,8 @@ def _one_search_step(method: str, space: str, options: dict[str, Any], size: int
 
     import nasbench_pc as nbp
     from nasbench_pc.api import resolve_method
-    from nasbench_pc.architect import Architect
-    from nasbench_pc.profiling import step_cost
+    from nasbench_pc.runtime.profiling import step_cost
+    from nasbench_pc.search.architect import Architect
 
     torch.manual_seed(0)
     net = nbp.create_supernet(method, space=space, checkpoint_cells=checkpoint_cells, **options).train()

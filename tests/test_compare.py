@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from nasbench_pc import compare, genotypes
+from nasbench_pc import genotypes
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import KNOWN
+from nasbench_pc.results import compare
 
 A = KNOWN["DARTS_V2"]
 B = A._replace(normal=[("sep_conv_5x5", 0)] + A.normal[1:])  # same edges, one op changed

@@ -9,8 +9,8 @@ from nasbench_pc import genotypes
 from nasbench_pc.cli import main
 from nasbench_pc.cli.compare import _cli_args, default_methods
 from nasbench_pc.console import console
-from nasbench_pc.cost import genotype_cost
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.networks.cost import genotype_cost
 
 
 def _text(output: str) -> str:

@@ -12,9 +12,9 @@ from torch import nn
 
 from nasbench_pc.cli import main
 from nasbench_pc.console import console
-from nasbench_pc.cost import genotype_cost, model_cost
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.genotypes import KNOWN
+from nasbench_pc.networks.cost import genotype_cost, model_cost
 from nasbench_pc.plugins.darts_space.network import DartsNetwork
 from nasbench_pc.plugins.darts_space.render import cell_lines, save_png
 

@@ -13,7 +13,9 @@ from PIL import Image
 from torch import nn
 
 from nasbench_pc import registry
-from nasbench_pc.data import (
+from nasbench_pc.errors import ConfigError
+from nasbench_pc.plugins.datasets import DEBIAN_FASHION_MNIST, make_synthetic
+from nasbench_pc.runtime.data import (
     Cutout,
     DatasetInfo,
     get_dataset,
@@ -22,8 +24,6 @@ from nasbench_pc.data import (
     search_split,
     targets_of,
 )
-from nasbench_pc.errors import ConfigError
-from nasbench_pc.plugins.datasets import DEBIAN_FASHION_MNIST, make_synthetic
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

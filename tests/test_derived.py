@@ -10,8 +10,8 @@ import timm
 import torch
 
 import nasbench_pc  # noqa: F401  (registers the timm models)
-from nasbench_pc.cost import count_params
 from nasbench_pc.errors import ConfigError, GenotypeError
+from nasbench_pc.networks.cost import count_params
 from nasbench_pc.plugins.darts_space.network import Cell, DartsNetwork, drop_path, reduction_cells
 from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, Identity
 

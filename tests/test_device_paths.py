@@ -37,14 +37,15 @@ from test_search import tiny_config
 from torch import nn
 
 import nasbench_pc as nbp
-from nasbench_pc import registry, stacking
+from nasbench_pc import registry
 from nasbench_pc.api import resolve_method
-from nasbench_pc.architect import Architect
 from nasbench_pc.cli import main
 from nasbench_pc.console import console, err_console
-from nasbench_pc.evaluation import evaluate, target_from_genotype
-from nasbench_pc.mixed_op import run_cell
+from nasbench_pc.results.evaluation import evaluate, target_from_genotype
 from nasbench_pc.search import Search
+from nasbench_pc.search.architect import Architect
+from nasbench_pc.supernet import _stacking as stacking
+from nasbench_pc.supernet import run_cell
 
 pytestmark = pytest.mark.cuda
 

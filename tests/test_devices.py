@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.runtime.devices import check_device, default_device
 
 
 def test_cpu_and_unknown_devices():

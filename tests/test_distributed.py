@@ -9,7 +9,7 @@ import sys
 import torch
 
 from nasbench_pc import create_supernet
-from nasbench_pc.distributed import Context
+from nasbench_pc.runtime.distributed import Context
 from nasbench_pc.search import derived_seed, load_run_config, run_search
 
 ARGS = ["--method", "darts", "--dataset", "synthetic", "--epochs", "1", "--limit", "64", "-C", "4", "--layers",
@@ -53,7 +53,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
 def test_global_batchnorm_equals_batchnorm_on_one_process():
     import torch.distributed as dist
 
-    from nasbench_pc.distributed import GlobalBatchNorm2d, global_batchnorm
+    from nasbench_pc.runtime.distributed import GlobalBatchNorm2d, global_batchnorm
 
     dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     try:

@@ -9,9 +9,10 @@ import pytest
 from cli_output import flat
 from click.testing import CliRunner
 
-from nasbench_pc import evaluation
 from nasbench_pc.cli import main
-from nasbench_pc.compare import load_run, ranking
+from nasbench_pc.results import evaluation
+from nasbench_pc.results.compare import load_run
+from nasbench_pc.results.ranking import ranking
 
 TINY = ["--epochs", "1", "--limit", "64", "--steps-per-epoch", "2", "--batch-size", "8", "--init-channels", "4",
         "--layers", "2", "--image-size", "16"]

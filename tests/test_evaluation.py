@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from nasbench_pc import evaluation, genotypes, hookimpl, registry
+from nasbench_pc import genotypes, hookimpl, registry
 from nasbench_pc.errors import ConfigError, PluginError
-from nasbench_pc.evaluation import evaluate, kendall_tau, parse_spec, resolve, slug, target_from_genotype
 from nasbench_pc.interfaces import Metric
+from nasbench_pc.results import evaluation
+from nasbench_pc.results.evaluation import evaluate, parse_spec, resolve, slug, target_from_genotype
+from nasbench_pc.results.ranking import kendall_tau
 from nasbench_pc.search import SearchConfig, run_search
 
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -205,7 +207,7 @@ class _StopAfterFirstEpoch(Exception):
 
 
 def test_proxy_train_resumes_an_interrupted_training_run(run_dir: Path, tmp_path: Path) -> None:
-    from nasbench_pc import train
+    from nasbench_pc.networks import train
 
     class Stop(train.TrainProgress):
         def epoch(self, record):

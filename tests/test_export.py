@@ -15,9 +15,9 @@ from click.testing import CliRunner
 import nasbench_pc  # noqa: F401  (registers the timm models)
 from nasbench_pc import genotypes
 from nasbench_pc.cli import main
-from nasbench_pc.export import ExportSpec, load_checkpoint, resolve_source, write_folder
+from nasbench_pc.networks.export import ExportSpec, load_checkpoint, resolve_source, write_folder
+from nasbench_pc.networks.train import make_config, train
 from nasbench_pc.plugins.darts_space.network import DartsNetwork
-from nasbench_pc.train import make_config, train
 
 
 def _fresh_python(code: str) -> str:

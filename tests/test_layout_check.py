@@ -1,4 +1,4 @@
-"""The fence of channels-last stacked edges: nasbench_pc.layout_check's verdict, its reasons and its cache."""
+"""The fence of channels-last stacked edges: nasbench_pc.supernet._layout_check's verdict, its reasons and its cache."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nasbench_pc import layout_check, stacking
+from nasbench_pc.supernet import _layout_check as layout_check
+from nasbench_pc.supernet import _stacking as stacking
 
 
 @pytest.fixture

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from nasbench_pc import genotypes, hookimpl, registry, train
+from nasbench_pc import genotypes, hookimpl, registry
 from nasbench_pc.errors import PluginError
-from nasbench_pc.evaluation import evaluate, target_from_genotype
+from nasbench_pc.networks import train
+from nasbench_pc.results.evaluation import evaluate, target_from_genotype
 from nasbench_pc.search import SearchConfig, run_search
 
 CONFIG = SearchConfig(method="pc-darts", epochs=2, batch_size=8, limit=64, steps_per_epoch=2, seed=1,

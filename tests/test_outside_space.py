@@ -15,7 +15,8 @@ from offline_install import install
 
 PACKAGE = Path(__file__).parent / "outside_space" / "chain_space"
 # Every nasbench_pc module the outside package may import: the public plugin API, nothing of the built-in plugins.
-PUBLIC = {"nasbench_pc", "nasbench_pc.interfaces", "nasbench_pc.mixed_op", "nasbench_pc.errors", "nasbench_pc.plots"}
+PUBLIC = {"nasbench_pc", "nasbench_pc.interfaces", "nasbench_pc.supernet", "nasbench_pc.errors",
+          "nasbench_pc.results.plots"}
 GENOTYPE_TEXT = re.compile(r"chain:(?:skip_connect|conv_3x3|avg_pool_3x3)(?:>(?:skip_connect|conv_3x3|avg_pool_3x3))*")
 
 
@@ -57,7 +58,7 @@ API = textwrap.dedent('''
     import timm, torch
     import nasbench_pc as nbp
     from nasbench_pc import genotypes
-    from nasbench_pc.presets import resolve_config
+    from nasbench_pc.search.presets import resolve_config
     from nasbench_pc.search import run_search
 
     print(sorted(nbp.available("search_space")))

@@ -153,7 +153,7 @@ def test_a_sampler_declares_its_flag_its_preset_options_and_its_column(tmp_path)
         from click.testing import CliRunner
         from nasbench_pc.cli import main
         from nasbench_pc.cli._plugin_options import plugin_overrides
-        from nasbench_pc.presets import resolve_config
+        from nasbench_pc.search.presets import resolve_config
         print("help:", "--quarter BOOLEAN" in CliRunner().invoke(main, ["search", "--help"]).output)
         print("flag:", plugin_overrides({"quarter": True, "k": None}))
         print("imagenet:", resolve_config("hq", "imagenet", dataset="synthetic").sampler_options)

@@ -2,7 +2,7 @@
 
 import torch
 
-from nasbench_pc.files import atomic_torch_save, atomic_write_text
+from nasbench_pc.runtime.files import atomic_torch_save, atomic_write_text
 
 
 def test_reliability_planted_symlinks_are_replaced_not_followed(tmp_path):

@@ -19,10 +19,10 @@ from torchvision import transforms as T
 from nasbench_pc import genotypes, registry
 from nasbench_pc.api import create_supernet
 from nasbench_pc.cli import main
-from nasbench_pc.data import get_dataset, image_transform
 from nasbench_pc.errors import ConfigError, GenotypeError
 from nasbench_pc.genotypes import KNOWN
-from nasbench_pc.presets import resolve_config
+from nasbench_pc.runtime.data import get_dataset, image_transform
+from nasbench_pc.search.presets import resolve_config
 
 
 def _flat(text: str) -> str:

@@ -15,9 +15,9 @@ from nasbench_pc import genotypes
 from nasbench_pc.cli import main
 from nasbench_pc.errors import GenotypeError, NasbenchError
 from nasbench_pc.genotypes import PRIMITIVES, Genotype
-from nasbench_pc.presets import resolve_config
+from nasbench_pc.networks.train import TrainHParams
 from nasbench_pc.search import SearchConfig
-from nasbench_pc.train import TrainHParams
+from nasbench_pc.search.presets import resolve_config
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOW = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

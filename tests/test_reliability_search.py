@@ -18,13 +18,13 @@ from torch.utils.data import Dataset
 
 from nasbench_pc import genotypes
 from nasbench_pc import search as search_module
-from nasbench_pc.bench import BenchShape, plan
 from nasbench_pc.cli import main
 from nasbench_pc.console import console, err_console
-from nasbench_pc.distributed import Context
-from nasbench_pc.files import atomic_torch_save
-from nasbench_pc.presets import resolve_config
+from nasbench_pc.runtime.distributed import Context
+from nasbench_pc.runtime.files import atomic_torch_save
 from nasbench_pc.search import BatchStream, Search, derived_seed, run_search
+from nasbench_pc.search.budget import BenchShape, plan
+from nasbench_pc.search.presets import resolve_config
 
 
 @pytest.fixture(autouse=True)

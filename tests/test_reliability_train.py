@@ -22,10 +22,8 @@ from click.testing import CliRunner, Result
 from nasbench_pc import genotypes
 from nasbench_pc.cli import main
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.export import CHECKPOINT_FORMAT, load_checkpoint, resolve_source
-from nasbench_pc.interrupt import Interrupted
-from nasbench_pc.plugins.darts_space.network import DartsNetwork
-from nasbench_pc.train import (
+from nasbench_pc.networks.export import CHECKPOINT_FORMAT, load_checkpoint, resolve_source
+from nasbench_pc.networks.train import (
     TrainProgress,
     choose_recipe,
     epoch_batches,
@@ -34,6 +32,8 @@ from nasbench_pc.train import (
     resume,
     train,
 )
+from nasbench_pc.plugins.darts_space.network import DartsNetwork
+from nasbench_pc.runtime.interrupt import Interrupted
 
 #: The tiny run of the signal tests: 4 steps per epoch, drop path on (the DARTS recipe) and augmentation.
 SIGNAL_RUN = ["--dataset", "synthetic", "--epochs", "3", "--limit", "64", "-C", "4", "--layers", "3",
@@ -443,7 +443,7 @@ def test_ctrl_c_before_the_first_step_exits_130_without_traceback(tmp_path: Path
     def interrupted(*args: Any, **kwargs: Any):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("nasbench_pc.train.get_dataset", interrupted)
+    monkeypatch.setattr("nasbench_pc.networks.train.get_dataset", interrupted)
     result = invoke("train", "DARTS_V2", *_TINY_ARGS, "--out", tmp_path / "run")
     assert result.exit_code == 130
     assert "Interrupted outside a training step: no checkpoint was written yet, so start the run again." in \
@@ -482,7 +482,7 @@ def test_a_foreign_format_marker_alone_does_not_make_a_checkpoint(tmp_path: Path
 
 def test_training_split_gets_color_jitter_and_bad_images_is_passed_and_stored(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nasbench_pc.train as train_module
+    import nasbench_pc.networks.train as train_module
 
     calls = []
     real = train_module.get_dataset

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from nasbench_pc.genotypes import KNOWN, PRIMITIVES, Genotype
-from nasbench_pc.plots import pyplot
 from nasbench_pc.plugins.darts_space.render import CELLS, draw_cell
+from nasbench_pc.results.plots import pyplot
 
 
 def _random_cells(count: int, seed: int) -> list[Genotype]:

@@ -1,4 +1,4 @@
-"""``nasbench_pc.runkit``: the schedules, top-k counter, memory record and run-file names that search and train
+"""``nasbench_pc.runtime.runkit``: the schedules, top-k counter, memory record and run-file names that search and train
 share. Each schedule is pinned bit for bit against the formula the search and train loops used before."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from nasbench_pc import runkit, train
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.runkit import accuracy, lr_at, peak_memory, topk_correct
+from nasbench_pc.networks import train
+from nasbench_pc.runtime import runkit
+from nasbench_pc.runtime.runkit import accuracy, lr_at, peak_memory, topk_correct
 
 
 @pytest.mark.parametrize("epoch", [0, 1, 7, 25, 49])

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from nasbench_pc import genotypes
 from nasbench_pc.cli import main
 from nasbench_pc.plugins.datasets import DEBIAN_FASHION_MNIST
-from nasbench_pc.presets import resolve_config
 from nasbench_pc.search import Search, SearchConfig, learning_rate
+from nasbench_pc.search.presets import resolve_config
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TINY = ["-C", "4", "--layers", "3", "--image-size", "8", "--batch-size", "16"]
@@ -160,8 +160,8 @@ def test_darts_on_fashion_mnist_learns_above_chance(tmp_path):
 def test_a_diverging_search_stops_with_a_clear_error_and_keeps_finished_epochs(tmp_path, monkeypatch):
     from nasbench_pc import search
     from nasbench_pc.errors import DivergedError
-    from nasbench_pc.presets import resolve_config
     from nasbench_pc.search import run_search
+    from nasbench_pc.search.presets import resolve_config
 
     # epoch 1 trains at 0.01, epoch 2 at 1e38 and blows up (no valid setting schedules that, hence the patch)
     monkeypatch.setattr(search, "learning_rate", lambda config, epoch: 0.01 if epoch == 0 else 1e38)

@@ -12,8 +12,8 @@ from nasbench_pc import genotypes
 from nasbench_pc.api import parse_option
 from nasbench_pc.errors import ConfigError, GenotypeError
 from nasbench_pc.plugins.nas_bench_201 import Nb201Genotype
-from nasbench_pc.presets import resolve_config
 from nasbench_pc.search import SearchConfig, run_search
+from nasbench_pc.search.presets import resolve_config
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"

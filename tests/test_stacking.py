@@ -1,4 +1,4 @@
-"""Stacked edges (nasbench_pc.stacking) against the plain path: one edge at a time, default layout.
+"""Stacked edges (nasbench_pc.supernet._stacking) against the plain path: one edge at a time, default layout.
 
 The network-level equalities run in subprocesses (this file is also the script they run) at 1 and 2 threads, with
 oneDNN's AVX2 kernels and the machine's own, so a crash inside a kernel fails a test instead of killing pytest. Each
@@ -19,10 +19,10 @@ import pytest
 import torch
 from torch import nn
 
-from nasbench_pc import stacking
-from nasbench_pc.mixed_op import Identity, MixedOp, Zero
 from nasbench_pc.plugins.darts_space.ops import OPS, FactorizedReduce, SepConv
 from nasbench_pc.plugins.partial_channels import channel_shuffle, shuffled_concat
+from nasbench_pc.supernet import _stacking as stacking
+from nasbench_pc.supernet.mixed_op import Identity, MixedOp, Zero
 
 #: (method, options, image size, batch): small widths and the default one (C=16, 8 cells).
 CASES = {

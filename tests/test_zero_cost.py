@@ -1,5 +1,5 @@
 """Zero-cost proxies (plugins/zero_cost.py): hand-computed scores on tiny networks, the model left as it was,
-and the four evaluators through nasbench_pc.evaluation.evaluate on DARTS and NAS-Bench-201 genotypes."""
+and the four evaluators through nasbench_pc.results.evaluation.evaluate on DARTS and NAS-Bench-201 genotypes."""
 
 import copy
 import json
@@ -12,8 +12,8 @@ from torch import nn
 
 from nasbench_pc import registry
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.evaluation import evaluate, target_from_genotype
 from nasbench_pc.plugins.zero_cost import grad_norm, naswot, snip, synflow
+from nasbench_pc.results.evaluation import evaluate, target_from_genotype
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,77 +1,19 @@
 """The ``nasbench-pc`` command line (click + rich).
 
 Each group of subcommands lives in a module of this package named after its commands (``methods``,
-``search``, ``compare``, ``evaluate``, ``show``, ``train``, ``export``) and is attached to :func:`main` at the bottom.
+``search``, ``compare``, ``evaluate``, ``show``, ``train``, ``export``) and is attached here to :func:`main`
+(the group itself is in ``_main``).
 Errors a user can cause are :class:`NasbenchError`s: printed as one paragraph, exit code
 ``exc.exit_code`` (2, or 128 + signal for a run stopped by a signal), no traceback unless ``--debug``.
 A plugin that failed to load costs one warning line per command, not the command (``nasbench-pc plugins``
 says why); ``--plugin MODULE`` loads a plugin module that has no entry point.
 """
 
-from __future__ import annotations
+from nasbench_pc.cli import compare, evaluate, export, methods, search, show, train
+from nasbench_pc.cli._main import main
 
-import sys
+for _module in (methods, show, train, export, search, compare, evaluate):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)
 
-import click
-from rich.panel import Panel
-
-from nasbench_pc import registry
-from nasbench_pc.console import err_console
-from nasbench_pc.errors import NasbenchError
-
-
-def report_error(exc: NasbenchError) -> None:
-    err_console.print(Panel(str(exc), title="[bold red]error", border_style="red", expand=False))
-
-
-class Group(click.Group):
-    """Turns NasbenchError into a clean message instead of a traceback (``--debug`` shows it too)."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except NasbenchError as exc:
-            if ctx.params.get("debug"):
-                err_console.print_exception()
-            report_error(exc)
-            sys.exit(exc.exit_code)
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="nasbench-pc")
-@click.option("--debug", is_flag=True, help="Also print the traceback of an error (for bug reports).")
-@click.option("--plugin", "plugin_modules", multiple=True, metavar="MODULE",
-              help=f"Load the plugin module MODULE (a dotted import path, e.g. my_pkg.my_plugin, that need not be "
-                   f"installed with an entry point) for this command; repeatable. It is handed to the worker "
-                   f"processes of `compare --devices` through the environment variable {registry.PLUGINS_ENV} "
-                   f"(comma-separated modules), which can also be set instead of --plugin.")
-@click.pass_context
-def main(ctx: click.Context, debug: bool, plugin_modules: tuple[str, ...]) -> None:
-    """nasbench-pc: DARTS, PC-DARTS and their ablations as plugins of one search harness."""
-    if plugin_modules:
-        registry.add_plugin_modules(plugin_modules)
-    if ctx.invoked_subcommand != "plugins":  # that command lists the failures itself
-        warn_failed_plugins()
-
-
-def warn_failed_plugins() -> None:
-    """One stderr line when some plugin or hook failed, naming the plugins."""
-    failed = registry.failures()
-    if not failed:
-        return
-    names = list(dict.fromkeys(failure.plugin.name for failure in failed))
-    what = "failed to load" if all(failure.hook is None for failure in failed) else "failed"
-    err_console.print(f"warning: {len(names)} nasbench_pc plugin{'s' if len(names) > 1 else ''} {what} "
-                      f"({', '.join(names)}); see `nasbench-pc plugins`", style="yellow", markup=False,
-                      highlight=False, soft_wrap=True)
-
-
-def _attach() -> None:
-    from nasbench_pc.cli import compare, evaluate, export, methods, search, show, train
-
-    for module in (methods, show, train, export, search, compare, evaluate):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_attach()
+__all__ = ["main"]

@@ -16,7 +16,7 @@ import click
 
 from nasbench_pc import registry
 from nasbench_pc.api import parse_option
-from nasbench_pc.interfaces import Shortcut
+from nasbench_pc.records import Shortcut
 
 #: where each kind of plugin's options go: (resolve_config override, the generic flag)
 _TARGETS = {"search_space": ("space_options", "--space-option"), "sampler": ("sampler_options", "--sampler-option")}

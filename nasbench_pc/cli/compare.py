@@ -19,20 +19,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nasbench_pc import compare as cmp
 from nasbench_pc import registry
 from nasbench_pc.api import parse_option, resolve_method, sampler_option_names
-from nasbench_pc.bench import BenchShape, checkpointed, largest_batch, measure, parse_bytes, plan
 from nasbench_pc.cli._plugin_options import plugin_overrides, shortcut_names, shortcuts, space_options
 from nasbench_pc.cli.evaluate import evaluate_options, metrics_of, parse_specs, run_evaluations
 from nasbench_pc.cli.search import search as search_command
 from nasbench_pc.cli.show import cell_tree
 from nasbench_pc.console import console, err_console
-from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.evaluation import target_of
-from nasbench_pc.presets import resolve_config
-from nasbench_pc.search import GENOTYPE, SearchConfig, run_search
+from nasbench_pc.results import compare as cmp
+from nasbench_pc.results import plots
+from nasbench_pc.results.evaluation import target_of
+from nasbench_pc.runtime.devices import check_device, default_device
+from nasbench_pc.search.budget import BenchShape, checkpointed, largest_batch, measure, parse_bytes, plan
+from nasbench_pc.search.loop import GENOTYPE, SearchConfig, run_search
+from nasbench_pc.search.presets import resolve_config
 
 # search options compare passes through unchanged (the search command defines and documents them)
 _SHARED = ("preset", "dataset", "data_root", "download", "limit", "in_channels", "image_size", "augment", "cutout",
@@ -315,8 +316,6 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
         if fmt == "table":
             console.print(f"Saved {out}/{', '.join(saved)}")
     if plot:
-        from nasbench_pc import plots
-
         written = plots.comparison_plots(runs, rows, Path(plot), metrics)
         if fmt == "table":
             console.print(f"Plots: {', '.join(str(p) for p in written)}")

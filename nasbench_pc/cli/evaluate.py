@@ -14,12 +14,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nasbench_pc import evaluation, registry
+from nasbench_pc import registry
 from nasbench_pc.console import console, err_console
-from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.evaluation import Evaluation, EvaluationTarget
-from nasbench_pc.interfaces import Metric
+from nasbench_pc.records import Metric
+from nasbench_pc.results import evaluation
+from nasbench_pc.results.evaluation import Evaluation, EvaluationTarget
+from nasbench_pc.runtime.devices import check_device, default_device
 
 
 def evaluate_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from nasbench_pc.cli._options import NETWORK
 from nasbench_pc.console import console
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.export import describe_metrics, describe_shape, resolve_source, write_folder
+from nasbench_pc.networks.export import describe_metrics, describe_shape, resolve_source, write_folder
 
 
 @click.command()

@@ -13,14 +13,15 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nasbench_pc import distributed, genotypes, registry
+from nasbench_pc import genotypes, registry
 from nasbench_pc.cli._plugin_options import plugin_overrides, space_options
 from nasbench_pc.console import console
-from nasbench_pc.data import BAD_IMAGES
-from nasbench_pc.devices import check_device, default_device
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.presets import PRESETS, resolve_config
-from nasbench_pc.search import CONFIG, SearchConfig, SearchResult, load_run_config, run_search
+from nasbench_pc.runtime import distributed
+from nasbench_pc.runtime.data import BAD_IMAGES
+from nasbench_pc.runtime.devices import check_device, default_device
+from nasbench_pc.search.loop import CONFIG, SearchConfig, SearchResult, load_run_config, run_search
+from nasbench_pc.search.presets import PRESETS, resolve_config
 
 
 def genotype_table(genotype: Any) -> Table:

@@ -13,9 +13,9 @@ from rich.tree import Tree
 from nasbench_pc import genotypes
 from nasbench_pc.cli._options import NETWORK
 from nasbench_pc.console import console
-from nasbench_pc.cost import derived_network, model_cost, network_spec
-from nasbench_pc.export import network_options
-from nasbench_pc.interfaces import SearchSpace
+from nasbench_pc.networks.cost import derived_network, model_cost, network_spec
+from nasbench_pc.networks.export import network_options
+from nasbench_pc.protocols import SearchSpace
 
 
 def cell_tree(space: SearchSpace, genotype: Any, title: str) -> Tree:

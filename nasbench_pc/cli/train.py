@@ -18,13 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nasbench_pc import genotypes
 from nasbench_pc.cli._options import NETWORK
 from nasbench_pc.console import console
-from nasbench_pc.data import BAD_IMAGES, DatasetInfo
-from nasbench_pc.devices import default_device
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.export import describe_shape, existing_path
-from nasbench_pc.interrupt import Interrupted
-from nasbench_pc.runkit import CHECKPOINT, GENOTYPE, SCHEDULES
-from nasbench_pc.train import (
+from nasbench_pc.networks.export import describe_shape, existing_path
+from nasbench_pc.networks.train import (
     TrainConfig,
     TrainProgress,
     auto_recipe_help,
@@ -33,6 +29,10 @@ from nasbench_pc.train import (
     resume,
     train,
 )
+from nasbench_pc.runtime.data import BAD_IMAGES, DatasetInfo
+from nasbench_pc.runtime.devices import default_device
+from nasbench_pc.runtime.interrupt import Interrupted
+from nasbench_pc.runtime.runkit import CHECKPOINT, GENOTYPE, SCHEDULES
 
 
 class RichTrainProgress(TrainProgress):

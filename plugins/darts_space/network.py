@@ -28,10 +28,10 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from nasbench_pc import genotypes
-from nasbench_pc._timm_head import CIFAR_MEAN, CIFAR_STD, TimmHead, build_model
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.plugins.darts_space.genotype import Genotype
 from nasbench_pc.plugins.darts_space.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
+from nasbench_pc.supernet import CIFAR_MEAN, CIFAR_STD, TimmHead, build_model
 
 __all__ = ["AuxiliaryHead", "Cell", "DartsNetwork", "checkpoint_filter_fn", "reduction_cells"]
 
@@ -306,7 +306,7 @@ def num_stages(stem: str, layers: int) -> int:
 
 
 def _create_darts(variant: str, pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
-    """Build ``variant`` through timm's builder (:func:`~nasbench_pc._timm_head.build_model`)."""
+    """Build ``variant`` through timm's builder (:func:`~nasbench_pc.supernet.timm_head.build_model`)."""
     stem = "imagenet" if variant.endswith("imagenet") else "cifar"
     if kwargs.setdefault("stem", stem) != stem:
         raise ConfigError(

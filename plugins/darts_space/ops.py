@@ -2,7 +2,7 @@
 
 Each entry of :data:`OPS` builds one candidate operation for ``C`` channels and a stride,
 exactly as the reference ``operations.py`` does (same layers, same parameter order).
-Ops whose first layer is a ReLU are :class:`~nasbench_pc.mixed_op.ReLUOp`\\ s, so a mixed
+Ops whose first layer is a ReLU are :class:`~nasbench_pc.supernet.mixed_op.ReLUOp`\\ s, so a mixed
 edge computes that ReLU once for all of them.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from nasbench_pc import stacking
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.mixed_op import Identity, ReLUOp, Zero
+from nasbench_pc.supernet import _stacking as stacking
+from nasbench_pc.supernet.mixed_op import Identity, ReLUOp, Zero
 
 
 class ReLUConvBN(ReLUOp):
@@ -92,7 +92,8 @@ class FactorizedReduce(ReLUOp):
 
     @classmethod
     def forward_stacked(cls, ops: Sequence[FactorizedReduce], x: stacking.Shared) -> stacking.Stacked | None:
-        """Several edges' FactorizedReduce of the same activated input, stacked (:mod:`nasbench_pc.stacking`)."""
+        """Several edges' FactorizedReduce of the same activated input, stacked
+        (:mod:`nasbench_pc.supernet._stacking`)."""
         convs_1, convs_2, bns = [op.conv_1 for op in ops], [op.conv_2 for op in ops], [op.bn for op in ops]
         if not (stacking.stackable(convs_1) and stacking.stackable(convs_2) and stacking.stackable(bns)):
             return None

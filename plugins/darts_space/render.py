@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nasbench_pc.plots import pyplot
 from nasbench_pc.plugins.darts_space.genotype import Genotype
+from nasbench_pc.results.plots import pyplot
 
 CELLS = ("normal", "reduce")
 

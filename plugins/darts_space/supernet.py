@@ -17,10 +17,9 @@ from torch import nn
 
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp, StackedLayout, WeightParameters, recomputed_cells, run_cell
 from nasbench_pc.plugins.darts_space.genotype import Genotype
 from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, ReLUConvBN
-from nasbench_pc.stacking import run_edges
+from nasbench_pc.supernet import MixedOp, StackedLayout, WeightParameters, recomputed_cells, run_cell, run_edges
 
 if TYPE_CHECKING:
     from nasbench_pc.plugins.darts_space.space import DartsSearchSpace
@@ -89,7 +88,8 @@ class Cell(nn.Module):
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
                 edge_weights: torch.Tensor | None) -> torch.Tensor:
-        # State by state: the edges reading a state run together (nasbench_pc.stacking), and each node adds its
+        # State by state: the edges reading a state run together (nasbench_pc.supernet._stacking), and each node adds
+        # its
         # inputs in the reference's order (input 0 first), so it is complete once its last input is read.
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         nodes: list[torch.Tensor | int] = [0] * self.steps

@@ -22,9 +22,9 @@ from typing import Any
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError, short_repr, unknown_name
-from nasbench_pc.evaluation import EvaluationTarget
 from nasbench_pc.interfaces import Metric
 from nasbench_pc.plugins.nas_bench_201.genotype import SPACE, Nb201Genotype
+from nasbench_pc.results.evaluation import EvaluationTarget
 
 #: The API's datasets: where each network was trained (``get_more_info``'s ``dataset``).
 DATASETS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")

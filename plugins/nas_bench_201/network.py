@@ -19,11 +19,11 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from nasbench_pc import genotypes
-from nasbench_pc._timm_head import CIFAR_MEAN, CIFAR_STD, TimmHead, build_model
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.plugins.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
 from nasbench_pc.plugins.nas_bench_201.genotype import BEST_CIFAR10, EDGES, SPACE, Nb201Genotype
 from nasbench_pc.plugins.nas_bench_201.ops import OPS
+from nasbench_pc.supernet import CIFAR_MEAN, CIFAR_STD, TimmHead, build_model
 
 
 class Nb201InferCell(nn.Module):
@@ -143,7 +143,7 @@ def _network(genotype: Any, num_classes: int = 10, in_chans: int = 3, init_chann
 
 
 def _create_nb201(variant: str, pretrained: bool = False, **kwargs: Any) -> Nb201Network:
-    """Build ``variant`` through timm's builder (:func:`~nasbench_pc._timm_head.build_model`)."""
+    """Build ``variant`` through timm's builder (:func:`~nasbench_pc.supernet.timm_head.build_model`)."""
     return build_model(_network, variant, pretrained, feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2)),
                        **kwargs)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nasbench_pc.mixed_op import Identity, ReLUOp, Zero
+from nasbench_pc.supernet.mixed_op import Identity, ReLUOp, Zero
 
 #: Candidate operations of a NAS-Bench-201 edge, in the benchmark's order.
 PRIMITIVES: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

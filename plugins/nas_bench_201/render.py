@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nasbench_pc.plots import pyplot
 from nasbench_pc.plugins.nas_bench_201.genotype import Nb201Genotype
+from nasbench_pc.results.plots import pyplot
 
 _OP_COLORS = {"skip_connect": "#9e9e9e", "nor_conv_1x1": "#90caf9", "nor_conv_3x3": "#5c9ce6",
               "avg_pool_3x3": "#a5d6a7", "none": "#eeeeee"}

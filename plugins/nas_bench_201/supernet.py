@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp, StackedLayout, WeightParameters, recomputed_cells, run_cell
 from nasbench_pc.plugins.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
 from nasbench_pc.plugins.nas_bench_201.genotype import EDGES, NUM_EDGES, Nb201Genotype, node_slices
 from nasbench_pc.plugins.nas_bench_201.ops import OPS, PRIMITIVES
+from nasbench_pc.supernet import MixedOp, StackedLayout, WeightParameters, recomputed_cells, run_cell
 
 
 class Nb201SearchCell(nn.Module):
@@ -57,7 +57,7 @@ class Nb201Supernet(WeightParameters, StackedLayout, TinySkeleton):
         track_running_stats: whether the cells' non-affine BNs keep running statistics (the reference
             search scripts' BN switch; 1 in the benchmark's runs).
         checkpoint_cells: recompute the activations of each cell and residual block before the last stage in backward
-            instead of saving them (:func:`nasbench_pc.mixed_op.run_cell`): same outputs and gradients, less
+            instead of saving them (:func:`nasbench_pc.supernet.run_cell`): same outputs and gradients, less
             memory, more time.
 
     ``arch_parameters()`` are the alphas (then the betas); ``weight_parameters()`` are all other

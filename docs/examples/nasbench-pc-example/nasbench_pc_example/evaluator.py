@@ -12,7 +12,7 @@ from typing import Any
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.evaluation import EvaluationTarget
+from nasbench_pc.results.evaluation import EvaluationTarget
 from nasbench_pc.interfaces import Metric
 
 

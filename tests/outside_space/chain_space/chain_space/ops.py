@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nasbench_pc.mixed_op import Identity, ReLUOp, Zero
+from nasbench_pc.supernet import Identity, ReLUOp, Zero
 
 #: Candidate ops of an edge, in the order of the alphas' columns.
 PRIMITIVES: tuple[str, ...] = ("none", "skip_connect", "conv_3x3", "avg_pool_3x3")

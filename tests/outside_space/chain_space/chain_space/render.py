@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chain_space.genotype import ChainGenotype
-from nasbench_pc.plots import pyplot
+from nasbench_pc.results.plots import pyplot
 
 _OP_COLORS = {"skip_connect": "#9e9e9e", "conv_3x3": "#90caf9", "avg_pool_3x3": "#a5d6a7"}
 

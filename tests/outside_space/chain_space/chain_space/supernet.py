@@ -1,7 +1,7 @@
 """The chain search supernet: ``layers`` chain cells sharing one (steps, ops) alphas tensor.
 
 Every edge comes from the method's channel sampler (``full``: DARTS; ``partial``: PC-DARTS' partial
-channels) around a :class:`~nasbench_pc.mixed_op.MixedOp` of the four ops, and the method's edge
+channels) around a :class:`~nasbench_pc.supernet.MixedOp` of the four ops, and the method's edge
 normalizer adds betas. A chain node has a single incoming edge, so edge normalization's per-node
 softmax gives every edge the weight 1: pc-darts behaves like pc-only here, and en-only like darts-1st,
 apart from the betas they carry.
@@ -20,7 +20,7 @@ from chain_space.genotype import ChainGenotype
 from chain_space.ops import OPS, PRIMITIVES
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
-from nasbench_pc.mixed_op import MixedOp, WeightParameters
+from nasbench_pc.supernet import MixedOp, WeightParameters
 
 
 def node_slices(steps: int) -> list[slice]:

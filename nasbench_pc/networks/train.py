@@ -21,7 +21,7 @@ defines (``SearchSpace.recipes``; every value can be overridden). The built-in s
 
 A run directory holds ``config.json``, ``genotype.json``, ``metrics.jsonl`` (one line per epoch),
 ``checkpoint.pt`` (written atomically after every epoch, and mid-epoch when Ctrl-C or SIGTERM stops
-the run) and, at the end, ``model/``: the timm folder that :mod:`nasbench_pc.export` writes. An
+the run) and, at the end, ``model/``: the timm folder that :mod:`nasbench_pc.networks.export` writes. An
 epoch's batch order comes from its own generator seeded by ``(seed, epoch)``; the global RNG
 (augmentation, drop path) is seeded from ``(seed, epoch)`` at the epoch's start and saved with a
 mid-epoch checkpoint. So on CPU (workers=0) a run resumed from any checkpoint ends bit-identical to an
@@ -44,13 +44,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from nasbench_pc import genotypes, registry, runkit
+from nasbench_pc import genotypes, registry
 from nasbench_pc.api import resolve_method
-from nasbench_pc.cost import network_spec
-from nasbench_pc.data import DatasetInfo, get_dataset
-from nasbench_pc.devices import check_device, is_out_of_memory
 from nasbench_pc.errors import ConfigError, check_finite, unknown_name
-from nasbench_pc.export import (
+from nasbench_pc.networks.cost import network_spec
+from nasbench_pc.networks.export import (
     CHECKPOINT_FORMAT,
     TRAIN_RUN_KIND,
     describe_shape,
@@ -62,11 +60,14 @@ from nasbench_pc.export import (
     spec_from_checkpoint,
     write_folder,
 )
-from nasbench_pc.files import atomic_torch_save, atomic_write_text
-from nasbench_pc.interfaces import NetworkSpec
-from nasbench_pc.interrupt import StopSignals
-from nasbench_pc.rundir import claim
-from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, topk_correct
+from nasbench_pc.records import NetworkSpec
+from nasbench_pc.runtime import runkit
+from nasbench_pc.runtime.data import DatasetInfo, get_dataset
+from nasbench_pc.runtime.devices import check_device, is_out_of_memory
+from nasbench_pc.runtime.files import atomic_torch_save, atomic_write_text
+from nasbench_pc.runtime.interrupt import StopSignals
+from nasbench_pc.runtime.rundir import claim
+from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, topk_correct
 
 MODEL_DIR = "model"
 #: Every file and folder a train run writes (what --force removes).
@@ -242,7 +243,7 @@ def make_config(source: Any, *, dataset: str = "synthetic", recipe: str = "auto"
 
 
 def lr_at(hp: TrainHParams, epoch: int) -> float:
-    """The learning rate of ``epoch`` (0-based) under ``hp``'s schedule (:func:`nasbench_pc.runkit.lr_at`)."""
+    """The learning rate of ``epoch`` (0-based) under ``hp``'s schedule (:func:`nasbench_pc.runtime.runkit.lr_at`)."""
     return runkit.lr_at(epoch, lr=hp.lr, lr_min=hp.lr_min, epochs=hp.epochs, warmup_epochs=hp.warmup_epochs,
                         schedule=hp.lr_schedule, gamma=hp.lr_gamma)
 
@@ -555,7 +556,7 @@ def _train_epoch(run: _Run, data: Dataset, epoch: int, step: int, running: _Runn
     """Train epoch ``epoch`` from batch ``step`` on (``running`` holds the sums of the batches before it).
 
     After every batch, a requested stop writes a mid-epoch checkpoint and raises
-    :class:`~nasbench_pc.interrupt.Interrupted`."""
+    :class:`~nasbench_pc.runtime.interrupt.Interrupted`."""
     hp, model, optimizer, device = run.config.hparams, run.model, run.optimizer, run.device
     started = time.perf_counter()
     lr = lr_at(hp, epoch)

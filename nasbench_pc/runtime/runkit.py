@@ -1,7 +1,8 @@
 """What ``search`` and ``train`` share about running epochs, defined once: the learning-rate schedules, the
 top-k counter and the accuracy pass built on it, the peak-memory record and the names of a run folder's files.
 
-Atomic file writes live in :mod:`nasbench_pc.files`, the overwrite / resume guard in :mod:`nasbench_pc.rundir`.
+Atomic file writes live in :mod:`nasbench_pc.runtime.files`, the overwrite / resume guard in
+:mod:`nasbench_pc.runtime.rundir`.
 """
 
 from __future__ import annotations

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import timm
 import torch
@@ -26,16 +25,14 @@ from torch.utils.data import Dataset
 
 from nasbench_pc import genotypes, registry
 from nasbench_pc.api import parse_option, resolve_options
-from nasbench_pc.cost import network_spec
-from nasbench_pc.data import DatasetInfo, get_dataset
-from nasbench_pc.errors import ConfigError, short_repr
-from nasbench_pc.export import network_options
-from nasbench_pc.files import atomic_write_text
-from nasbench_pc.interfaces import NEEDS, Evaluator, Metric, SearchSpace
-from nasbench_pc.runkit import CONFIG, METRICS
-
-if TYPE_CHECKING:
-    from nasbench_pc.compare import RunSummary
+from nasbench_pc.errors import ConfigError, PluginError, short_repr
+from nasbench_pc.networks.cost import network_spec
+from nasbench_pc.networks.export import network_options
+from nasbench_pc.protocols import Evaluator, SearchSpace
+from nasbench_pc.records import NEEDS, Metric
+from nasbench_pc.results.runs import RunSummary, load_run
+from nasbench_pc.runtime.data import DatasetInfo, get_dataset
+from nasbench_pc.runtime.files import atomic_write_text
 
 #: The folder of a search run (or of ``evaluate --out``) that keeps its evaluations.
 EVALUATIONS = "evaluations"
@@ -108,7 +105,7 @@ class EvaluationTarget:
                 layers: int | None = None, network: str | None = None, seed: int | None = None) -> nn.Module:
         """The derived network of the genotype (its space's ``network``, default the first) at the proxy shape
         (:meth:`network_shape`), with ``num_classes`` outputs for ``in_channels``-channel images (a dataset's
-        :class:`~nasbench_pc.data.DatasetInfo` has both), initialised from ``seed`` (default the target's) and
+        :class:`~nasbench_pc.runtime.data.DatasetInfo` has both), initialised from ``seed`` (default the target's) and
         placed on :attr:`device`, in train mode."""
         _, spec = network_spec(self.genotype, network)
         channels, depth = self.network_shape(init_channels, layers, network)
@@ -124,13 +121,11 @@ def target_from_run(run_dir: str | Path, *, device: str = "cpu", benchmark_file:
                     ) -> EvaluationTarget:
     """The result of the search run in ``run_dir``: its genotype (genotype.json, else the last finished epoch's),
     data settings, supernet shape and seed; evaluations are kept in ``run_dir/evaluations``."""
-    from nasbench_pc.compare import load_run
-
     return target_of(load_run(run_dir), device=device, benchmark_file=benchmark_file)
 
 
 def target_of(run: RunSummary, *, device: str = "cpu", benchmark_file: str | None = None) -> EvaluationTarget:
-    """:func:`target_from_run` for a run already read with :func:`nasbench_pc.compare.load_run`."""
+    """:func:`target_from_run` for a run already read with :func:`nasbench_pc.results.compare.load_run`."""
     c = run.config
     run_dir = Path(run.run_dir)
     return EvaluationTarget(
@@ -138,10 +133,6 @@ def target_of(run: RunSummary, *, device: str = "cpu", benchmark_file: str | Non
         search=c.to_dict(), history=run.history, dataset=c.dataset, data_root=c.data_root, limit=c.limit,
         in_channels=c.in_channels, image_size=c.image_size, bad_images=c.bad_images, seed=c.seed,
         shape=dict(c.space_options), device=device, benchmark_file=benchmark_file)
-
-
-def is_search_run(path: str | Path) -> bool:
-    return (Path(path) / CONFIG).is_file() and (Path(path) / METRICS).is_file()
 
 
 def target_from_genotype(source: Any, out: str | Path, *, dataset: str = "synthetic", data_root: str | None = None,
@@ -276,8 +267,6 @@ def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:
 
 def _checked(name: str, evaluator: Evaluator, metrics: Any) -> dict[str, float]:
     """The evaluator's result as {key: float} holding every declared metric; a plugin error otherwise."""
-    from nasbench_pc.errors import PluginError
-
     keys = [m.key for m in evaluator.metrics]
     if not isinstance(metrics, dict) or any(k not in metrics for k in keys):
         raise PluginError(f"The evaluator {name!r} returned {short_repr(metrics)}, which lacks its declared "
@@ -294,29 +283,3 @@ def metrics_of(names: Sequence[str]) -> list[tuple[str, Metric]]:
     return [(name, metric) for name in names for metric in registry.get("evaluator", name).metrics]
 
 
-# ------------------------------------------------------------------------------------------------------------
-# ranking
-
-
-def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b between two scorings of the same items (ties counted as scipy.stats.kendalltau does);
-    NaN where undefined: fewer than two items with both values, or one scoring constant."""
-    pairs = [(a, b) for a, b in zip(x, y) if not (math.isnan(a) or math.isnan(b))]
-    concordant = discordant = ties_x = ties_y = 0
-    for i in range(len(pairs)):
-        for j in range(i + 1, len(pairs)):
-            # signs by comparison, not subtraction: two -inf scores (naswot of a cell with no path) are a tie
-            dx = (pairs[i][0] > pairs[j][0]) - (pairs[i][0] < pairs[j][0])
-            dy = (pairs[i][1] > pairs[j][1]) - (pairs[i][1] < pairs[j][1])
-            if dx == 0 and dy == 0:
-                continue
-            if dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif dx == dy:
-                concordant += 1
-            else:
-                discordant += 1
-    denominator = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
-    return (concordant - discordant) / denominator if denominator else math.nan

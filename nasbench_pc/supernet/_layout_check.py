@@ -1,6 +1,6 @@
 """Whether this machine's oneDNN channels-last kernels may run the stacked edges: checked here, not hoped.
 
-Stacked edges (:mod:`nasbench_pc.stacking`) run channels-last on CPU because oneDNN's depthwise, pointwise and
+Stacked edges (:mod:`nasbench_pc.supernet._stacking`) run channels-last on CPU because oneDNN's depthwise, pointwise and
 batch-norm kernels are several times faster in that layout. Which kernel oneDNN runs depends on the CPU's
 instruction set, the thread count, the torch build and the shapes, and one of them (the AVX2 stride-2 1x1
 backward, see docs/benchmarks.md) once corrupted the heap. So before a search or ``bench`` on CPU uses the
@@ -13,7 +13,7 @@ The verdict is kept per machine, torch build, instruction-set limit and thread c
 ``$XDG_CACHE_HOME/nasbench-pc/layout-check.json`` (``NASBENCH_PC_CACHE`` names another folder), so the check
 runs once. ``NASBENCH_PC_CHANNELS_LAST=0`` turns the layout off without a check.
 
-``python -m nasbench_pc.layout_check`` runs the grid in this process and prints the worst differences as JSON.
+``python -m nasbench_pc.supernet._layout_check`` runs the grid in this process and prints the worst differences as JSON.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ GRID_VERSION = 1
 #: 4e-4 after a batch norm (seen at one thread, AVX2 and AVX-512); a faulty kernel differs by order 1.
 TOLERANCE = 1e-3
 #: What the child process runs (tests point it elsewhere to see a crash turn the layout off).
-CHECK_COMMAND = [sys.executable, "-m", "nasbench_pc.layout_check"]
+CHECK_COMMAND = [sys.executable, "-m", "nasbench_pc.supernet._layout_check"]
 TIMEOUT_S = 300
 
 

@@ -12,9 +12,10 @@ weights as on its own edge, so outputs and gradients are the plain path's up to 
 statistics are written back to each edge's own batch norm, so a state dict is the same either way.
 
 On CPU the stacked edges also run channels-last, where oneDNN's depthwise and pointwise kernels are several times
-faster than in PyTorch's default layout, but only on a machine where :mod:`nasbench_pc.layout_check` has run those
+faster than in PyTorch's default layout, but only on a machine where :mod:`nasbench_pc.supernet._layout_check` has run
+those
 kernels against the plain path and found them equal. The layout is a property of a supernet, not of the process:
-each :class:`~nasbench_pc.mixed_op.MixedOp` has a ``channels_last`` setting (a supernet's ``channels_last``
+each :class:`~nasbench_pc.supernet.mixed_op.MixedOp` has a ``channels_last`` setting (a supernet's ``channels_last``
 sets all of its edges'), and None, the default, takes the layout chosen for the tensor's device
 (:func:`device_layout`: checked once per device type and process, the check itself kept per machine), so a supernet
 built with ``create_supernet`` runs the kernels a search runs; the kernel
@@ -24,9 +25,9 @@ channels, the widths PC-DARTS edges have; there :class:`_NarrowBatchNorm` and :f
 functions, tested against the layers). Each edge's softmax weight is applied per channel in 4-D (:func:`weighted`),
 folded into an op's last batch norm where it has no affine parameters.
 
-What stacks: a :class:`~nasbench_pc.mixed_op.MixedOp` whose ops are, per candidate, of one class on every
+What stacks: a :class:`~nasbench_pc.supernet.mixed_op.MixedOp` whose ops are, per candidate, of one class on every
 edge, and each op either parameter-free, a chain of ``Conv2d``/``BatchNorm2d``/``ReLU``/pooling layers
-(:meth:`ReLUOp.chain <nasbench_pc.mixed_op.ReLUOp.chain>`), or a class with a ``forward_stacked``
+(:meth:`ReLUOp.chain <nasbench_pc.supernet.mixed_op.ReLUOp.chain>`), or a class with a ``forward_stacked``
 classmethod of its own. Anything else runs edge by edge, as does everything inside :func:`plain_path`.
 """
 
@@ -40,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasbench_pc import layout_check
+from nasbench_pc.supernet import _layout_check as layout_check
 
 _enabled = [True]
 _channels_last: dict[str, bool] = {}  # device type -> whether its stacked edges run channels-last, once decided
@@ -59,7 +60,8 @@ def plain_path() -> Iterator[None]:
 
 def use_channels_last(device: str | torch.device, enable: bool = True) -> None:
     """Make channels-last (or the default layout) the layout of stacked edges on ``device``'s type, for every
-    edge whose ``channels_last`` is None. On CPU, only after :func:`nasbench_pc.layout_check.channels_last_verdict`
+    edge whose ``channels_last`` is None. On CPU, only after
+    :func:`nasbench_pc.supernet._layout_check.channels_last_verdict`
     passed (:func:`prepare` and :func:`device_layout` do that); tests and benchmarks force either layout with it."""
     _channels_last[torch.device(device).type] = enable
 
@@ -74,7 +76,8 @@ def device_layout(device: str | torch.device) -> bool:
 
 
 def prepare(device: str | torch.device) -> layout_check.Verdict:
-    """Choose the stacked edges' layout for ``device``: channels-last where :mod:`nasbench_pc.layout_check` finds
+    """Choose the stacked edges' layout for ``device``: channels-last where :mod:`nasbench_pc.supernet._layout_check`
+    finds
     this machine's kernels safe and right (CPU), else the default layout. Returns the verdict."""
     verdict = layout_check.channels_last_verdict(device)
     use_channels_last(device, verdict.ok)

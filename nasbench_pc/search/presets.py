@@ -27,8 +27,8 @@ import torch
 from nasbench_pc import registry
 from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts, space_options, with_parts
 from nasbench_pc.errors import ConfigError, unknown_name
-from nasbench_pc.interfaces import Method, SearchHParams
-from nasbench_pc.search import SearchConfig
+from nasbench_pc.records import Method, SearchHParams
+from nasbench_pc.search.loop import SearchConfig
 
 _FROM_HPARAMS = ("batch_size", "lr", "lr_min", "momentum", "weight_decay", "epochs", "train_portion", "arch_lr",
                  "arch_weight_decay", "grad_clip", "warmup_epochs", "seed")

@@ -4,7 +4,7 @@ A long run installs :class:`StopSignals` around its loop. The first signal only 
 loop finishes the step it is in, writes a checkpoint and raises :class:`Interrupted`, whose message
 names the resume command. A second signal while the checkpoint is written is ignored, so the
 checkpoint is never abandoned half-way (SIGKILL still kills at once; the atomic write in
-:mod:`nasbench_pc.files` keeps the previous checkpoint intact then).
+:mod:`nasbench_pc.runtime.files` keeps the previous checkpoint intact then).
 """
 
 from __future__ import annotations

@@ -10,10 +10,12 @@ import torch
 
 from nasbench_pc import registry
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.records import Metric
+from nasbench_pc.results.ranking import ranking
+from nasbench_pc.results.runs import RunSummary, saved_bytes_line
 
-if TYPE_CHECKING:
-    from nasbench_pc.compare import MethodRow, RunSummary
-    from nasbench_pc.interfaces import Metric
+if TYPE_CHECKING:  # compare draws with these plots; a type only, so the plots stay importable on their own
+    from nasbench_pc.results.compare import MethodRow
 
 
 def pyplot(purpose: str, option: str) -> Any:
@@ -110,8 +112,6 @@ def memory_vs_batch(runs: list[RunSummary], path: Path, batches: tuple[int, ...]
                     ) -> Path:
     """Bytes saved for backward against batch size for each method's supernet (affine in the batch,
     measured at two batches)."""
-    from nasbench_pc.compare import saved_bytes_line
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method, run in _first_seed(runs).items():
@@ -130,9 +130,7 @@ def memory_vs_batch(runs: list[RunSummary], path: Path, batches: tuple[int, ...]
 
 def score_scatter(runs: list[RunSummary], metrics: tuple[Metric, ...], path: Path) -> Path:
     """One panel per evaluator metric: each run's supernet accuracy (x) against its score (y), a colour per
-    method, with the Kendall tau of :func:`nasbench_pc.compare.ranking` in the panel's title."""
-    from nasbench_pc.compare import ranking
-
+    method, with the Kendall tau of :func:`nasbench_pc.results.compare.ranking` in the panel's title."""
     plt = _pyplot()
     columns = min(3, len(metrics))
     rows = math.ceil(len(metrics) / columns)

@@ -17,11 +17,12 @@ from typing import Any
 
 import torch
 
-from nasbench_pc import registry, stacking
+from nasbench_pc import registry
 from nasbench_pc.api import create_supernet, resolve_method
-from nasbench_pc.devices import is_out_of_memory
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.profiling import step_cost, step_seconds
+from nasbench_pc.runtime.devices import is_out_of_memory
+from nasbench_pc.runtime.profiling import step_cost, step_seconds
+from nasbench_pc.supernet import prepare_layout
 
 #: unit -> bytes: b; kb, mb, gb, tb (and k, m, g, t) in powers of 1000; kib, mib, gib, tib in powers of 1024
 _UNITS = {"": 1, "b": 1, **{f"{prefix}{suffix}": base ** power for power, prefix in enumerate("kmgt", start=1)
@@ -82,7 +83,7 @@ def _net(method: str, shape: BenchShape, device: torch.device) -> torch.nn.Modul
     if "sampler_options" in options and "sampler" not in options:  # set over the method's own, as a search does
         options["sampler_options"] = {**resolve_method(method).sampler_options, **options["sampler_options"]}
     net = create_supernet(method, space=shape.space, num_classes=shape.num_classes, **options)
-    stacking.prepare(device)  # the layout a search on this device runs in
+    prepare_layout(device)  # the layout a search on this device runs in
     return net.to(device).train()
 
 

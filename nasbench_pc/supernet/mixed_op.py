@@ -5,23 +5,19 @@ exact shortcuts: :class:`Zero` (the 'none' op, whose term and gradient are zero)
 and :class:`ReLUOp`\\ s (ops of the form ``body(relu(x))``) share one ReLU of the input, the
 same arithmetic with one activation kept for backward instead of one per op. A space whose
 ops subclass these gets both for free. :class:`WeightParameters` gives a supernet the weight side of the
-:class:`~nasbench_pc.interfaces.Supernet` protocol from its ``arch_parameters()``, and :func:`run_cell` runs a
-cell with its activations recomputed in backward (a space's ``checkpoint_cells`` option).
+:class:`~nasbench_pc.interfaces.Supernet` protocol from its ``arch_parameters()``. Cell recomputation (a
+space's ``checkpoint_cells`` option) is :mod:`nasbench_pc.supernet.recompute`.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
-from torch.utils.checkpoint import get_device_states, set_device_states
 
-from nasbench_pc import stacking
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.supernet import _stacking as stacking
 
 
 class ReLUOp(nn.Module):
@@ -35,7 +31,7 @@ class ReLUOp(nn.Module):
 
     def chain(self) -> list[nn.Module] | None:
         """The layers ``forward_activated`` applies in turn, when it is such a chain (Conv2d, BatchNorm2d, ReLU,
-        pooling): then edges reading the same input run this op together (:mod:`nasbench_pc.stacking`)."""
+        pooling): then edges reading the same input run this op together (:mod:`nasbench_pc.supernet._stacking`)."""
         return None
 
 
@@ -73,7 +69,7 @@ class MixedOp(nn.Module):
             raise ConfigError("A mixed edge needs at least one candidate op besides 'none'.")
         self._ops = nn.ModuleList(ops)
         #: the layout its stacked forward runs in: True channels-last, False the default, None the device's
-        #: (nasbench_pc.stacking.device_layout); a supernet's ``channels_last`` sets it on all its edges
+        #: (nasbench_pc.supernet._stacking.device_layout); a supernet's ``channels_last`` sets it on all its edges
         self.channels_last: bool | None = None
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -95,7 +91,7 @@ class MixedOp(nn.Module):
     def forward_stacked(cls, edges: Sequence[MixedOp], x: torch.Tensor,
                         weights: torch.Tensor) -> list[torch.Tensor] | None:
         """``[edge(x, weights[e]) for e, edge in enumerate(edges)]``, each candidate op run for all the edges at
-        once (:mod:`nasbench_pc.stacking`); None when the edges' ops differ in kind."""
+        once (:mod:`nasbench_pc.supernet._stacking`); None when the edges' ops differ in kind."""
         columns = list(zip(*(edge._ops for edge in edges)))
         if len({len(edge._ops) for edge in edges}) != 1 or any(len({type(op) for op in ops}) != 1 for ops in columns) \
                 or len({edge.channels_last for edge in edges}) != 1:
@@ -167,97 +163,3 @@ class StackedLayout:
         for module in self.modules():
             if isinstance(module, MixedOp):
                 module.channels_last = value
-
-
-class _BuffersKept:
-    """Leaves a module's buffers as they were on entry. A cell recomputed in backward runs its forward again in
-    train mode, which would update its BatchNorm running statistics (and count) a second time."""
-
-    def __init__(self, module: nn.Module):
-        self.module = module
-        self.buffers: list[torch.Tensor] = []
-        self.saved: list[torch.Tensor] = []
-
-    def __enter__(self) -> None:
-        self.buffers = list(self.module.buffers())
-        self.saved = [b.clone() for b in self.buffers]
-
-    def __exit__(self, *exc: object) -> None:
-        with torch.no_grad():
-            torch._foreach_copy_(self.buffers, self.saved)
-        self.buffers, self.saved = [], []
-
-
-def recomputed_cells(reductions: Sequence[bool]) -> int:
-    """How many cells, from the first, a supernet whose cells halve the resolution where ``reductions`` says
-    recomputes in backward (``checkpoint_cells``): all but those after the last reduction, and never the last cell.
-
-    The cells of the last stage run at the lowest resolution with the most channels: as much arithmetic as any other
-    cell for the smallest activations (a quarter of a first-stage cell's in DARTS), so recomputing them would save
-    little memory for a full cell's time. Backward starts with the last cell, so its activations would be rebuilt at
-    once: the same peak, only time."""
-    last_stage = max((i + 1 for i, reduction in enumerate(reductions) if reduction), default=len(reductions))
-    return min(last_stage, len(reductions) - 1)
-
-
-def run_cell(cell: nn.Module, *inputs: Any, recompute: bool) -> torch.Tensor:
-    """``cell(*inputs)``; with ``recompute`` (and autograd on) the cell's inner activations are not saved for
-    backward but recomputed there from its inputs (:class:`_RecomputedCell`), with the same random draws and
-    autocast settings and without a second update of its buffers, so outputs, gradients and running statistics are
-    the plain path's bit for bit (tests/test_checkpoint_cells.py)."""
-    if not recompute or not torch.is_grad_enabled():
-        return cell(*inputs)
-    params = [p for p in cell.parameters() if p.requires_grad]
-    return _RecomputedCell.apply(cell, params, len(inputs), *inputs, *params)
-
-
-class _RecomputedCell(torch.autograd.Function):
-    """A cell run without autograd in forward, keeping only its inputs; backward runs it again with autograd and
-    back-propagates through that graph at once (its parameters are inputs of this node, so their gradients reach
-    both ``.backward()`` and ``torch.autograd.grad``).
-
-    torch.utils.checkpoint (non-reentrant), used before, does the same through Python hooks on every tensor the
-    cell saves for backward, thousands per DARTS step: a fixed cost per step, whatever the batch, that was most of
-    the recomputation's overhead beyond the forward itself. Here that overhead is one node per cell.
-
-    Bit for bit: the gradient of a tensor the cell reads is summed inside the cell before it joins the other reads
-    of that tensor. In our supernets a tensor crossing a cell boundary is read by at most two cells (a sum of two
-    does not depend on its order; the DARTS supernet gives the CIFAR stem's output a view of its own for that),
-    and the architecture weights are read once per entry within a cell, so every sum is the plain path's.
-    Differentiable once: a double backward through a recomputed cell raises."""
-
-    @staticmethod
-    def forward(ctx: Any, cell: nn.Module, params: list[nn.Parameter], n: int, *args: Any) -> torch.Tensor:
-        inputs = args[:n]
-        tensors = [a for a in inputs if isinstance(a, torch.Tensor)]
-        device = tensors[0].device.type if tensors else "cpu"
-        ctx.cell, ctx.params = cell, params
-        ctx.slots = [(isinstance(a, torch.Tensor), None if isinstance(a, torch.Tensor) else a,
-                      isinstance(a, torch.Tensor) and a.requires_grad) for a in inputs]
-        ctx.autocast = [(kind, torch.is_autocast_enabled(kind), torch.get_autocast_dtype(kind))
-                        for kind in dict.fromkeys((device, "cpu"))]
-        ctx.rng_cpu = torch.get_rng_state()
-        ctx.rng_devices, ctx.rng_states = get_device_states(*tensors)
-        ctx.save_for_backward(*tensors)
-        return cell(*inputs)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        saved = iter(ctx.saved_tensors)
-        inputs = [next(saved).detach().requires_grad_(needs) if is_tensor else other
-                  for is_tensor, other, needs in ctx.slots]
-        targets = [x for x, (_, _, needs) in zip(inputs, ctx.slots) if needs] + ctx.params
-        # buffers are restored after the gradients: autograd checks the version of the running statistics it saved
-        with _BuffersKept(ctx.cell):
-            with contextlib.ExitStack() as stack:
-                stack.enter_context(torch.random.fork_rng(devices=ctx.rng_devices))
-                torch.set_rng_state(ctx.rng_cpu)
-                set_device_states(ctx.rng_devices, ctx.rng_states)
-                for kind, enabled, dtype in ctx.autocast:
-                    stack.enter_context(torch.autocast(kind, dtype=dtype, enabled=enabled))
-                stack.enter_context(torch.enable_grad())
-                out = ctx.cell(*inputs)
-            grads = iter(torch.autograd.grad(out, targets, grad, allow_unused=True) if targets else ())
-        input_grads = [next(grads) if needs else None for _, _, needs in ctx.slots]
-        return (None, None, None, *input_grads, *grads)

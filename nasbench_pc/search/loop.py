@@ -21,156 +21,40 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
-import math
 import platform
-import signal
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
 
-from nasbench_pc import genotypes, registry, stacking
-from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts, with_parts
-from nasbench_pc.architect import Architect
-from nasbench_pc.bench import BenchShape, plan
+from nasbench_pc import genotypes, registry
+from nasbench_pc.api import create_supernet
 from nasbench_pc.console import err_console
-from nasbench_pc.data import DatasetInfo, get_dataset, per_class_split, search_split, targets_of
-from nasbench_pc.devices import cpu_memory_left, is_out_of_memory
-from nasbench_pc.distributed import Context, check_batch, global_batchnorm
 from nasbench_pc.errors import ConfigError, check_finite
-from nasbench_pc.files import atomic_torch_save, atomic_write_bytes, temporary_path
-from nasbench_pc.interfaces import Method, flag_for
-from nasbench_pc.interrupt import StopSignals
-from nasbench_pc.rundir import claim
-from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, lr_at, peak_memory
+from nasbench_pc.records import flag_for
+from nasbench_pc.runtime.data import DatasetInfo, get_dataset, per_class_split, search_split, targets_of
+from nasbench_pc.runtime.devices import cpu_memory_left, is_out_of_memory
+from nasbench_pc.runtime.distributed import Context, check_batch, global_batchnorm
+from nasbench_pc.runtime.files import atomic_torch_save, atomic_write_bytes, temporary_path
+from nasbench_pc.runtime.interrupt import StopSignals
+from nasbench_pc.runtime.rundir import claim
+from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, lr_at, peak_memory
+from nasbench_pc.search.architect import Architect
+from nasbench_pc.search.budget import BenchShape, plan
+from nasbench_pc.search.config import SearchConfig
+from nasbench_pc.search.streams import BatchStream, _loader, derived_seed
+from nasbench_pc.supernet import prepare_layout
 
 GENOTYPE_HISTORY = "genotypes.jsonl"
 RUN_FILES = (CONFIG, METRICS, GENOTYPE_HISTORY, GENOTYPE, CHECKPOINT)
-# what an atomic write (nasbench_pc.files) killed half-way leaves behind: garbage, removed on every start
+# what an atomic write (nasbench_pc.runtime.files) killed half-way leaves behind: garbage, removed on every start
 LEFTOVERS = tuple(temporary_path(Path(name)).name for name in RUN_FILES)
 CHECKPOINT_FORMAT = 2
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Everything that defines a search; saved as ``config.json`` and reloaded by ``--resume``."""
-
-    method: str
-    dataset: str = "synthetic"
-    data_root: str | None = None
-    download: bool = False
-    limit: int | None = None
-    in_channels: int | None = None
-    image_size: int | None = None
-    augment: bool = True
-    cutout: int = 0
-    epochs: int = 50
-    batch_size: int = 64
-    lr: float = 0.025
-    lr_min: float = 0.001
-    lr_warmup_epochs: int = 0  # linear LR warm-up (the ImageNet search, batch > 256)
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    space: str | None = None  # the search space plugin; None: the method's own
-    space_options: dict[str, Any] = field(default_factory=dict)  # its shape options, over the space's defaults
-    sampler: str | None = None  # the channel sampler; None: the method's
-    sampler_options: dict[str, Any] = field(default_factory=dict)  # over the method's (e.g. {"k": 2})
-    normalizer: str | None = None  # the edge normalizer; None: the method's
-    train_portion: float = 0.5
-    arch_portion: float | None = None  # set: per-class fractions (train_portion, arch_portion) as on ImageNet
-    arch_lr: float = 3e-4
-    arch_weight_decay: float = 1e-3
-    grad_clip: float = 5.0
-    arch_grad_clip: float | None = None  # architecture gradient norm clip; the ImageNet search uses 5
-    warmup_epochs: int = 0  # epochs before the first architecture step
-    seed: int = 2
-    steps_per_epoch: int | None = None  # cap on weight steps per epoch, for smoke tests and benchmarks
-    workers: int = 0
-    device: str = "cpu"
-    amp: str | None = None  # None or "bf16"
-    channels_last: bool = False
-    bad_images: str = "stop"  # an undecodable image file: "stop" with an error, or "skip" it with a warning
-    preset: str = "paper"
-
-    def __post_init__(self) -> None:
-        if self.space is None:  # frozen: set once, to the space the method searches
-            object.__setattr__(self, "space", resolve_method(self.method).search_space)
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{_option(name)} must be at least 1, got {getattr(self, name)}.")
-        for name in ("lr", "arch_lr", "grad_clip"):
-            if not 0 < getattr(self, name) < math.inf:  # also refuses nan
-                raise ConfigError(f"--{_option(name)} must be a positive finite number, got {getattr(self, name)}: "
-                                  f"with 0 nothing would be learned, and inf or nan diverges at once.")
-        for name in ("lr_min", "weight_decay", "arch_weight_decay", "momentum"):
-            if not 0 <= getattr(self, name) < math.inf:
-                raise ConfigError(f"--{_option(name)} must be a finite number of at least 0, got "
-                                  f"{getattr(self, name)}.")
-        if self.momentum > 1:
-            raise ConfigError(f"--momentum must lie between 0 and 1 (the reference uses 0.9), got {self.momentum}: "
-                              f"above 1 the weight updates grow without bound.")
-        if self.lr_min > self.lr:
-            raise ConfigError(f"--lr-min ({self.lr_min}) is above --lr ({self.lr}); the cosine schedule anneals from "
-                              f"--lr down to --lr-min. Lower --lr-min or raise --lr.")
-        if self.arch_grad_clip is not None and not 0 < self.arch_grad_clip < math.inf:
-            raise ConfigError(f"--arch-grad-clip must be positive (or left out for no clipping), got "
-                              f"{self.arch_grad_clip}.")
-        for name in ("train_portion", "arch_portion"):
-            value = getattr(self, name)
-            if value is not None and not 0 < value < 1:
-                raise ConfigError(f"--{_option(name)} is a fraction of the training set and must lie strictly "
-                                  f"between 0 and 1, got {value}.")
-        if self.warmup_epochs < 0 or self.lr_warmup_epochs < 0 or self.workers < 0:
-            raise ConfigError("--warmup-epochs, --lr-warmup-epochs and --workers cannot be negative.")
-        if self.amp not in (None, "bf16"):
-            raise ConfigError(f"--amp takes 'bf16' (or leave it out), got {self.amp!r}.")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ConfigError(f"--steps-per-epoch must be at least 1, got {self.steps_per_epoch}.")
-        if self.channels_last and not self.device.startswith("cuda"):
-            raise ConfigError(f"--channels-last is for CUDA devices only, got --device {self.device}: on CPU, "
-                              f"channels-last activations drive oneDNN's AVX2 strided 1x1 backward kernel into heap "
-                              f"corruption. Drop --channels-last, or run on --device cuda.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def method_record(self) -> Method:
-        """The method as this search runs it: its sampler and normalizer, or those ``sampler`` / ``normalizer``
-        put in their place (whose options then start empty), with ``sampler_options`` over the sampler's."""
-        swapped = with_parts(resolve_method(self.method), sampler=self.sampler, normalizer=self.normalizer)
-        return resolve_method(swapped, sampler_options={**swapped.sampler_options, **self.sampler_options})
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
-        """The config that ``to_dict`` wrote; also reads those of the versions before spaces were plugins, whose
-        shape options and sampler options (DARTS' init_channels, layers, stem; K) were fields of their own: a
-        field that is an option of the config's space (or of a sampler) goes back among that space's options."""
-        data = dict(data)
-        known = {f.name for f in fields(cls)}
-        if set(data) - known:
-            space = registry.available("search_space").get(data.get("space") or registry.default("search_space"))
-            shape = {key: data.pop(key) for key in list(data) if key not in known and space and key in space.options}
-            if shape:
-                data["space_options"] = {**shape, **data.get("space_options", {})}
-            sampler = {key: data.pop(key) for key in sampler_shortcuts() if key not in known and key in data}
-            if sampler := {key: value for key, value in sampler.items() if value is not None}:
-                data["sampler_options"] = {**data.get("sampler_options", {}), **sampler}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"config.json has unknown field(s) {', '.join(unknown)}; it was written by another "
-                              f"version of nasbench-pc. Start a new search with that version or without --resume.")
-        return cls(**data)
-
-
-def _option(name: str) -> str:
-    return name.replace("_", "-")
 
 
 class Reporter(Protocol):
@@ -191,83 +75,6 @@ class SearchResult:
     history: list[dict[str, Any]]
     seconds: float
     arch_parameters: list[torch.Tensor]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# data streams
-
-
-def derived_seed(*parts: int | str) -> int:
-    """A 63-bit seed from a tuple such as (seed, stream, pass, rank): different tuples give unrelated seeds."""
-    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little") >> 1
-
-
-def _ignore_ctrl_c(worker_id: int) -> None:
-    """DataLoader workers leave Ctrl-C (sent to the terminal's whole process group) to the main process, which
-    stops at a step boundary and then ends them; a worker killed by it would fail the step instead. (SIGTERM
-    keeps its default: the main process ends daemonic workers with it at exit.)"""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _loader(dataset: Dataset, batches: list[list[int]], *, workers: int, pin_memory: bool, seed: int) -> DataLoader:
-    """A DataLoader over fixed batches with its own generator seeded by ``seed``: worker processes seed their
-    augmentation from it, so it must differ per (stream, pass, rank) or the draws repeat; and creating the
-    loader never draws from the global RNG (the main process's draws stay bit-exact across a resume)."""
-    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, pin_memory=pin_memory,
-                      generator=torch.Generator().manual_seed(seed), worker_init_fn=_ignore_ctrl_c)
-
-
-class BatchStream:
-    """Global batches of one split in a seeded order, one pass at a time, sharded over ranks.
-
-    The order of pass ``p`` depends only on (seed, p), so the stream's whole state is
-    ``(pass_no, position)``: that is what a checkpoint stores for the persistent architecture iterator.
-    ``name`` ('weights', 'architecture') keeps the augmentation draws of two streams apart.
-    """
-
-    def __init__(self, dataset: Dataset, indices: list[int], *, name: str, batch_size: int, seed: int, ctx: Context,
-                 workers: int, pin_memory: bool):
-        self.dataset, self.indices, self.batch_size, self.seed = dataset, indices, batch_size, seed
-        self.name, self.ctx, self.workers, self.pin_memory = name, ctx, workers, pin_memory
-        self.pass_no, self.position = 0, 0
-        self._iter: Iterator[tuple[torch.Tensor, torch.Tensor, int]] | None = None
-
-    def batches(self, pass_no: int) -> list[list[int]]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + pass_no)
-        order = [self.indices[i] for i in torch.randperm(len(self.indices), generator=g).tolist()]
-        out = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        return [b for b in out if len(b) >= self.ctx.world_size]  # every rank needs at least one example
-
-    def iterate(self, pass_no: int, start: int = 0, stop: int | None = None
-                ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
-        """(inputs, targets, global batch size) of this rank for batches ``start:stop`` of a pass."""
-        chosen = self.batches(pass_no)[start:stop]
-        shards = [b[self.ctx.shard(len(b))] for b in chosen]
-        # start too: a pass continued after a resume does not replay the draws of its first batches
-        seed = derived_seed(self.seed, self.name, pass_no, start, self.ctx.rank)
-        loader = _loader(self.dataset, shards, workers=self.workers, pin_memory=self.pin_memory, seed=seed)
-        for (x, y), b in zip(loader, chosen, strict=True):
-            yield x, y, len(b)
-
-    def next(self) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """The next batch of the persistent iterator, starting a new pass when one is exhausted."""
-        for _ in range(2):
-            if self._iter is None:
-                self._iter = self.iterate(self.pass_no, self.position)
-            try:
-                batch = next(self._iter)
-            except StopIteration:
-                self._iter, self.pass_no, self.position = None, self.pass_no + 1, 0
-                continue
-            self.position += 1
-            return batch
-        raise ConfigError("The architecture split has no batch; use more data or a smaller --batch-size.")
-
-    def state_dict(self) -> dict[str, int]:
-        return {"pass_no": self.pass_no, "position": self.position}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.pass_no, self.position, self._iter = int(state["pass_no"]), int(state["position"]), None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -342,7 +149,7 @@ class Search:
         if self.ctx.active:
             global_batchnorm(model)
             torch.manual_seed(config.seed + self.ctx.rank)  # different augmentation draws on each rank
-        self.layout = stacking.prepare(self.device)  # stacked edges channels-last where checked safe (CPU)
+        self.layout = prepare_layout(self.device)  # stacked edges channels-last where checked safe (CPU)
         if self.layout.failed and self.ctx.is_main:
             err_console.print(f"[yellow]oneDNN's channels-last kernels failed this machine's check "
                               f"({self.layout.reason}), so the supernet runs in the default memory layout: the same "
@@ -645,7 +452,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
 
     A ``run_dir`` holding another search is refused unless ``force`` (then its files are replaced).
     With a ``run_dir``, SIGINT / SIGTERM stop after the current step with a checkpoint and raise
-    :class:`~nasbench_pc.interrupt.Interrupted`.
+    :class:`~nasbench_pc.runtime.interrupt.Interrupted`.
     """
     ctx = ctx or Context()
     writer = run_dir if ctx.is_main else None

@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nasbench_pc import genotypes
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.interfaces import NetworkSpec
+from nasbench_pc.records import NetworkSpec
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ import torch
 from timm.models import get_pretrained_cfg
 
 from nasbench_pc import genotypes, registry
-from nasbench_pc.cost import derived_network, model_cost, network_spec
 from nasbench_pc.errors import ConfigError, GenotypeError
-from nasbench_pc.files import atomic_write_bytes, atomic_write_text
-from nasbench_pc.interfaces import NetworkSpec
-from nasbench_pc.runkit import CHECKPOINT, CONFIG, GENOTYPE
-from nasbench_pc.search import SearchConfig
+from nasbench_pc.networks.cost import derived_network, model_cost, network_spec
+from nasbench_pc.records import NetworkSpec
+from nasbench_pc.runtime.files import atomic_write_bytes, atomic_write_text
+from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE
+from nasbench_pc.search.loop import SearchConfig
 
 #: What ``nasbench-pc train`` writes; ``export`` recognises checkpoints by it.
 CHECKPOINT_FORMAT = "nasbench-pc/train-checkpoint"

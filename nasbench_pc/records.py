@@ -1,0 +1,159 @@
+"""The records plugins and the core pass each other: frozen dataclasses with no behaviour beyond reading them.
+
+:class:`Method` (a named search method), :class:`SearchHParams` (its search settings), :class:`NetworkSpec` (a derived
+network a space registers), :class:`Shortcut` (a command-line flag a plugin declares), :class:`CellStats` (a
+genotype's collapse check) and :class:`Metric` (one number an evaluator returns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """A command-line flag a plugin declares for one of its options: a search space's shape option (``--layers 5``
+    for ``--space-option layers=5``) or a channel sampler's (``--k 2`` for ``--sampler-option k=2``), on every
+    command that takes ``--space-option`` / ``--sampler-option``.
+
+    ``flags`` are the flag and its aliases (``("--init-channels", "-C")``); ``option`` the option it sets; ``help``
+    what the option means; ``type`` its value's type; ``choices`` maps the words the flag takes to the option's
+    values (``{"cells": True}``: ``--checkpoint cells`` sets the option to True), empty for a plain value.
+    Two plugins may declare the same flag for the same option (each space its ``--init-channels``)."""
+
+    flags: tuple[str, ...]
+    option: str
+    help: str
+    type: type = int
+    choices: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def long_flag(self) -> str:
+        """The first long flag (``--init-channels``)."""
+        return next(f for f in self.flags if f.startswith("--"))
+
+    @property
+    def dest(self) -> str:
+        """The click parameter name: the long flag without its dashes (``init_channels``)."""
+        return self.long_flag[2:].replace("-", "_")
+
+
+def flag_for(kind_flag: str, shortcuts: tuple[Shortcut, ...], option: str, value: Any) -> str:
+    """What a user types to set ``option`` to ``value``: a shortcut's flag where one declares it (``--checkpoint
+    cells``), else the generic ``kind_flag`` (``--space-option checkpoint_cells=True``)."""
+    for shortcut in shortcuts:
+        if shortcut.option == option:
+            words = [word for word, v in shortcut.choices.items() if v == value]
+            if words or not shortcut.choices:
+                return f"{shortcut.long_flag} {words[0] if words else value}"
+    return f"{kind_flag} {option}={value!r}"
+
+
+@dataclass(frozen=True)
+class CellStats:
+    """What a space reports about a genotype so that a comparison can flag DARTS' collapse."""
+
+    skip_connects: int  # parameter-free skip edges in the cells the space watches (DARTS: the normal cell)
+    edges: int  # the edges those cells have
+    collapsed: bool  # the space's own collapse rule said yes
+    rule: str  # the rule in words, for the warning (e.g. ">= 3 of 8 normal-cell edges are skip_connect")
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A stand-alone network a space derives from a genotype: a timm model it registers, called with
+    ``genotype=``, ``num_classes=``, ``in_chans=`` and ``options``, measured at ``image_size``.
+
+    ``width`` and ``depth`` name the model's keywords that ``--init-channels`` and ``--layers`` set (None: the
+    network has no such setting); a search space's shape option of the same name gives a proxy network its
+    supernet's width and depth. ``words`` says how a model card words a keyword's value (``{"layers": "{} cells"}``;
+    unlisted keywords read ``keyword=value``). ``retired`` are model arguments that checkpoints of earlier releases
+    hold and the model no longer takes (dropped when such a checkpoint is exported)."""
+
+    model: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    image_size: int = 32
+    width: str | None = None
+    depth: str | None = None
+    words: Mapping[str, str] = field(default_factory=dict)
+    retired: tuple[str, ...] = ()  # model arguments earlier releases' checkpoints hold that the model no longer takes
+
+
+#: What an evaluator may need besides the genotype (:attr:`Evaluator.needs`).
+NEEDS = ("run", "data", "benchmark")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number an evaluator returns, and how to read it.
+
+    ``key`` is the key in the dict :meth:`Evaluator.evaluate` returns (and the column's name in compare.csv /
+    compare.json); ``label`` the column header in tables; ``higher_is_better`` the direction a ranking uses;
+    ``percent`` shows a fraction in [0, 1] as a percentage; ``fmt`` formats the (scaled) value.
+    """
+
+    key: str
+    label: str
+    higher_is_better: bool = True
+    percent: bool = False
+    fmt: str = ".3g"
+
+    def format(self, value: float) -> str:
+        return f"{value * (100 if self.percent else 1):{self.fmt}}"
+
+
+@dataclass(frozen=True)
+class SearchHParams:
+    """Search hyperparameters (CIFAR-10 values of the reference by default); the supernet's shape is the
+    search space's (its ``options`` and ``presets``)."""
+
+    batch_size: int = 64
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    epochs: int = 50
+    train_portion: float = 0.5
+    arch_lr: float = 3e-4
+    arch_weight_decay: float = 1e-3
+    grad_clip: float = 5.0
+    warmup_epochs: int = 0  # epochs before the first architecture step
+    seed: int = 2
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named search method: a search space + sampler + normalizer + arch-gradient order + preset.
+
+    ``hparams`` are the method's search settings on its own space; ``space_hparams`` may give other
+    settings per search space (e.g. the NAS-Bench-201 paper's for DARTS on that space).
+    """
+
+    name: str
+    description: str
+    # None: the registered default (nasbench_pc.registry.default: the space, sampler and normalizer that say
+    # ``default = True``); nasbench_pc.api.resolve_method fills them in
+    search_space: str | None = None
+    sampler: str | None = None
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    normalizer: str | None = None
+    normalizer_options: dict[str, Any] = field(default_factory=dict)
+    order: int = 1  # 1: first-order architecture gradient; 2: DARTS unrolled (second order)
+    hparams: SearchHParams = field(default_factory=SearchHParams)
+    space_hparams: dict[str, SearchHParams] = field(default_factory=dict)
+    #: its place among the methods ``compare``, ``bench`` and ``plan`` take when none is named (None: not among them)
+    default_rank: int | None = None
+    #: True for the one method ``search`` runs when none is named
+    default: bool = False
+
+    def hparams_for(self, space: str) -> SearchHParams:
+        """The search settings on ``space``: its own entry in ``space_hparams``, else ``hparams``."""
+        return self.space_hparams.get(space, self.hparams)
+
+    def with_overrides(self, **changes: Any) -> Method:
+        return replace(self, **changes)
