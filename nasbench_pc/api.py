@@ -15,7 +15,7 @@ from nasbench_pc.errors import ConfigError, short_repr
 from nasbench_pc.protocols import SearchSpace
 from nasbench_pc.records import Method
 
-_METHOD_OPTIONS = ("search_space", "sampler", "sampler_options", "normalizer", "normalizer_options")
+_METHOD_OPTIONS = ("search_space", "sampler", "sampler_options", "normalizer", "normalizer_options", "options")
 
 
 def resolve_method(method: str | Method, **overrides: Any) -> Method:

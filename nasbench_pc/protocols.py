@@ -159,3 +159,16 @@ class Evaluator(Protocol):
         :attr:`options`, resolved); return one float per :attr:`metrics` key. Raise
         :class:`nasbench_pc.errors.ConfigError` for what the user can fix (a missing file, a genotype of another
         space). May write under ``target.work_dir`` (its own folder), e.g. a resumable training run."""
+
+
+class SearchHooks(Protocol):
+    """What a method does inside the search loop beyond its record (:attr:`nasbench_pc.records.Method.hooks` makes
+    one per search from the method's settings). Every hook is optional: the loop calls the ones the object has.
+
+    ``epoch_start(*, epoch, epochs, supernet)`` runs before the first step of each epoch (``epoch`` counts from 0),
+    also of an epoch continued after ``--resume``, so it must depend on the epoch and the settings alone (a
+    temperature or perturbation schedule). What it returns, a dict of numbers or None, is kept in the epoch's
+    metrics.jsonl record under ``"method"``."""
+
+    def epoch_start(self, *, epoch: int, epochs: int, supernet: Supernet) -> Mapping[str, float] | None:
+        """Prepare the epoch; return numbers to record, or None."""

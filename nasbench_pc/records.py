@@ -7,9 +7,22 @@ genotype's collapse check) and :class:`Metric` (one number an evaluator returns)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+from nasbench_pc.settings import (
+    Check,
+    Setting,
+    all_of,
+    at_least,
+    finite_at_least_zero,
+    fraction,
+    not_negative,
+    positive_finite,
+    setting,
+    validate,
+)
 
 
 @dataclass(frozen=True)
@@ -104,23 +117,37 @@ class Metric:
         return f"{value * (100 if self.percent else 1):{self.fmt}}"
 
 
+_H = ("hparams",)  # the group presets take from the method (Method.hparams_for)
+_STEP = "with 0 nothing would be learned, and inf or nan diverges at once"
+
+
 @dataclass(frozen=True)
 class SearchHParams:
-    """Search hyperparameters (CIFAR-10 values of the reference by default); the supernet's shape is the
-    search space's (its ``options`` and ``presets``)."""
+    """A method's search hyperparameters (CIFAR-10 values of the reference by default); the supernet's shape is the
+    search space's (its ``options`` and ``presets``). Each field is a setting (:mod:`nasbench_pc.settings`) of the
+    ``hparams`` group, which :class:`~nasbench_pc.search.config.SearchConfig` inherits."""
 
-    batch_size: int = 64
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    epochs: int = 50
-    train_portion: float = 0.5
-    arch_lr: float = 3e-4
-    arch_weight_decay: float = 1e-3
-    grad_clip: float = 5.0
-    warmup_epochs: int = 0  # epochs before the first architecture step
-    seed: int = 2
+    batch_size: int = setting(64, "Global batch size (split over processes).", check=at_least(1), flags=("-b",),
+                              groups=_H)
+    lr: float = setting(0.025, "Initial weight learning rate.", check=positive_finite(_STEP), groups=_H)
+    lr_min: float = setting(0.001, "Final learning rate of the cosine schedule.", check=finite_at_least_zero(),
+                            groups=_H)
+    momentum: float = setting(0.9, "SGD momentum of the weights.", groups=_H, check=all_of(
+        finite_at_least_zero(), Check(lambda v: v <= 1, "must lie between 0 and 1 (the reference uses 0.9)",
+                                      "above 1 the weight updates grow without bound")))
+    weight_decay: float = setting(3e-4, "Weight decay of the weights.", check=finite_at_least_zero(), groups=_H)
+    epochs: int = setting(50, "Search epochs.", check=at_least(1), groups=_H)
+    train_portion: float = setting(0.5, "Fraction of the training set for the weights (the rest is the "
+                                   "architecture's).", check=fraction("the training set"), groups=_H)
+    arch_lr: float = setting(3e-4, "Architecture Adam learning rate.", check=positive_finite(_STEP), groups=_H)
+    arch_weight_decay: float = setting(1e-3, "Architecture weight decay.", check=finite_at_least_zero(), groups=_H)
+    grad_clip: float = setting(5.0, "Clip the weight gradient's norm.", check=positive_finite(_STEP), groups=_H)
+    warmup_epochs: int = setting(0, "Architecture warm-up: epochs before the first architecture step.",
+                                 check=not_negative(), groups=_H)
+    seed: int = setting(2, "Random seed.", groups=_H)
+
+    def __post_init__(self) -> None:
+        validate(self)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,6 +177,15 @@ class Method:
     default_rank: int | None = None
     #: True for the one method ``search`` runs when none is named
     default: bool = False
+    #: the method's own settings (``--method-option NAME=VALUE``), each declared with
+    #: :func:`nasbench_pc.settings.declare` (name, default, help, range check)
+    settings: tuple[Setting, ...] = ()
+    #: their values in a run: every declared setting, defaults filled in (``SearchConfig.method_record()``)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: what the method does inside the search loop beyond this record, or None: called once per search with
+    #: :attr:`options` as keyword arguments, it returns an object with the optional hooks of
+    #: :class:`nasbench_pc.protocols.SearchHooks`
+    hooks: Callable[..., Any] | None = None
 
     def hparams_for(self, space: str) -> SearchHParams:
         """The search settings on ``space``: its own entry in ``space_hparams``, else ``hparams``."""
@@ -157,3 +193,10 @@ class Method:
 
     def with_overrides(self, **changes: Any) -> Method:
         return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as config.json keeps it: its data, without the declarations and hooks (code, not data)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("settings", "hooks")}
+        data.update(hparams=asdict(self.hparams), space_hparams={k: asdict(v) for k, v in self.space_hparams.items()},
+                    options=dict(self.options))
+        return data

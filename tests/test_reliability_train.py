@@ -27,10 +27,12 @@ from nasbench_pc.networks.train import (
     TrainProgress,
     choose_recipe,
     epoch_batches,
-    lr_at,
     make_config,
     resume,
     train,
+)
+from nasbench_pc.networks.train import (
+    learning_rate as lr_at,
 )
 from nasbench_pc.plugins.darts_space.network import DartsNetwork
 from nasbench_pc.runtime.interrupt import Interrupted

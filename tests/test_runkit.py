@@ -13,7 +13,8 @@ from torch import nn
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.networks import train
 from nasbench_pc.runtime import runkit
-from nasbench_pc.runtime.runkit import accuracy, lr_at, peak_memory, topk_correct
+from nasbench_pc.runtime.runkit import accuracy, peak_memory, topk_correct
+from nasbench_pc.runtime.runkit import scheduled_lr as lr_at
 
 
 @pytest.mark.parametrize("epoch", [0, 1, 7, 25, 49])
@@ -59,7 +60,7 @@ def test_step_and_linear_schedules_bit_for_bit() -> None:
 
 def test_train_lr_at_is_the_runkit_schedule() -> None:
     hp = train.recipe_hparams("darts", "pc-darts", "imagenet")
-    assert [train.lr_at(hp, e) for e in range(250)] == [
+    assert [train.learning_rate(hp, e) for e in range(250)] == [
         lr_at(e, lr=0.5, lr_min=0.0, epochs=250, warmup_epochs=5, schedule="linear") for e in range(250)]
 
 

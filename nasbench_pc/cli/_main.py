@@ -10,10 +10,13 @@ from rich.panel import Panel
 from nasbench_pc import registry
 from nasbench_pc.console import err_console
 from nasbench_pc.errors import NasbenchError
+from nasbench_pc.settings import SettingError
 
 
 def report_error(exc: NasbenchError) -> None:
-    err_console.print(Panel(str(exc), title="[bold red]error", border_style="red", expand=False))
+    """One paragraph; a bad setting is named by its flag (``--lr-min``), as the user typed it."""
+    text = exc.for_cli() if isinstance(exc, SettingError) else str(exc)
+    err_console.print(Panel(text, title="[bold red]error", border_style="red", expand=False))
 
 
 class Group(click.Group):

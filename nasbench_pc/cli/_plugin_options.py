@@ -63,10 +63,36 @@ def space_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+class _MethodOption(click.Option):
+    """--method-option, whose help lists every installed method's own settings, looked up when help is shown."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = f"{self.help.split(' Settings: ')[0]} Settings: {methods_settings_help()}"
+        return super().get_help_record(ctx)
+
+
+def methods_settings_help() -> str:
+    """Each installed method's own settings (``Method.settings``) in one line, for ``--method-option``'s help."""
+    parts = [f"{name}: {', '.join(f'{s.name}={s.default!r}' for s in method.settings)}"
+             for name, method in sorted(registry.available("method").items()) if method.settings]
+    return "; ".join(parts) + "." if parts else "no installed method declares any."
+
+
+def method_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --method-option KEY=VALUE (a setting the method declares; repeatable) to a click command."""
+    return click.option("--method-option", "method_option", multiple=True, metavar="KEY=VALUE", cls=_MethodOption,
+                        help="A setting of the method itself (repeatable; `nasbench-pc methods METHOD` describes "
+                             "them). Settings: ")(command)
+
+
 def plugin_overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Turn the options ``space_options`` added (popped from ``options``) into resolve_config overrides:
-    ``space``, ``space_options`` and ``sampler_options`` (shortcuts included; unset ones left out)."""
+    """Turn the options ``space_options`` and ``method_option`` added (popped from ``options``) into resolve_config
+    overrides: ``space``, ``space_options``, ``sampler_options`` (shortcuts included) and ``method_options``; unset
+    ones left out."""
     out: dict[str, Any] = {}
+    method_given = dict(parse_option(text) for text in options.pop("method_option", ()) or ())
+    if method_given:
+        out["method_options"] = method_given
     space = options.pop("space", None)
     if space:
         out["space"] = space

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from nasbench_pc import registry
 from nasbench_pc.api import parse_option, resolve_method, sampler_option_names
-from nasbench_pc.cli._plugin_options import plugin_overrides, shortcut_names, shortcuts, space_options
+from nasbench_pc.cli._plugin_options import plugin_overrides, shortcuts, space_options
+from nasbench_pc.cli._settings import settings_options
 from nasbench_pc.cli.evaluate import evaluate_options, metrics_of, parse_specs, run_evaluations
 from nasbench_pc.cli.search import search as search_command
 from nasbench_pc.cli.show import cell_tree
@@ -35,13 +36,11 @@ from nasbench_pc.search.budget import BenchShape, checkpointed, largest_batch, m
 from nasbench_pc.search.loop import GENOTYPE, SearchConfig, run_search
 from nasbench_pc.search.presets import resolve_config
 
-# search options compare passes through unchanged (the search command defines and documents them)
-_SHARED = ("preset", "dataset", "data_root", "download", "limit", "in_channels", "image_size", "augment", "cutout",
-           "epochs", "batch_size", "lr", "lr_min", "lr_warmup_epochs", "momentum", "weight_decay", "space",
-           "space_option", "sampler_option", "train_portion", "arch_portion", "arch_lr", "arch_weight_decay",
-           "grad_clip", "arch_grad_clip", "warmup_epochs", "steps_per_epoch", "workers", "amp", "channels_last",
-           "bad_images", "sampler", "normalizer", *shortcut_names())
+# every search option but these is passed through unchanged (the search command defines and documents them, from
+# the settings' own definitions): a new search setting reaches compare without a line here
+_NOT_SHARED = ("method", "seed", "device", "out", "resume", "force", "threads", "quiet")
 _SEARCH_PARAMS = {p.name: p for p in search_command.params}
+_SHARED = tuple(name for name in _SEARCH_PARAMS if name not in _NOT_SHARED)
 
 # The README's comparison: a small budget that runs all four methods on 2 CPU cores in minutes. Used
 # only when none of these is given; otherwise the preset decides the rest of the budget.
@@ -117,7 +116,24 @@ def _for_method(options: dict[str, Any], method: str) -> dict[str, Any]:
     if kept.get("sampler_option"):
         kept["sampler_option"] = tuple(text for text in kept["sampler_option"]
                                        if _sampler_takes(method, parse_option(text)[0], kept.get("sampler")))
+    if kept.get("method_option"):  # a method's own setting goes to the methods that declare it
+        kept["method_option"] = tuple(text for text in kept["method_option"]
+                                      if parse_option(text)[0] in _declared_settings(method))
     return kept
+
+
+def _declared_settings(method: str) -> set[str]:
+    return {s.name for s in registry.get("method", method).settings}
+
+
+def _check_method_options(options: dict[str, Any], methods: list[str]) -> None:
+    """A --method-option that no compared method declares is a mistake, not something to drop."""
+    for key in (parse_option(text)[0] for text in options.get("method_option") or ()):
+        if not any(key in _declared_settings(method) for method in methods):
+            declared = sorted({name for method in methods for name in _declared_settings(method)})
+            raise ConfigError(f"No compared method declares the setting {key!r} ({', '.join(methods)}"
+                              f"{' declare ' + ', '.join(declared) if declared else ' declare none'}). Drop "
+                              f"--method-option {key}=..., or compare a method that has it (`nasbench-pc methods`).")
 
 
 def _check_sampler_options(options: dict[str, Any], methods: list[str]) -> None:
@@ -268,12 +284,11 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
         method_list, seed_list = _split_methods_and_seeds(methods, seeds)
         given = {k: v for k, v in options.items()
                  if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
-        if "in_channels" in given:
-            given["in_channels"] = int(given["in_channels"])
         if given.get("preset", "quick") == "quick" and not set(COMPARE_DEFAULTS) & set(given):
             given = {**COMPARE_DEFAULTS, **given}  # no budget given: the README's small one
         # fail fast, before any run, on a bad method or option, or methods of different spaces
         _check_sampler_options(given, method_list)
+        _check_method_options(given, method_list)
         configs = {method: resolve_config(method, given.get("preset", "quick"),
                                           **_config_overrides(_for_method(given, method))) for method in method_list}
         cmp.check_one_space({method: config.space for method, config in configs.items()})
@@ -327,8 +342,9 @@ for _name in _SHARED:
 
 def _shape_options(f: Any) -> Any:
     """--space and its options (the space's defaults unless given), --image-size and --device."""
-    f = click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")(f)
-    f = click.option("--image-size", default=32, show_default=True)(f)
+    f = settings_options(SearchConfig, only=("image_size", "device"), defaults={"image_size": 32, "device": "cpu"},
+                         helps={"image_size": "Square side of the inputs measured.", "device": "cpu, cuda or cuda:N."}
+                         )(f)
     return space_options(f)
 
 

@@ -15,12 +15,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nasbench_pc import registry
+from nasbench_pc.cli._settings import settings_options
 from nasbench_pc.console import console, err_console
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.records import Metric
 from nasbench_pc.results import evaluation
 from nasbench_pc.results.evaluation import Evaluation, EvaluationTarget
+from nasbench_pc.results.runs import is_search_run
+from nasbench_pc.runtime.data import DataSettings
 from nasbench_pc.runtime.devices import check_device, default_device
+from nasbench_pc.settings import declared
 
 
 def evaluate_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -73,18 +77,23 @@ def run_evaluations(targets: list[tuple[str, EvaluationTarget]], specs: list[tup
     return results
 
 
+#: the data settings ``evaluate`` takes for a bare genotype (a search run brings its own)
+_GENOTYPE_DATA = ("dataset", "data_root", "limit", "image_size", "in_channels")
+
+
+def _lower(cls: type, name: str) -> str:
+    text = next(item.setting.help for item in declared(cls) if item.name == name)
+    return text[:1].lower() + text[1:]
+
+
 @click.command()
 @click.argument("source")
 @evaluate_options
 @click.option("--out", type=click.Path(file_okay=False), help="For a genotype: the folder that keeps its evaluations "
               "(and proxy-train's training run) [runs/evaluate-TIME]. A search run keeps them in RUN/evaluations.")
-@click.option("--dataset", default="synthetic", show_default=True, help="For a genotype: the data evaluators read "
-              "(a search run uses its own).")
-@click.option("--data-root", help="For a genotype: where the dataset lives.")
-@click.option("--limit", type=int, help="For a genotype: use at most this many examples per split.")
-@click.option("--image-size", type=int, help="For a genotype: resize images to this side.")
-@click.option("--in-channels", type=click.Choice(["1", "3"]), help="For a genotype: convert images to 1 or 3 "
-              "channels.")
+@settings_options(DataSettings, only=_GENOTYPE_DATA, defaults={"dataset": "synthetic"},
+                  helps={"dataset": "For a genotype: the data evaluators read (a search run uses its own).",
+                         **{name: f"For a genotype: {_lower(DataSettings, name)}" for name in _GENOTYPE_DATA[1:]}})
 @click.option("--seed", type=int, default=0, show_default=True, help="For a genotype: the seed of data subsets, "
               "minibatches and initialisation (a search run uses its own).")
 @click.option("--preset", default="quick", show_default=True, help="For a genotype: the space's supernet preset "
@@ -93,7 +102,7 @@ def run_evaluations(targets: list[tuple[str, EvaluationTarget]], specs: list[tup
 @click.option("--redo", is_flag=True, help="Evaluate again instead of reusing kept evaluations.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
 def evaluate(source: str, evaluators: tuple[str, ...], benchmark_file: str | None, out: str | None, dataset: str,
-             data_root: str | None, limit: int | None, image_size: int | None, in_channels: str | None, seed: int,
+             data_root: str | None, limit: int | None, image_size: int | None, in_channels: int | None, seed: int,
              preset: str, device: str | None, redo: bool, json_path: str | None) -> None:
     """Score SOURCE, a search run folder or a genotype (a published name, genotype text or genotype.json),
     with evaluators.
@@ -112,13 +121,13 @@ def evaluate(source: str, evaluators: tuple[str, ...], benchmark_file: str | Non
         raise ConfigError(f"Name at least one evaluator with --evaluate NAME (available: {names}).")
     specs = parse_specs(evaluators)
     dev = check_device(device or default_device())
-    if evaluation.is_search_run(source):
+    if is_search_run(source):
         target = evaluation.target_from_run(source, device=dev, benchmark_file=benchmark_file)
     else:
         folder = Path(out) if out else Path("runs") / f"evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}"
         target = evaluation.target_from_genotype(
             source, folder, dataset=dataset, data_root=data_root, limit=limit, image_size=image_size,
-            in_channels=int(in_channels) if in_channels else None, seed=seed, preset=preset, device=dev,
+            in_channels=in_channels, seed=seed, preset=preset, device=dev,
             benchmark_file=benchmark_file)
     (done,) = run_evaluations([(source, target)], specs, err_console, reuse=not redo)
     name = source if len(source) <= 60 else source[:57] + "..."

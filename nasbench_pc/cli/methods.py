@@ -14,12 +14,47 @@ from nasbench_pc.cli._plugin_options import plugin_overrides
 from nasbench_pc.cli._plugin_options import space_options as space_option_flags
 from nasbench_pc.console import console
 from nasbench_pc.errors import PluginError
+from nasbench_pc.records import Method
+
+
+def settings_table(registered: list[tuple[str, Method]]) -> Table | None:
+    """The methods' own settings (``--method-option NAME=VALUE``), one row each; None when no method has any."""
+    rows = [(name, s) for name, m in registered for s in m.settings]
+    if not rows:
+        return None
+    table = Table(title="Method settings (search --method-option NAME=VALUE)")
+    for col in ("method", "setting", "default", "type", "meaning"):
+        table.add_column(col, overflow="fold", no_wrap=col == "setting")
+    for name, s in rows:
+        kind = s.type.__name__ if s.type else "any"
+        table.add_row(name, s.name, repr(s.default), kind, s.help)
+    return table
+
+
+def _method_detail(name: str) -> None:
+    m = resolve_method(name)
+    table = Table(title=f"{name}: {m.description}", show_header=False)
+    table.add_column("item", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("search space", m.search_space)
+    table.add_row("sampler", m.sampler + "".join(f" {k}={v}" for k, v in m.sampler_options.items()))
+    table.add_row("normalizer", m.normalizer)
+    table.add_row("architecture gradient", "second order (unrolled)" if m.order == 2 else "first order")
+    for space, h in [(m.search_space, m.hparams), *sorted(m.space_hparams.items())]:
+        table.add_row(f"settings on {space}", ", ".join(f"{k}={v}" for k, v in h.as_dict().items()))
+    table.add_row("own settings", "\n".join(f"{s.name}={s.default!r}: {s.help}" for s in m.settings) or
+                  "none (--method-option has nothing to set)")
+    console.print(table)
 
 
 @click.command()
-def methods() -> None:
-    """List the registered search methods and their presets, the search spaces they can run on and the evaluators
-    that score what they find."""
+@click.argument("method", required=False)
+def methods(method: str | None) -> None:
+    """List the registered search methods and their presets, their own settings, the search spaces they can run on
+    and the evaluators that score what they find; with METHOD, everything about that one method."""
+    if method is not None:
+        _method_detail(method)
+        return
     registered = sorted((name, resolve_method(m)) for name, m in registry.available("method").items())
     wide = console.width >= 120  # the descriptions fit beside the settings; else they follow the table
     table = Table(title="Search methods", box=None, header_style="bold underline", padding=(0, 1))
@@ -39,6 +74,8 @@ def methods() -> None:
         for name, m in registered:
             console.print(f"[bold]{escape(name)}[/bold] (space {escape(m.search_space)}): {escape(m.description)}",
                           highlight=False)
+    if (own := settings_table(registered)) is not None:
+        console.print(own)
     spaces = Table(title="Search spaces (--space NAME)")
     spaces.add_column("space", no_wrap=True)
     for col in ("ops", "shape options (--space-option key=value)", "networks"):

@@ -14,11 +14,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nasbench_pc import genotypes, registry
-from nasbench_pc.cli._plugin_options import plugin_overrides, space_options
+from nasbench_pc.cli._plugin_options import method_option, plugin_overrides, space_options
+from nasbench_pc.cli._settings import settings_options
 from nasbench_pc.console import console
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.runtime import distributed
-from nasbench_pc.runtime.data import BAD_IMAGES
 from nasbench_pc.runtime.devices import check_device, default_device
 from nasbench_pc.search.loop import CONFIG, SearchConfig, SearchResult, load_run_config, run_search
 from nasbench_pc.search.presets import PRESETS, resolve_config
@@ -110,44 +110,9 @@ class _DefaultMethod(click.Option):
               help="quick: CPU smoke test (the space's small supernet, DARTS: C=8, 5 cells; 16x16 images, batch 32, "
                    "1000 examples, 10 epochs); paper: the method's reference settings on the space (CIFAR-10's on "
                    "DARTS); imagenet: the PC-DARTS ImageNet search (DARTS space only).")
-@click.option("--dataset", "-d", help="Registered dataset (default synthetic; imagenet with --preset imagenet).")
-@click.option("--data-root", type=click.Path(file_okay=False), help="Folder holding the dataset files.")
-@click.option("--download/--no-download", default=None, help="Download the dataset into --data-root if missing.")
-@click.option("--limit", type=int, help="Use at most this many training examples (seeded subset).")
-@click.option("--in-channels", type=click.Choice(["1", "3"]), help="Convert images to 1 or 3 channels "
-              "(grayscale is replicated to 3).")
-@click.option("--image-size", type=int, help="Resize images to this square side (where supported).")
-@click.option("--augment/--no-augment", default=None, help="Reference crop/flip augmentation [on].")
-@click.option("--cutout", type=int, help="Cutout length (0 = off).")
-@click.option("--epochs", type=int)
-@click.option("--batch-size", "-b", type=int, help="Global batch size (split over processes).")
-@click.option("--lr", type=float, help="Initial weight learning rate.")
-@click.option("--lr-min", type=float, help="Final learning rate of the cosine schedule.")
-@click.option("--lr-warmup-epochs", type=int, help="Linear learning-rate warm-up epochs.")
-@click.option("--momentum", type=float)
-@click.option("--weight-decay", type=float)
+@settings_options(SearchConfig, helps={"dataset": "Registered dataset [synthetic; imagenet with --preset imagenet]."})
 @space_options
-@click.option("--train-portion", type=float, help="Fraction of the training set for the weights.")
-@click.option("--arch-portion", type=float, help="Per-class fraction for the architecture (enables per-class "
-              "sampling of --train-portion and --arch-portion, as in the ImageNet search).")
-@click.option("--arch-lr", type=float, help="Architecture Adam learning rate.")
-@click.option("--arch-weight-decay", type=float)
-@click.option("--grad-clip", type=float)
-@click.option("--arch-grad-clip", type=float, help="Clip the architecture gradient's norm (imagenet preset: 5) "
-              "[off].")
-@click.option("--warmup-epochs", type=int, help="Epochs before the first architecture step.")
-@click.option("--sampler", help="A channel sampler in place of the method's (`nasbench-pc plugins` lists them); "
-              "its options start empty: set them with --sampler-option.")
-@click.option("--normalizer", help="An edge normalizer in place of the method's (`nasbench-pc plugins` lists them).")
-@click.option("--seed", type=int)
-@click.option("--steps-per-epoch", type=int, help="Cap on weight steps per epoch.")
-@click.option("--workers", type=int, help="DataLoader worker processes [0].")
-@click.option("--device", help="cpu, cuda or cuda:N [cuda when available].")
-@click.option("--amp", type=click.Choice(["bf16"]), help="Mixed precision for the weight steps and first-order "
-              "architecture steps (second-order ones stay in float32).")
-@click.option("--channels-last/--no-channels-last", default=None, help="channels_last memory format (CUDA only).")
-@click.option("--bad-images", type=click.Choice(BAD_IMAGES), help="An image file that cannot be decoded: stop with "
-              "an error, or skip it with a warning [stop].")
+@method_option
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Run directory "
               "[runs/<method>-<dataset>-<timestamp>].")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue the search in this run "
@@ -189,8 +154,6 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
         else:
             overrides = {k: v for k, v in options.items() if k in given}
             overrides.update(plugin_overrides(overrides))
-            if "in_channels" in overrides:
-                overrides["in_channels"] = int(overrides["in_channels"])
             overrides["device"] = _check_device(options["device"] or default_device(), dist_ctx)
             config = resolve_config(method, preset, **overrides)
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -17,11 +17,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nasbench_pc import genotypes
 from nasbench_pc.cli._options import NETWORK
+from nasbench_pc.cli._settings import option_names, settings_options
 from nasbench_pc.console import console
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.networks.export import describe_shape, existing_path
 from nasbench_pc.networks.train import (
     TrainConfig,
+    TrainHParams,
     TrainProgress,
     auto_recipe_help,
     make_config,
@@ -29,10 +31,10 @@ from nasbench_pc.networks.train import (
     resume,
     train,
 )
-from nasbench_pc.runtime.data import BAD_IMAGES, DatasetInfo
+from nasbench_pc.runtime.data import DatasetInfo, DataSettings
 from nasbench_pc.runtime.devices import default_device
 from nasbench_pc.runtime.interrupt import Interrupted
-from nasbench_pc.runtime.runkit import CHECKPOINT, GENOTYPE, SCHEDULES
+from nasbench_pc.runtime.runkit import CHECKPOINT, GENOTYPE
 
 
 class RichTrainProgress(TrainProgress):
@@ -96,11 +98,8 @@ def _default_out(source: str, dataset: str) -> Path:
     return Path("runs") / f"train-{name}-{dataset}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
-_HPARAM_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "lr_schedule", "lr_gamma", "warmup_epochs", "momentum",
-                   "weight_decay", "grad_clip", "auxiliary_weight", "drop_path", "cutout", "label_smoothing",
-                   "init_channels", "layers", "seed")
-_JOB_OPTIONS = ("dataset", "data_root", "download", "limit", "image_size", "in_channels", "bad_images", "recipe",
-                "network", "out", "force")
+_HPARAM_OPTIONS = tuple(option_names(TrainHParams))
+_JOB_OPTIONS = (*option_names(DataSettings), "recipe", "network", "out", "force")
 
 
 class _RecipeOption(click.Option):
@@ -113,37 +112,15 @@ class _RecipeOption(click.Option):
 
 @click.command(name="train")
 @click.argument("source", required=False)
-@click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name.")
-@click.option("--data-root", default=None, help="Where the dataset lives.")
-@click.option("--download", is_flag=True, help="Download the dataset first (needs a network).")
-@click.option("--limit", type=int, default=None, help="Use at most N examples of each split.")
-@click.option("--image-size", type=int, default=None, help="Resize images to this side.")
-@click.option("--in-channels", type=click.Choice(["1", "3"]), default=None, help="Convert images to 1 or 3 channels.")
-@click.option("--bad-images", type=click.Choice(BAD_IMAGES), default="stop", show_default=True,
-              help="An image file that cannot be decoded: stop with an error naming it, or skip it with a warning.")
+@settings_options(DataSettings, defaults={"dataset": "synthetic", "download": False, "bad_images": "stop"},
+                  helps={"limit": "Use at most N examples of each split."})
 @click.option("--recipe", default="auto", show_default=True, cls=_RecipeOption,
               help="A training recipe of the genotype's search space (`nasbench-pc methods` lists each space's).")
 @click.option("--network", type=NETWORK, default=None,
               help="A derived network of the genotype's search space (`nasbench-pc methods` lists them). "
                    "Default: the one named like --dataset, else the space's first.")
-@click.option("--epochs", type=int, default=None)
-@click.option("--batch-size", type=int, default=None)
-@click.option("--lr", type=float, default=None, help="Initial learning rate.")
-@click.option("--lr-min", type=float, default=None)
-@click.option("--lr-schedule", type=click.Choice(SCHEDULES), default=None,
-              help="cosine (CIFAR), linear (PC-DARTS ImageNet) or step (x --lr-gamma per epoch, DARTS ImageNet).")
-@click.option("--lr-gamma", type=float, default=None, help="LR factor per epoch of the step schedule.")
-@click.option("--warmup-epochs", type=int, default=None)
-@click.option("--momentum", type=float, default=None)
-@click.option("--weight-decay", type=float, default=None)
-@click.option("--grad-clip", type=float, default=None)
-@click.option("--auxiliary-weight", type=float, default=None, help="Auxiliary loss weight (0: no auxiliary head).")
-@click.option("--drop-path", type=float, default=None, help="Final drop-path probability.")
-@click.option("--cutout", type=int, default=None, help="Cutout length (0: off).")
-@click.option("--label-smoothing", type=float, default=None)
-@click.option("--init-channels", "-C", type=int, default=None)
-@click.option("--layers", type=int, default=None, help="Cells (DARTS) or cells per stage (NAS-Bench-201).")
-@click.option("--seed", type=int, default=None)
+@settings_options(TrainHParams)
+@click.option("--warmup-epochs", "warmup_epochs", type=int, hidden=True)  # the name before --lr-warmup-epochs
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run directory (default runs/train-<genotype>-<dataset>-<time>).")
 @click.option("--force", is_flag=True, help="Replace a training run already in --out (its files are removed).")
@@ -168,7 +145,7 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
     workers = workers if workers is not None else (2 if device.startswith("cuda") else 0)
     progress = RichTrainProgress(quiet)
     if resume_dir is not None:
-        given = [name for name in (*_HPARAM_OPTIONS, *_JOB_OPTIONS)
+        given = [name for name in (*_HPARAM_OPTIONS, *_JOB_OPTIONS, "warmup_epochs")
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if source is not None or given:
             extra = ", ".join(["SOURCE"] * (source is not None) + [f"--{g.replace('_', '-')}" for g in given])
@@ -183,10 +160,12 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
             raise ConfigError("Name the genotype to train (e.g. `nasbench-pc train PC_DARTS_cifar`), or pass "
                               "--resume RUN_DIR to continue a run.")
         hparams = {name: options.pop(name) for name in _HPARAM_OPTIONS}
+        old_warmup = options.pop("warmup_epochs")
+        if old_warmup is not None and hparams["lr_warmup_epochs"] is None:
+            hparams["lr_warmup_epochs"] = old_warmup
         run_dir = options.pop("out") or _default_out(source, options["dataset"])
         force = options.pop("force")
-        in_channels = options.pop("in_channels")
-        config = make_config(source, in_channels=int(in_channels) if in_channels else None, **options, **hparams)
+        config = make_config(source, **options, **hparams)
         run = partial(train, config, run_dir, device=device, workers=workers, progress=progress, force=force)
     try:
         result = run()

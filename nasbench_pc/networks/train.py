@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -62,59 +62,86 @@ from nasbench_pc.networks.export import (
 )
 from nasbench_pc.records import NetworkSpec
 from nasbench_pc.runtime import runkit
-from nasbench_pc.runtime.data import DatasetInfo, get_dataset
+from nasbench_pc.runtime.data import DatasetInfo, DataSettings, get_dataset
 from nasbench_pc.runtime.devices import check_device, is_out_of_memory
 from nasbench_pc.runtime.files import atomic_torch_save, atomic_write_text
 from nasbench_pc.runtime.interrupt import StopSignals
 from nasbench_pc.runtime.rundir import claim
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, topk_correct
+from nasbench_pc.settings import Check, Declared, SettingError, declared, setting, validate
 
 MODEL_DIR = "model"
 #: Every file and folder a train run writes (what --force removes).
 RUN_FILES = (CONFIG, GENOTYPE, METRICS, CHECKPOINT, MODEL_DIR)
 
 
+_AT_LEAST_1 = Check(lambda v: v >= 1, "must be at least 1")
+_ABOVE_0 = Check(lambda v: 0 < v < math.inf, "must be above 0")
+_0_OR_MORE = Check(lambda v: 0 <= v < math.inf, "must be 0 or more")
+_BELOW_1 = Check(lambda v: 0 <= v < 1, "must be at least 0 and below 1")
+
+
 @dataclass(frozen=True)
 class TrainHParams:
-    """Training hyperparameters; the defaults are the reference PC-DARTS CIFAR evaluation recipe.
+    """Training hyperparameters; the defaults are the reference PC-DARTS CIFAR evaluation recipe. Each field is a
+    setting (:mod:`nasbench_pc.settings`): ``nasbench-pc train``'s options and their checks come from these lines.
 
     ``init_channels`` and ``layers`` set the network's width and depth, the keywords its
     :class:`~nasbench_pc.interfaces.NetworkSpec` names (None: the spec's reference shape, which a recipe fills in).
     """
 
-    epochs: int = 600
-    batch_size: int = 96
-    lr: float = 0.025
-    lr_min: float = 0.0
-    lr_schedule: str = "cosine"  # 'cosine', 'linear' (PC-DARTS train_imagenet.py) or 'step' (DARTS StepLR)
-    lr_gamma: float = 0.97  # 'step': the lr is multiplied by this after every epoch
-    warmup_epochs: int = 0  # linear LR warm-up, (epoch + 1) / warmup_epochs of the scheduled LR
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float = 5.0
-    auxiliary_weight: float = 0.4  # 0 builds no auxiliary head
-    drop_path: float = 0.3  # final drop-path probability; epoch e uses drop_path * e / epochs
-    cutout: int = 16
-    label_smoothing: float = 0.0
-    init_channels: int | None = None
-    layers: int | None = None
-    seed: int = 0
+    epochs: int = setting(600, "Training epochs.", check=_AT_LEAST_1)
+    batch_size: int = setting(96, "Batch size.", check=_AT_LEAST_1)
+    lr: float = setting(0.025, "Initial learning rate.", check=_ABOVE_0)
+    lr_min: float = setting(0.0, "Final learning rate of the schedule.", check=_0_OR_MORE)
+    lr_schedule: str = setting("cosine", "cosine (CIFAR), linear (PC-DARTS ImageNet) or step (x --lr-gamma per "
+                               "epoch, DARTS ImageNet).", choices=runkit.SCHEDULES)
+    lr_gamma: float = setting(0.97, "LR factor per epoch of the step schedule.",
+                              check=Check(lambda v: 0 < v <= 1, "must be above 0 and at most 1"))
+    lr_warmup_epochs: int = setting(0, "Linear learning-rate warm-up epochs: (epoch + 1) / lr_warmup_epochs of the "
+                                    "scheduled LR (PC-DARTS ImageNet: 5).", check=_0_OR_MORE)
+    momentum: float = setting(0.9, "SGD momentum.", check=_0_OR_MORE)
+    weight_decay: float = setting(3e-4, "Weight decay.", check=_0_OR_MORE)
+    grad_clip: float = setting(5.0, "Clip the gradient's norm.", check=_ABOVE_0)
+    auxiliary_weight: float = setting(0.4, "Auxiliary loss weight (0: no auxiliary head).", check=_0_OR_MORE)
+    drop_path: float = setting(0.3, "Final drop-path probability; epoch e uses drop_path * e / epochs.",
+                               check=_BELOW_1)
+    cutout: int = setting(16, "Cutout length (0: off).", check=_0_OR_MORE)
+    label_smoothing: float = setting(0.0, "Label smoothing of the loss.", check=_BELOW_1)
+    init_channels: int | None = setting(None, "The network's width (its spec's width keyword) [the recipe's].",
+                                        check=_AT_LEAST_1, flags=("-C",))
+    layers: int | None = setting(None, "The network's depth: cells (DARTS) or cells per stage (NAS-Bench-201) "
+                                 "[the recipe's].", check=_AT_LEAST_1)
+    seed: int = setting(0, "Random seed.")
 
     def __post_init__(self) -> None:
-        rules = (
-            (("epochs", "batch_size", "init_channels", "layers"), lambda v: v >= 1, "at least 1"),
-            (("lr", "grad_clip"), lambda v: 0 < v < math.inf, "above 0"),
-            (("lr_min", "weight_decay", "momentum", "warmup_epochs", "auxiliary_weight", "cutout"),
-             lambda v: 0 <= v < math.inf, "0 or more"),
-            (("drop_path", "label_smoothing"), lambda v: 0 <= v < 1, "at least 0 and below 1"),
-            (("lr_gamma",), lambda v: 0 < v <= 1, "above 0 and at most 1"),
-        )
-        bad = [f"--{name.replace('_', '-')} {getattr(self, name)} (must be {rule})" for names, ok, rule in rules
-               for name in names if getattr(self, name) is not None and not ok(getattr(self, name))]
-        if bad:
-            raise ConfigError(f"Invalid training setting(s): {'; '.join(bad)}. Change them and start again.")
-        if self.lr_schedule not in runkit.SCHEDULES:
-            raise ConfigError(f"Unknown lr_schedule {self.lr_schedule!r}; use one of {', '.join(runkit.SCHEDULES)}.")
+        bad = [item for item in declared(type(self)) if item.setting.complaint(item.name, getattr(self, item.name))]
+        if bad:  # every bad one at once, "{lr} 0.0 (must be above 0)"
+            parts = [f"{{{item.name}}} {getattr(self, item.name)!r} ({_rule(item, getattr(self, item.name))})"
+                     for item in bad]
+            raise SettingError(f"Invalid training setting(s): {'; '.join(parts)}. Change them and start again.",
+                               *(item.name for item in bad))
+
+    @property
+    def warmup_epochs(self) -> int:
+        """Deprecated name of :attr:`lr_warmup_epochs` (a search's ``warmup_epochs`` is its architecture warm-up)."""
+        return self.lr_warmup_epochs
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainHParams:
+        """The hyperparameters a config.json or checkpoint holds, also those written before ``warmup_epochs`` was
+        renamed ``lr_warmup_epochs``."""
+        data = dict(data)
+        if "warmup_epochs" in data:
+            data.setdefault("lr_warmup_epochs", data.pop("warmup_epochs"))
+        return cls(**data)
+
+
+def _rule(item: Declared, value: Any) -> str:
+    """The rule ``value`` breaks, in the words of its check (``must be above 0``) or its choices."""
+    if item.setting.choices and value not in item.setting.choices:
+        return f"must be one of {', '.join(map(str, item.setting.choices))}"
+    return item.setting.check.rule if item.setting.check else "invalid"
 
 
 def auto_recipe_help() -> str:
@@ -137,7 +164,7 @@ def recipe_hparams(space: str, recipe: str, network: str) -> TrainHParams:
     spec = search_space.networks[network]
     reference = {"init_channels": spec.options.get(spec.width) if spec.width else None,
                  "layers": spec.options.get(spec.depth) if spec.depth else None}
-    return TrainHParams(**{**reference, **search_space.recipes[recipe][network]})
+    return TrainHParams.from_dict({**reference, **search_space.recipes[recipe][network]})
 
 
 def choose_recipe(source: Any, recipe: str = "auto") -> tuple[str, str]:
@@ -175,26 +202,23 @@ def choose_recipe(source: Any, recipe: str = "auto") -> tuple[str, str]:
     return space.recipe_for(None, resolve_method(base, sampler_options={**base.sampler_options, **sampler_options}))
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """A training job: what to train, on which data, with which hyperparameters.
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(DataSettings):
+    """A training job: what to train, on which data (:class:`~nasbench_pc.runtime.data.DataSettings`, shared with
+    search and evaluation), with which hyperparameters.
 
     ``network`` names one of the derived networks of the genotype's search space (``space.networks``)."""
 
     genotype: Any
-    dataset: str = "synthetic"
     network: str | None = None  # None: the space's first
     hparams: TrainHParams = field(default_factory=TrainHParams)
     recipe: str | None = None  # the space's recipe it follows (make_config chooses one)
     recipe_reason: str = ""  # why this recipe (see :func:`choose_recipe`)
-    data_root: str | None = None
-    download: bool = False
-    limit: int | None = None
-    image_size: int | None = None
-    in_channels: int | None = None
-    bad_images: str = "stop"  # what an image-file dataset does with an undecodable file: 'stop' or 'skip'
     source: str = ""
     method: str | None = None
+
+    def __post_init__(self) -> None:
+        validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -204,7 +228,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         return cls(**{**data, "genotype": genotypes.from_dict(data["genotype"]),
-                      "hparams": TrainHParams(**data["hparams"])})
+                      "hparams": TrainHParams.from_dict(data["hparams"])})
 
     def network_spec(self) -> NetworkSpec:
         """The space's spec of :attr:`network`: its timm model, reference options and image size."""
@@ -242,10 +266,11 @@ def make_config(source: Any, *, dataset: str = "synthetic", recipe: str = "auto"
                        method=provenance(str(source)) if named else None)
 
 
-def lr_at(hp: TrainHParams, epoch: int) -> float:
-    """The learning rate of ``epoch`` (0-based) under ``hp``'s schedule (:func:`nasbench_pc.runtime.runkit.lr_at`)."""
-    return runkit.lr_at(epoch, lr=hp.lr, lr_min=hp.lr_min, epochs=hp.epochs, warmup_epochs=hp.warmup_epochs,
-                        schedule=hp.lr_schedule, gamma=hp.lr_gamma)
+def learning_rate(hp: TrainHParams, epoch: int) -> float:
+    """The learning rate of ``epoch`` (0-based) under ``hp``'s schedule
+    (:func:`nasbench_pc.runtime.runkit.scheduled_lr`)."""
+    return runkit.scheduled_lr(epoch, lr=hp.lr, lr_min=hp.lr_min, epochs=hp.epochs, warmup_epochs=hp.lr_warmup_epochs,
+                               schedule=hp.lr_schedule, gamma=hp.lr_gamma)
 
 
 class TrainProgress:
@@ -559,7 +584,7 @@ def _train_epoch(run: _Run, data: Dataset, epoch: int, step: int, running: _Runn
     :class:`~nasbench_pc.runtime.interrupt.Interrupted`."""
     hp, model, optimizer, device = run.config.hparams, run.model, run.optimizer, run.device
     started = time.perf_counter()
-    lr = lr_at(hp, epoch)
+    lr = learning_rate(hp, epoch)
     for group in optimizer.param_groups:
         group["lr"] = lr
     drop_path = hp.drop_path * epoch / hp.epochs

@@ -31,7 +31,7 @@ from nasbench_pc.networks.export import network_options
 from nasbench_pc.protocols import Evaluator, SearchSpace
 from nasbench_pc.records import NEEDS, Metric
 from nasbench_pc.results.runs import RunSummary, load_run
-from nasbench_pc.runtime.data import DatasetInfo, get_dataset
+from nasbench_pc.runtime.data import DatasetInfo, DataSettings, get_dataset
 from nasbench_pc.runtime.files import atomic_write_text
 
 #: The folder of a search run (or of ``evaluate --out``) that keeps its evaluations.
@@ -39,13 +39,14 @@ EVALUATIONS = "evaluations"
 _RECORD_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class EvaluationTarget:
+@dataclass(frozen=True, kw_only=True)
+class EvaluationTarget(DataSettings):
     """One search result as evaluators see it.
 
     ``genotype`` is what is scored. ``run_dir`` is the search run it comes from (None for a genotype given by
     name or text); ``search`` its config.json (the ``config`` dict) and ``history`` its metrics.jsonl records.
-    The data settings are the search's (or ``evaluate``'s options for a bare genotype); ``shape`` is the
+    The data settings (:class:`~nasbench_pc.runtime.data.DataSettings`) are the search's (or ``evaluate``'s options
+    for a bare genotype); ``shape`` is the
     supernet's shape options, the default width and depth of the derived networks evaluators build.
     ``evaluations_dir`` keeps the evaluation records; ``work_dir`` is the current evaluator's own folder (set by
     :func:`evaluate`; an evaluator may write a resumable run there).
@@ -57,12 +58,6 @@ class EvaluationTarget:
     method: str | None = None
     search: dict[str, Any] = field(default_factory=dict, repr=False)
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    dataset: str = "synthetic"
-    data_root: str | None = None
-    limit: int | None = None
-    in_channels: int | None = None
-    image_size: int | None = None
-    bad_images: str = "stop"
     seed: int = 0
     shape: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
@@ -130,9 +125,8 @@ def target_of(run: RunSummary, *, device: str = "cpu", benchmark_file: str | Non
     run_dir = Path(run.run_dir)
     return EvaluationTarget(
         genotype=run.genotype, evaluations_dir=run_dir / EVALUATIONS, run_dir=run_dir, method=run.method,
-        search=c.to_dict(), history=run.history, dataset=c.dataset, data_root=c.data_root, limit=c.limit,
-        in_channels=c.in_channels, image_size=c.image_size, bad_images=c.bad_images, seed=c.seed,
-        shape=dict(c.space_options), device=device, benchmark_file=benchmark_file)
+        search=c.to_dict(), history=run.history, **DataSettings.of(c), seed=c.seed, shape=dict(c.space_options),
+        device=device, benchmark_file=benchmark_file)
 
 
 def target_from_genotype(source: Any, out: str | Path, *, dataset: str = "synthetic", data_root: str | None = None,

@@ -14,7 +14,7 @@ datasets (synthetic, CIFAR, Fashion-MNIST) never round-trip through PIL.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -23,9 +23,32 @@ from torchvision import transforms as T
 
 from nasbench_pc import registry
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.settings import setting
 
 SPLITS = ("train", "test")
 BAD_IMAGES = ("stop", "skip")  # what an image-file dataset does with a file that cannot be decoded
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Which data a run reads and how: the settings search, train and evaluation share (each config inherits them),
+    defined once here with their help (:mod:`nasbench_pc.settings`)."""
+
+    dataset: str = setting("synthetic", "Registered dataset (`nasbench-pc plugins` lists them).", flags=("-d",))
+    data_root: str | None = setting(None, "Folder holding the dataset files.")
+    download: bool = setting(False, "Download the dataset into --data-root if it is missing (needs a network).")
+    limit: int | None = setting(None, "Use at most this many training examples (a seeded subset).")
+    in_channels: int | None = setting(None, "Convert images to 1 or 3 channels (grayscale is replicated to 3, RGB "
+                                      "reduced to luminance) [native].", choices=(1, 3))
+    image_size: int | None = setting(None, "Resize images to this square side, where the dataset supports it "
+                                     "[native].")
+    bad_images: str = setting("stop", "An image file that cannot be decoded: stop with an error, or skip it with a "
+                              "warning.", choices=BAD_IMAGES)
+
+    @staticmethod
+    def of(config: Any) -> dict[str, Any]:
+        """The data settings of any config that has them (a search's, a training run's), by name."""
+        return {f.name: getattr(config, f.name) for f in fields(DataSettings)}
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 GENOTYPE = "genotype.json"
 
-#: Learning-rate schedules of :func:`lr_at`.
+#: Learning-rate schedules of :func:`scheduled_lr`.
 SCHEDULES = ("cosine", "linear", "step")
-#: What a linear warm-up ramps (see :func:`lr_at`).
+#: What a linear warm-up ramps (see :func:`scheduled_lr`).
 WARMUP_BASES = ("schedule", "lr")
 
 
-def lr_at(epoch: int, *, lr: float, lr_min: float = 0.0, epochs: int, warmup_epochs: int = 0,
+def scheduled_lr(epoch: int, *, lr: float, lr_min: float = 0.0, epochs: int, warmup_epochs: int = 0,
           schedule: str = "cosine", gamma: float = 0.97, warmup_base: str = "schedule") -> float:
     """The learning rate of ``epoch`` (0-based), set once at its start as the reference scripts do.
 

@@ -3,103 +3,87 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from nasbench_pc import registry
 from nasbench_pc.api import resolve_method, sampler_shortcuts, with_parts
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.records import Method
+from nasbench_pc.records import Method, SearchHParams
+from nasbench_pc.runtime.data import DataSettings
+from nasbench_pc.settings import (
+    Check,
+    SettingError,
+    at_least,
+    fraction,
+    not_negative,
+    setting,
+    validate,
+    values_of,
+)
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    """Everything that defines a search; saved as ``config.json`` and reloaded by ``--resume``."""
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig(SearchHParams, DataSettings):
+    """Everything that defines a search; saved as ``config.json`` and reloaded by ``--resume``.
+
+    Each field is defined once, as a setting (:mod:`nasbench_pc.settings`): the data settings come from
+    :class:`~nasbench_pc.runtime.data.DataSettings` (shared with training and evaluation), the method's
+    hyperparameters from :class:`~nasbench_pc.records.SearchHParams` (the ``hparams`` group presets take from the
+    method), the rest are below. The command line's options, their checks and this file's round trip follow from
+    these lines; a new search setting is one more line here."""
 
     method: str
-    dataset: str = "synthetic"
-    data_root: str | None = None
-    download: bool = False
-    limit: int | None = None
-    in_channels: int | None = None
-    image_size: int | None = None
-    augment: bool = True
-    cutout: int = 0
-    epochs: int = 50
-    batch_size: int = 64
-    lr: float = 0.025
-    lr_min: float = 0.001
-    lr_warmup_epochs: int = 0  # linear LR warm-up (the ImageNet search, batch > 256)
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    space: str | None = None  # the search space plugin; None: the method's own
-    space_options: dict[str, Any] = field(default_factory=dict)  # its shape options, over the space's defaults
-    sampler: str | None = None  # the channel sampler; None: the method's
-    sampler_options: dict[str, Any] = field(default_factory=dict)  # over the method's (e.g. {"k": 2})
-    normalizer: str | None = None  # the edge normalizer; None: the method's
-    train_portion: float = 0.5
-    arch_portion: float | None = None  # set: per-class fractions (train_portion, arch_portion) as on ImageNet
-    arch_lr: float = 3e-4
-    arch_weight_decay: float = 1e-3
-    grad_clip: float = 5.0
-    arch_grad_clip: float | None = None  # architecture gradient norm clip; the ImageNet search uses 5
-    warmup_epochs: int = 0  # epochs before the first architecture step
-    seed: int = 2
-    steps_per_epoch: int | None = None  # cap on weight steps per epoch, for smoke tests and benchmarks
-    workers: int = 0
-    device: str = "cpu"
-    amp: str | None = None  # None or "bf16"
-    channels_last: bool = False
-    bad_images: str = "stop"  # an undecodable image file: "stop" with an error, or "skip" it with a warning
-    preset: str = "paper"
+    preset: str = setting("paper", "The preset the other settings started from.", cli=False)
+    augment: bool = setting(True, "Reference crop/flip augmentation.")
+    cutout: int = setting(0, "Cutout length (0 = off).", check=not_negative())
+    lr_warmup_epochs: int = setting(0, "Linear learning-rate warm-up epochs (the ImageNet search, batch > 256).",
+                                    check=not_negative())
+    space: str | None = setting(None, "Search space plugin [the method's own].", cli=False)
+    space_options: dict[str, Any] = setting({}, "Shape options over the space's defaults.", cli=False)
+    sampler: str | None = setting(None, "A channel sampler in place of the method's (`nasbench-pc plugins` lists "
+                                  "them); its options start empty: set them with --sampler-option.")
+    sampler_options: dict[str, Any] = setting({}, "The sampler's options over the method's.", cli=False)
+    normalizer: str | None = setting(None, "An edge normalizer in place of the method's (`nasbench-pc plugins` "
+                                     "lists them).")
+    method_options: dict[str, Any] = setting({}, "The method's own settings, every one it declares.", cli=False)
+    arch_portion: float | None = setting(None, "Per-class fraction for the architecture (enables per-class sampling "
+                                         "of --train-portion and --arch-portion, as in the ImageNet search).",
+                                         check=fraction("the training set"))
+    arch_grad_clip: float | None = setting(None, "Clip the architecture gradient's norm (imagenet preset: 5) [off].",
+                                           check=Check(lambda v: 0 < v < math.inf, "must be positive (or left out "
+                                                       "for no clipping)"))
+    steps_per_epoch: int | None = setting(None, "Cap on weight steps per epoch (smoke tests, benchmarks).",
+                                          check=at_least(1))
+    workers: int = setting(0, "DataLoader worker processes.", check=not_negative())
+    device: str = setting("cpu", "cpu, cuda or cuda:N [cuda when available].")
+    amp: str | None = setting(None, "Mixed precision for the weight steps and first-order architecture steps "
+                              "(second-order ones stay in float32).", choices=("bf16",))
+    channels_last: bool = setting(False, "channels_last memory format (CUDA only).")
 
     def __post_init__(self) -> None:
         if self.space is None:  # frozen: set once, to the space the method searches
             object.__setattr__(self, "space", resolve_method(self.method).search_space)
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{_option(name)} must be at least 1, got {getattr(self, name)}.")
-        for name in ("lr", "arch_lr", "grad_clip"):
-            if not 0 < getattr(self, name) < math.inf:  # also refuses nan
-                raise ConfigError(f"--{_option(name)} must be a positive finite number, got {getattr(self, name)}: "
-                                  f"with 0 nothing would be learned, and inf or nan diverges at once.")
-        for name in ("lr_min", "weight_decay", "arch_weight_decay", "momentum"):
-            if not 0 <= getattr(self, name) < math.inf:
-                raise ConfigError(f"--{_option(name)} must be a finite number of at least 0, got "
-                                  f"{getattr(self, name)}.")
-        if self.momentum > 1:
-            raise ConfigError(f"--momentum must lie between 0 and 1 (the reference uses 0.9), got {self.momentum}: "
-                              f"above 1 the weight updates grow without bound.")
+        validate(self)
         if self.lr_min > self.lr:
-            raise ConfigError(f"--lr-min ({self.lr_min}) is above --lr ({self.lr}); the cosine schedule anneals from "
-                              f"--lr down to --lr-min. Lower --lr-min or raise --lr.")
-        if self.arch_grad_clip is not None and not 0 < self.arch_grad_clip < math.inf:
-            raise ConfigError(f"--arch-grad-clip must be positive (or left out for no clipping), got "
-                              f"{self.arch_grad_clip}.")
-        for name in ("train_portion", "arch_portion"):
-            value = getattr(self, name)
-            if value is not None and not 0 < value < 1:
-                raise ConfigError(f"--{_option(name)} is a fraction of the training set and must lie strictly "
-                                  f"between 0 and 1, got {value}.")
-        if self.warmup_epochs < 0 or self.lr_warmup_epochs < 0 or self.workers < 0:
-            raise ConfigError("--warmup-epochs, --lr-warmup-epochs and --workers cannot be negative.")
-        if self.amp not in (None, "bf16"):
-            raise ConfigError(f"--amp takes 'bf16' (or leave it out), got {self.amp!r}.")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ConfigError(f"--steps-per-epoch must be at least 1, got {self.steps_per_epoch}.")
+            raise SettingError(f"{{lr_min}} ({self.lr_min}) is above {{lr}} ({self.lr}); the cosine schedule anneals "
+                               f"from {{lr}} down to {{lr_min}}. Lower {{lr_min}} or raise {{lr}}.", "lr_min", "lr")
         if self.channels_last and not self.device.startswith("cuda"):
-            raise ConfigError(f"--channels-last is for CUDA devices only, got --device {self.device}: on CPU, "
-                              f"channels-last activations drive oneDNN's AVX2 strided 1x1 backward kernel into heap "
-                              f"corruption. Drop --channels-last, or run on --device cuda.")
+            raise SettingError(f"{{channels_last}} is for CUDA devices only, got {{device}} {self.device}: on CPU, "
+                               f"channels-last activations drive oneDNN's AVX2 strided 1x1 backward kernel into heap "
+                               f"corruption. Drop {{channels_last}}, or run on {{device}} cuda.", "channels_last",
+                               "device")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def method_record(self) -> Method:
         """The method as this search runs it: its sampler and normalizer, or those ``sampler`` / ``normalizer``
-        put in their place (whose options then start empty), with ``sampler_options`` over the sampler's."""
+        put in their place (whose options then start empty), with ``sampler_options`` over the sampler's, and its
+        own settings (``options``) at ``method_options`` over their defaults."""
         swapped = with_parts(resolve_method(self.method), sampler=self.sampler, normalizer=self.normalizer)
-        return resolve_method(swapped, sampler_options={**swapped.sampler_options, **self.sampler_options})
+        return resolve_method(swapped, sampler_options={**swapped.sampler_options, **self.sampler_options},
+                              options=method_settings(swapped, self.method_options))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
@@ -123,5 +107,7 @@ class SearchConfig:
         return cls(**data)
 
 
-def _option(name: str) -> str:
-    return name.replace("_", "-")
+def method_settings(method: Method, given: dict[str, Any]) -> dict[str, Any]:
+    """Every setting ``method`` declares, at ``given``'s value or its default (did-you-mean for an unknown key)."""
+    return values_of(f"the method {method.name}", method.settings, given,
+                     flag_of=lambda name: f"--method-option {name}")

@@ -24,7 +24,7 @@ import gc
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from nasbench_pc import genotypes, registry
 from nasbench_pc.api import create_supernet
 from nasbench_pc.console import err_console
-from nasbench_pc.errors import ConfigError, check_finite
+from nasbench_pc.errors import ConfigError, NasbenchError, PluginError, check_finite
 from nasbench_pc.records import flag_for
 from nasbench_pc.runtime.data import DatasetInfo, get_dataset, per_class_split, search_split, targets_of
 from nasbench_pc.runtime.devices import cpu_memory_left, is_out_of_memory
@@ -43,7 +43,7 @@ from nasbench_pc.runtime.distributed import Context, check_batch, global_batchno
 from nasbench_pc.runtime.files import atomic_torch_save, atomic_write_bytes, temporary_path
 from nasbench_pc.runtime.interrupt import StopSignals
 from nasbench_pc.runtime.rundir import claim
-from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, lr_at, peak_memory
+from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, scheduled_lr
 from nasbench_pc.search.architect import Architect
 from nasbench_pc.search.budget import BenchShape, plan
 from nasbench_pc.search.config import SearchConfig
@@ -84,7 +84,7 @@ class SearchResult:
 def learning_rate(config: SearchConfig, epoch: int) -> float:
     """Cosine annealing from lr to lr_min over the epochs (the reference CosineAnnealingLR stepped per
     epoch), with a linear warm-up ``lr * (epoch + 1) / lr_warmup_epochs`` during the warm-up epochs."""
-    return lr_at(epoch, lr=config.lr, lr_min=config.lr_min, epochs=config.epochs,
+    return scheduled_lr(epoch, lr=config.lr, lr_min=config.lr_min, epochs=config.epochs,
                  warmup_epochs=config.lr_warmup_epochs, warmup_base="lr")
 
 
@@ -162,6 +162,8 @@ class Search:
                                    order=self.method.order, momentum=config.momentum,
                                    weight_decay=config.weight_decay, loss_fn=self.loss, reduce=self.ctx.all_reduce,
                                    grad_clip=config.arch_grad_clip, autocast=self._autocast)
+        # the method's own behaviour in the loop (Method.hooks), made from its settings
+        self.hooks = self.method.hooks(**self.method.options) if self.method.hooks else None
         self.epoch = 0  # epochs finished
         self.progress = EpochProgress()  # of the epoch after them
         self.history: list[dict[str, Any]] = []
@@ -217,6 +219,7 @@ class Search:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         arch_step = epoch >= config.warmup_epochs
+        method_values = self._method_epoch_start(epoch)
         steps = len(self.weight_stream.batches(epoch)[:config.steps_per_epoch])
         if reporter:
             reporter.epoch_start(epoch, config.epochs, steps)
@@ -264,10 +267,31 @@ class Search:
             "genotype": genotypes.to_dict(genotype),
             "arch_weights": arch,
         }
+        if method_values:
+            record["method"] = method_values
         self.history.append(record)
         if reporter:
             reporter.epoch_end(record)
         return record
+
+    def _method_epoch_start(self, epoch: int) -> dict[str, Any]:
+        """The method's ``epoch_start`` hook, if it has one (a temperature schedule sets the supernet's temperature):
+        called at the start of every epoch, also of one continued after a resume, so it must depend on the epoch
+        alone. What it returns goes into the epoch's record under ``"method"``."""
+        hook = getattr(self.hooks, "epoch_start", None)
+        if hook is None:
+            return {}
+        try:
+            values = hook(epoch=epoch, epochs=self.config.epochs, supernet=self.model)
+        except NasbenchError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"The epoch_start hook of the method {self.method.name} failed at epoch {epoch + 1}: "
+                              f"{_brief(exc)}. {_KEPT}") from exc
+        if values is not None and not isinstance(values, Mapping):
+            raise PluginError(f"The epoch_start hook of the method {self.method.name} returned {values!r}; it "
+                              f"returns a dict of numbers for the epoch's record, or None.")
+        return dict(values or {})
 
     def evaluate_arch_split(self) -> dict[str, float]:
         """Loss and top-1 on the whole architecture split (the reference ``infer`` on valid_queue)."""
@@ -465,7 +489,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
         writer.mkdir(parents=True, exist_ok=True)
         for name in LEFTOVERS:
             (writer / name).unlink(missing_ok=True)
-        meta = {"config": config.to_dict(), "method": asdict(search.method),
+        meta = {"config": config.to_dict(), "method": search.method.to_dict(),
                 "dataset": asdict(search.info), "world_size": ctx.world_size,
                 "backend": ctx.backend, "versions": _versions(),
                 "layout": {"channels_last": search.layout.ok, "why": search.layout.reason},

@@ -19,7 +19,7 @@ Every value can be overridden; ``resolve_config`` applies overrides last.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 import torch
@@ -28,14 +28,11 @@ from nasbench_pc import registry
 from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts, space_options, with_parts
 from nasbench_pc.errors import ConfigError, unknown_name
 from nasbench_pc.records import Method, SearchHParams
-from nasbench_pc.search.loop import SearchConfig
-
-_FROM_HPARAMS = ("batch_size", "lr", "lr_min", "momentum", "weight_decay", "epochs", "train_portion", "arch_lr",
-                 "arch_weight_decay", "grad_clip", "warmup_epochs", "seed")
+from nasbench_pc.search.config import SearchConfig, method_settings
 
 
 def _paper(method: Method, h: SearchHParams, overrides: dict[str, Any]) -> dict[str, Any]:
-    return {name: getattr(h, name) for name in _FROM_HPARAMS}
+    return asdict(h)  # every setting of the hparams group, as the method gives it on the space
 
 
 def _imagenet(method: Method, h: SearchHParams, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +95,8 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
                                                     **shape})
     values["sampler_options"] = {**resolved.sampler_options, **preset_sampler,
                                  **overrides.pop("sampler_options", {}), **sampler}
+    # every setting the method declares, recorded in config.json so that --resume runs with exactly these
+    values["method_options"] = method_settings(resolved, overrides.pop("method_options", {}))
     values.update(overrides)
     config = SearchConfig(method=resolved.name, preset=preset, space=space.name, **values)
     registry.get("dataset", config.dataset)  # an unknown name fails here, before anything is printed or loaded

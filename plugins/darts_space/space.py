@@ -38,7 +38,7 @@ _IMAGENET = dict(epochs=250, weight_decay=3e-5, drop_path=0.0, cutout=0, label_s
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "pc-darts": {
         "cifar": {},
-        "imagenet": dict(batch_size=1024, lr=0.5, lr_schedule="linear", warmup_epochs=5, **_IMAGENET),
+        "imagenet": dict(batch_size=1024, lr=0.5, lr_schedule="linear", lr_warmup_epochs=5, **_IMAGENET),
     },
     "darts": {
         "cifar": dict(drop_path=0.2),
