@@ -15,7 +15,9 @@ from nasbench_pc.errors import ConfigError, short_repr
 from nasbench_pc.protocols import SearchSpace
 from nasbench_pc.records import Method
 
-_METHOD_OPTIONS = ("search_space", "sampler", "sampler_options", "normalizer", "normalizer_options", "options")
+_METHOD_OPTIONS = ("space", "search_space", "sampler", "sampler_options", "normalizer", "normalizer_options", "options")
+#: the registry kind of each plugin a method names
+_PARTS = {"space": "search_space", "sampler": "sampler", "normalizer": "normalizer"}
 
 
 def resolve_method(method: str | Method, **overrides: Any) -> Method:
@@ -26,6 +28,8 @@ def resolve_method(method: str | Method, **overrides: Any) -> Method:
     (:func:`nasbench_pc.registry.default`)."""
     base = method if isinstance(method, Method) else registry.get("method", method)
     changes = {key: overrides.pop(key) for key in _METHOD_OPTIONS if key in overrides}
+    if "search_space" in changes:  # the name ``space`` had before
+        changes["space"] = changes.pop("search_space")
     if "sampler" in changes and "sampler_options" not in changes:
         changes["sampler_options"] = {}  # the new sampler does not inherit the old one's options
     if "normalizer" in changes and "normalizer_options" not in changes:
@@ -38,9 +42,9 @@ def resolve_method(method: str | Method, **overrides: Any) -> Method:
             f"Unknown option(s) {', '.join(sorted(overrides))} for method {base.name!r}. Valid options: "
             f"{', '.join(_METHOD_OPTIONS + tuple(own))} and the search space's shape options."
         )
-    for kind in ("search_space", "sampler", "normalizer"):
-        if (changes.get(kind) or getattr(base, kind)) is None:  # the method leaves it to the registered default
-            changes[kind] = registry.default(kind)
+    for field_name, kind in _PARTS.items():
+        if (changes.get(field_name) or getattr(base, field_name)) is None:  # left to the registered default
+            changes[field_name] = registry.default(kind)
     return base.with_overrides(**changes)
 
 
@@ -124,14 +128,14 @@ def create_supernet(method: str | Method, *, num_classes: int = 10, in_channels:
         method: a registered method name or a :class:`Method`.
         num_classes: classifier outputs.
         in_channels: channels of the input images.
-        space: the search space; default the method's own (``Method.search_space``, else the default space).
+        space: the search space; default the method's own (``Method.space``, else the default space).
         options: method options (``sampler``, ``normalizer`` and their ``*_options``; an option of the sampler by
             its name, e.g. ``k`` for a partial-channel sampler) and the space's shape options (its ``options``;
             ``nasbench-pc methods`` lists them).
     """
     method_options = {key: options.pop(key) for key in (*_METHOD_OPTIONS, *sampler_shortcuts()) if key in options}
     resolved = resolve_method(method, **method_options)
-    search_space = registry.get("search_space", space or resolved.search_space)
+    search_space = registry.get("search_space", space or resolved.space)
     shape = space_options(search_space, options)
     sampler = _make("sampler", resolved.sampler, resolved.sampler_options, resolved.name)
     normalizer = _make("normalizer", resolved.normalizer, resolved.normalizer_options, resolved.name)

@@ -61,3 +61,9 @@ def short_repr(value: object, width: int = 60) -> str:
     except ValueError:  # an int beyond sys.get_int_max_str_digits()
         return f"<an integer of {value.bit_length()} bits>"  # type: ignore[attr-defined]
     return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def brief(exc: BaseException, limit: int = 240) -> str:
+    """An exception as one short line for an error paragraph: its type and message, cut at ``limit`` characters."""
+    words = " ".join(str(exc).split()) or "no message"
+    return f"{type(exc).__name__}: {words if len(words) <= limit else words[:limit] + '...'}"

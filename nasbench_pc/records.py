@@ -7,8 +7,9 @@ genotype's collapse check) and :class:`Metric` (one number an evaluator returns)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import InitVar, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from nasbench_pc.settings import (
@@ -165,7 +166,7 @@ class Method:
     description: str
     # None: the registered default (nasbench_pc.registry.default: the space, sampler and normalizer that say
     # ``default = True``); nasbench_pc.api.resolve_method fills them in
-    search_space: str | None = None
+    space: str | None = None
     sampler: str | None = None
     sampler_options: dict[str, Any] = field(default_factory=dict)
     normalizer: str | None = None
@@ -186,13 +187,22 @@ class Method:
     #: :attr:`options` as keyword arguments, it returns an object with the optional hooks of
     #: :class:`nasbench_pc.protocols.SearchHooks`
     hooks: Callable[..., Any] | None = None
+    #: deprecated keyword: the name ``space`` had before a method's search space and a search's shared one name
+    search_space: InitVar[str | None] = None
+
+    def __post_init__(self, search_space: str | None) -> None:
+        if search_space is not None:
+            warnings.warn("Method(search_space=...) is now Method(space=...).", DeprecationWarning, stacklevel=3)
+            object.__setattr__(self, "space", search_space)
 
     def hparams_for(self, space: str) -> SearchHParams:
         """The search settings on ``space``: its own entry in ``space_hparams``, else ``hparams``."""
         return self.space_hparams.get(space, self.hparams)
 
     def with_overrides(self, **changes: Any) -> Method:
-        return replace(self, **changes)
+        if "search_space" in changes:  # the field's name before it was ``space``
+            changes["space"] = changes.pop("search_space")
+        return replace(self, search_space=None, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as config.json keeps it: its data, without the declarations and hooks (code, not data)."""
@@ -200,3 +210,7 @@ class Method:
         data.update(hparams=asdict(self.hparams), space_hparams={k: asdict(v) for k, v in self.space_hparams.items()},
                     options=dict(self.options))
         return data
+
+
+# read access under the old name (deprecated), after the dataclass took ``search_space`` as its init keyword
+Method.search_space = property(lambda self: self.space, doc="Deprecated name of :attr:`Method.space`.")

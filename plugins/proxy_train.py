@@ -16,7 +16,8 @@ from typing import Any
 
 from nasbench_pc import hookimpl
 from nasbench_pc.interfaces import Metric
-from nasbench_pc.networks.train import MODEL_DIR, make_config, resume, train
+from nasbench_pc.networks.recipes import make_config
+from nasbench_pc.networks.train import MODEL_DIR, resume, train
 from nasbench_pc.results.evaluation import EvaluationTarget
 from nasbench_pc.runtime.runkit import CHECKPOINT, GENOTYPE, read_history
 

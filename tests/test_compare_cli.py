@@ -208,7 +208,8 @@ def test_worker_processes_get_the_space_options_back_as_flags():
 
 
 def test_k_applies_to_the_partial_channel_methods_of_a_comparison(tmp_path) -> None:
-    from nasbench_pc.cli.compare import _check_sampler_options, _for_method
+    from nasbench_pc.cli.compare import check_sampler_options as _check_sampler_options
+    from nasbench_pc.cli.compare import for_method as _for_method
 
     given = {"k": 2, "sampler_option": ("k=2",), "epochs": 1}
     assert _for_method(given, "darts") == {"epochs": 1, "sampler_option": ()}

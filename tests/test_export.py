@@ -16,7 +16,8 @@ import nasbench_pc  # noqa: F401  (registers the timm models)
 from nasbench_pc import genotypes
 from nasbench_pc.cli import main
 from nasbench_pc.networks.export import ExportSpec, load_checkpoint, resolve_source, write_folder
-from nasbench_pc.networks.train import make_config, train
+from nasbench_pc.networks.recipes import make_config
+from nasbench_pc.networks.train import train
 from nasbench_pc.plugins.darts_space.network import DartsNetwork
 
 

@@ -146,3 +146,32 @@ def test_library_errors_name_the_argument_and_the_cli_the_flag() -> None:
     assert str(bad.value) == "rate must be a positive finite number, got 0.0 (the method m)."
     assert bad.value.for_cli() == "--method-option rate must be a positive finite number, got 0.0 (the method m)."
     assert method_settings(method, {"rate": 3}) == {"rate": 3.0}
+
+
+def test_one_field_is_the_whole_definition_of_a_setting() -> None:
+    """A setting added as one field gets its option (flag, type, help), its check and its config.json round trip."""
+    import dataclasses
+
+    import click
+    from click.testing import CliRunner
+
+    from nasbench_pc.cli._settings import settings_options
+    from nasbench_pc.settings import at_least, setting
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Extended(SearchConfig):
+        accumulate: int = setting(1, "Weight-split batches accumulated per weight step.", check=at_least(1))
+
+    @click.command()
+    @settings_options(Extended, only=("accumulate", "lr"))
+    def command(**given: object) -> None:
+        config = Extended(method="darts", **{k: v for k, v in given.items() if v is not None})
+        click.echo(f"{config.accumulate} {Extended.from_dict(config.to_dict()).accumulate}")
+
+    runner = CliRunner()
+    assert "--accumulate INTEGER  Weight-split batches accumulated per weight step." in runner.invoke(
+        command, ["--help"]).output
+    assert runner.invoke(command, ["--accumulate", "3"]).output == "3 3\n"
+    refused = runner.invoke(command, ["--accumulate", "0"])
+    assert isinstance(refused.exception, SettingError)
+    assert refused.exception.for_cli() == "--accumulate must be at least 1, got 0."

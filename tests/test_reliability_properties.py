@@ -15,7 +15,7 @@ from nasbench_pc import genotypes
 from nasbench_pc.cli import main
 from nasbench_pc.errors import GenotypeError, NasbenchError
 from nasbench_pc.genotypes import PRIMITIVES, Genotype
-from nasbench_pc.networks.train import TrainHParams
+from nasbench_pc.networks.recipes import TrainHParams
 from nasbench_pc.search import SearchConfig
 from nasbench_pc.search.presets import resolve_config
 

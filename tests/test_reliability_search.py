@@ -17,13 +17,14 @@ from test_search import TINY, tiny_config
 from torch.utils.data import Dataset
 
 from nasbench_pc import genotypes
-from nasbench_pc import search as search_module
 from nasbench_pc.cli import main
 from nasbench_pc.console import console, err_console
 from nasbench_pc.runtime.distributed import Context
 from nasbench_pc.runtime.files import atomic_torch_save
 from nasbench_pc.search import BatchStream, Search, derived_seed, run_search
-from nasbench_pc.search.budget import BenchShape, plan
+from nasbench_pc.search import budget as search_module  # where the out-of-memory advice measures free memory
+from nasbench_pc.search.budget import SupernetShape as BenchShape
+from nasbench_pc.search.budget import plan
 from nasbench_pc.search.presets import resolve_config
 
 

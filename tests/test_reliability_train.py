@@ -23,17 +23,9 @@ from nasbench_pc import genotypes
 from nasbench_pc.cli import main
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.networks.export import CHECKPOINT_FORMAT, load_checkpoint, resolve_source
-from nasbench_pc.networks.train import (
-    TrainProgress,
-    choose_recipe,
-    epoch_batches,
-    make_config,
-    resume,
-    train,
-)
-from nasbench_pc.networks.train import (
-    learning_rate as lr_at,
-)
+from nasbench_pc.networks.recipes import choose_recipe, make_config
+from nasbench_pc.networks.recipes import learning_rate as lr_at
+from nasbench_pc.networks.train import TrainProgress, epoch_batches, resume, train
 from nasbench_pc.plugins.darts_space.network import DartsNetwork
 from nasbench_pc.runtime.interrupt import Interrupted
 

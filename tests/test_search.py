@@ -158,8 +158,8 @@ def test_darts_on_fashion_mnist_learns_above_chance(tmp_path):
 
 
 def test_a_diverging_search_stops_with_a_clear_error_and_keeps_finished_epochs(tmp_path, monkeypatch):
-    from nasbench_pc import search
     from nasbench_pc.errors import DivergedError
+    from nasbench_pc.search import loop as search
     from nasbench_pc.search import run_search
     from nasbench_pc.search.presets import resolve_config
 

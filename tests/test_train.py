@@ -16,8 +16,9 @@ import nasbench_pc  # noqa: F401  (registers the timm models)
 from nasbench_pc.cli import main
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.networks.export import load_checkpoint, resolve_source
-from nasbench_pc.networks.train import TrainHParams, TrainProgress, make_config, recipe_hparams, resume, train
-from nasbench_pc.networks.train import learning_rate as lr_at
+from nasbench_pc.networks.recipes import TrainHParams, make_config, recipe_hparams
+from nasbench_pc.networks.recipes import learning_rate as lr_at
+from nasbench_pc.networks.train import TrainProgress, resume, train
 
 TINY = dict(dataset="synthetic", limit=24, epochs=2, batch_size=12, init_channels=4, layers=3)
 

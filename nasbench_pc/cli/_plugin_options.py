@@ -49,7 +49,7 @@ def _flag(kind: str, shortcut: Shortcut) -> Callable[..., Any]:
                         help=f"{shortcut.help}; shortcut for {generic} {shortcut.option}=N.")
 
 
-def space_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def plugin_option_flags(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add --space, --space-option, --sampler-option and the plugins' shortcut flags to a click command."""
     for option in reversed((
         click.option("--space", help="Search space plugin [the method's own]; see `nasbench-pc methods`."),
@@ -86,9 +86,9 @@ def method_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def plugin_overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Turn the options ``space_options`` and ``method_option`` added (popped from ``options``) into resolve_config
-    overrides: ``space``, ``space_options``, ``sampler_options`` (shortcuts included) and ``method_options``; unset
-    ones left out."""
+    """Turn the options ``plugin_option_flags`` and ``method_option`` added (popped from ``options``) into
+    resolve_config overrides: ``space``, ``space_options``, ``sampler_options`` (shortcuts included) and
+    ``method_options``; unset ones left out."""
     out: dict[str, Any] = {}
     method_given = dict(parse_option(text) for text in options.pop("method_option", ()) or ())
     if method_given:

@@ -1,4 +1,4 @@
-"""``compare``, ``bench`` and ``plan``: DARTS, PC-DARTS and the ablations side by side."""
+"""``compare``: methods side by side on identical data, splits, budget and device, over seeds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import queue
 import subprocess
 import sys
 import threading
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,7 @@ from rich.table import Table
 
 from nasbench_pc import registry
 from nasbench_pc.api import parse_option, resolve_method, sampler_option_names
-from nasbench_pc.cli._plugin_options import plugin_overrides, shortcuts, space_options
-from nasbench_pc.cli._settings import settings_options
+from nasbench_pc.cli._plugin_options import plugin_overrides, shortcuts
 from nasbench_pc.cli.evaluate import evaluate_options, metrics_of, parse_specs, run_evaluations
 from nasbench_pc.cli.search import search as search_command
 from nasbench_pc.cli.show import cell_tree
@@ -32,8 +31,8 @@ from nasbench_pc.results import compare as cmp
 from nasbench_pc.results import plots
 from nasbench_pc.results.evaluation import target_of
 from nasbench_pc.runtime.devices import check_device, default_device
-from nasbench_pc.search.budget import BenchShape, checkpointed, largest_batch, measure, parse_bytes, plan
-from nasbench_pc.search.loop import GENOTYPE, SearchConfig, run_search
+from nasbench_pc.runtime.runkit import GENOTYPE
+from nasbench_pc.search import SearchConfig, run_search
 from nasbench_pc.search.presets import resolve_config
 
 # every search option but these is passed through unchanged (the search command defines and documents them, from
@@ -105,7 +104,7 @@ def _sampler_takes(method: str, key: str, sampler: str | None = None) -> bool:
     return key in sampler_option_names(sampler or resolve_method(method).sampler)
 
 
-def _for_method(options: dict[str, Any], method: str) -> dict[str, Any]:
+def for_method(options: dict[str, Any], method: str) -> dict[str, Any]:
     """``options`` without the sampler options ``method``'s sampler does not take: ``--k 2`` in a comparison
     sets K of the partial-channel methods and leaves the methods that sample every channel as they are."""
     kept = dict(options)
@@ -136,7 +135,7 @@ def _check_method_options(options: dict[str, Any], methods: list[str]) -> None:
                               f"--method-option {key}=..., or compare a method that has it (`nasbench-pc methods`).")
 
 
-def _check_sampler_options(options: dict[str, Any], methods: list[str]) -> None:
+def check_sampler_options(options: dict[str, Any], methods: list[str]) -> None:
     """A sampler option that no compared method's sampler takes is a mistake, not something to drop."""
     keys = [parse_option(text)[0] for text in options.get("sampler_option") or ()]
     keys += [s.option for kind, s in shortcuts() if kind == "sampler" and options.get(s.dest) is not None]
@@ -179,7 +178,7 @@ def _run_on_devices(jobs: list[tuple[str, int, Path]], options: dict[str, Any], 
             cmd = [sys.executable, "-m", "nasbench_pc", "search", "--quiet", "--method", method, "--seed", str(seed),
                    "--device", device]
             cmd += ["--resume", str(run_dir)] if (run_dir / "checkpoint.pt").exists() else \
-                ["--out", str(run_dir), *_cli_args(_for_method(options, method))]
+                ["--out", str(run_dir), *_cli_args(for_method(options, method))]
             result = subprocess.run(cmd, capture_output=True, text=True)
             out.print(f"{'done' if result.returncode == 0 else '[red]failed'} {method} seed {seed} on {device}")
             if result.returncode != 0:
@@ -234,6 +233,63 @@ def _print_rows(rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> N
                               f"partial channels are meant to resist it.", highlight=False)
 
 
+def _search_runs(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, baseline: str | None,
+                 save: str | None, fmt: str, device: str | None, devices: str | None, options: dict[str, Any]
+                 ) -> list[cmp.RunSummary]:
+    """Run every (method, seed) not finished yet in the comparison's folder, then read them all back."""
+    method_list, seed_list = _split_methods_and_seeds(methods, seeds)
+    given = {k: v for k, v in options.items()
+             if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
+    if given.get("preset", "quick") == "quick" and not set(COMPARE_DEFAULTS) & set(given):
+        given = {**COMPARE_DEFAULTS, **given}  # no budget given: the README's small one
+    # fail fast, before any run, on a bad method or option, or methods of different spaces
+    check_sampler_options(given, method_list)
+    _check_method_options(given, method_list)
+    configs = {method: resolve_config(method, given.get("preset", "quick"),
+                                      **_config_overrides(for_method(given, method))) for method in method_list}
+    cmp.check_one_space({method: config.space for method, config in configs.items()})
+    cmp.check_baseline(baseline, cmp.table_order(method_list))
+    root = Path(save) if save else Path("runs") / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    jobs = []
+    for method in method_list:
+        for seed in seed_list:
+            run_dir = root / "runs" / f"{method}-seed{seed}"
+            if not (run_dir / GENOTYPE).exists():  # finished runs are kept, never redone
+                jobs.append((method, seed, run_dir))
+    progress_to = console if fmt == "table" else err_console  # keep stdout clean for --format json/csv/...
+    if devices:
+        _run_on_devices(jobs, given, [d.strip() for d in devices.split(",") if d.strip()], progress_to)
+    else:
+        dev = check_device(device or default_device())
+        _run_in_process(jobs, configs, dev, progress_to)
+    return [cmp.load_run(root / "runs" / f"{m}-seed{s}") for m in method_list for s in seed_list]
+
+
+def _score(runs: list[cmp.RunSummary], specs: list[tuple[str, dict[str, Any]]], device: str | None,
+           benchmark_file: str | None, fmt: str) -> None:
+    """--evaluate: score each run's derived architecture (kept in RUN/evaluations and reused)."""
+    cmp.check_one_space({r.run_dir: r.space for r in runs})
+    dev = check_device(device or default_device())
+    targets = [(f"{r.method} seed {r.seed}", target_of(r, device=dev, benchmark_file=benchmark_file)) for r in runs]
+    for run, done in zip(runs, run_evaluations(targets, specs, console if fmt == "table" else err_console)):
+        run.scores = {key: value for result in done for key, value in result.metrics.items()}
+
+
+def _save(out: Path, rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> None:
+    """compare.md / .csv / .json (and ranking.csv / .json when runs were scored) in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.md").write_text(cmp.to_markdown(rows, ranks))
+    (out / "compare.csv").write_text(cmp.to_csv(rows))
+    (out / "compare.json").write_text(cmp.to_json(rows))
+    saved = ["compare.md", "compare.csv", "compare.json"]
+    if ranks:
+        (out / "ranking.csv").write_text(cmp.ranking_csv(ranks))
+        (out / "ranking.json").write_text(json.dumps(cmp.no_nan([r.as_dict() for r in ranks]), indent=2) + "\n")
+        saved += ["ranking.csv", "ranking.json"]
+    if fmt == "table":
+        console.print(f"Saved {out}/{', '.join(saved)}")
+
+
 @click.command()
 @click.argument("methods", nargs=-1)
 @click.option("--seeds", help="Seeds to run each method with: --seeds 0 1 2 (or 0,1,2) [0].")
@@ -281,55 +337,15 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
         runs = [cmp.load_run(p) for p in cmp.expand_runs(list(from_runs))]
         cmp.check_baseline(baseline, cmp.table_order([r.method for r in runs]))
     else:
-        method_list, seed_list = _split_methods_and_seeds(methods, seeds)
-        given = {k: v for k, v in options.items()
-                 if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
-        if given.get("preset", "quick") == "quick" and not set(COMPARE_DEFAULTS) & set(given):
-            given = {**COMPARE_DEFAULTS, **given}  # no budget given: the README's small one
-        # fail fast, before any run, on a bad method or option, or methods of different spaces
-        _check_sampler_options(given, method_list)
-        _check_method_options(given, method_list)
-        configs = {method: resolve_config(method, given.get("preset", "quick"),
-                                          **_config_overrides(_for_method(given, method))) for method in method_list}
-        cmp.check_one_space({method: config.space for method, config in configs.items()})
-        cmp.check_baseline(baseline, cmp.table_order(method_list))
-        root = Path(save) if save else Path("runs") / f"compare-{dt.datetime.now():%Y%m%d-%H%M%S}"
-        jobs = []
-        for method in method_list:
-            for seed in seed_list:
-                run_dir = root / "runs" / f"{method}-seed{seed}"
-                if not (run_dir / GENOTYPE).exists():  # finished runs are kept, never redone
-                    jobs.append((method, seed, run_dir))
-        progress_to = console if fmt == "table" else err_console  # keep stdout clean for --format json/csv/...
-        if devices:
-            _run_on_devices(jobs, given, [d.strip() for d in devices.split(",") if d.strip()], progress_to)
-        else:
-            dev = check_device(device or default_device())
-            _run_in_process(jobs, configs, dev, progress_to)
-        runs = [cmp.load_run(root / "runs" / f"{m}-seed{s}") for m in method_list for s in seed_list]
+        runs = _search_runs(ctx, methods, seeds, baseline, save, fmt, device, devices, options)
     if specs:
-        cmp.check_one_space({r.run_dir: r.space for r in runs})
-        dev = check_device(device or default_device())
-        targets = [(f"{r.method} seed {r.seed}", target_of(r, device=dev, benchmark_file=benchmark_file)) for r in runs]
-        for run, done in zip(runs, run_evaluations(targets, specs, console if fmt == "table" else err_console)):
-            run.scores = {key: value for result in done for key, value in result.metrics.items()}
+        _score(runs, specs, device, benchmark_file, fmt)
     cmp.attach_saved_bytes(runs)
     rows = cmp.aggregate(runs, baseline=baseline, metrics=metrics)
     ranks = cmp.ranking(runs, metrics)
     _print_rows(rows, ranks, fmt)
     if save:
-        out = Path(save)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "compare.md").write_text(cmp.to_markdown(rows, ranks))
-        (out / "compare.csv").write_text(cmp.to_csv(rows))
-        (out / "compare.json").write_text(cmp.to_json(rows))
-        saved = ["compare.md", "compare.csv", "compare.json"]
-        if ranks:
-            (out / "ranking.csv").write_text(cmp.ranking_csv(ranks))
-            (out / "ranking.json").write_text(json.dumps(cmp.no_nan([r.as_dict() for r in ranks]), indent=2) + "\n")
-            saved += ["ranking.csv", "ranking.json"]
-        if fmt == "table":
-            console.print(f"Saved {out}/{', '.join(saved)}")
+        _save(Path(save), rows, ranks, fmt)
     if plot:
         written = plots.comparison_plots(runs, rows, Path(plot), metrics)
         if fmt == "table":
@@ -340,148 +356,4 @@ for _name in _SHARED:
     compare.params.append(_SEARCH_PARAMS[_name])
 
 
-def _shape_options(f: Any) -> Any:
-    """--space and its options (the space's defaults unless given), --image-size and --device."""
-    f = settings_options(SearchConfig, only=("image_size", "device"), defaults={"image_size": 32, "device": "cpu"},
-                         helps={"image_size": "Square side of the inputs measured.", "device": "cpu, cuda or cuda:N."}
-                         )(f)
-    return space_options(f)
-
-
-def _bench_shape(image_size: int, options: dict[str, Any]) -> BenchShape:
-    """The supernet shape from the options ``_shape_options`` added (popped from ``options``)."""
-    overrides = plugin_overrides(options)
-    shape_options = overrides.get("space_options", {})
-    if "sampler_options" in overrides:
-        shape_options["sampler_options"] = overrides["sampler_options"]
-    return BenchShape(image_size=image_size, space=overrides.get("space"), options=shape_options)
-
-
-def _shape_title(shape: BenchShape) -> str:
-    """'darts, init_channels=16, layers=5' for a table title (the space's defaults fill what is not given)."""
-    settings = [f"{k}={v}" for k, v in shape.options.items()]
-    return ", ".join([shape.space or "each method's space", *settings])
-
-
-@click.command()
-@click.argument("methods", nargs=-1)
-@click.option("--batch", "batches", type=int, multiple=True, help="Batch size(s) [32]; repeat or list: "
-              "--batch 32 --batch 64, or --batch 32 64.")
-@click.option("--budget", help="Also find the largest batch that fits, e.g. 11GB (CUDA: tried; CPU: extrapolated "
-              "from bytes saved for backward).")
-@click.option("--repeats", default=2, show_default=True, help="Timed steps per point.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
-@click.option("--baseline", metavar="METHOD", help="The benched method whose memory the others' is compared to "
-              "(the '<baseline> / method' column) [the first method].")
-@_shape_options
-def bench(methods: tuple[str, ...], batches: tuple[int, ...], budget: str | None, repeats: int,
-          json_path: str | None, baseline: str | None, image_size: int, device: str, **options: Any) -> None:
-    """Memory and step time of each method's supernet over batch sizes. With no METHOD: every method that
-    declares a default_rank, in its order (the built-ins: darts, pc-darts, pc-only, en-only).
-
-    \b
-    nasbench-pc bench --batch 16 32
-    nasbench-pc bench darts pc-darts --device cuda --batch 64 256 --budget 11GB
-    nasbench-pc bench darts pc-darts --space nas-bench-201 --space-option cells_per_stage=2
-    """
-    device = check_device(device)
-    method_list = [t for t in methods if not t.isdigit()] or default_methods()
-    batch_list = list(batches) + [int(t) for t in methods if t.isdigit()] or [32]
-    cmp.check_baseline(baseline, method_list)
-    baseline = baseline or method_list[0]
-    _check_sampler_options(options, method_list)
-    shapes = {m: _bench_shape(image_size, _for_method(options, m)) for m in method_list}
-    shape = _bench_shape(image_size, options)  # as given, for the title and the JSON
-    points = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
-                  transient=True) as progress:
-        task = progress.add_task("bench", total=len(method_list) * len(batch_list))
-        for method in method_list:
-            for batch in batch_list:
-                progress.update(task, description=f"{method} batch {batch}")
-                points.append(measure(method, batch, shape=shapes[method], device=device, repeats=repeats))
-                progress.advance(task)
-    kind = points[0].memory_kind
-    table = Table(title=f"Supernet step cost: {_shape_title(shape)}, {image_size}x{image_size}, {device}")
-    for col in ("method", "batch", f"{kind} (MiB)", f"{baseline} / method", "step s", "img/s"):
-        table.add_column(col)
-    base = {p.batch: p for p in points if p.method == baseline}
-    for p in points:
-        ref = base.get(p.batch)
-        ratio = f"{ref.memory_bytes / p.memory_bytes:.2f}x" if ref and p.memory_bytes and ref.memory_bytes else "-"
-        table.add_row(p.method, str(p.batch), "out of memory" if p.memory_bytes is None else
-                      f"{p.memory_bytes / 2**20:,.0f}", ratio,
-                      "-" if p.step_seconds is None else f"{p.step_seconds:.3f}",
-                      "-" if not p.step_seconds else f"{p.batch / p.step_seconds:.0f}")
-    console.print(table)
-    result: dict[str, Any] = {"shape": asdict(shape), "device": device, "baseline": baseline,
-                              "points": [p.as_dict() for p in points]}
-    if budget:
-        limit = parse_bytes(budget)
-        fits = [largest_batch(m, limit, shape=shapes[m], device=device) for m in method_list]
-        fit_table = Table(title=f"Largest batch within {budget}")
-        for col in ("method", "largest batch", "how"):
-            fit_table.add_column(col)
-        for fit in fits:
-            fit_table.add_row(fit.method, str(fit.batch), "extrapolated from saved bytes (CPU)" if fit.extrapolated
-                              else "tried on the device")
-        console.print(fit_table)
-        result["budget"] = {"bytes": limit, "fits": [f.__dict__ for f in fits]}
-    if json_path:
-        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
-
-
-@click.command(name="plan")
-@click.argument("methods", nargs=-1)
-@click.option("--budget", required=True, help="Memory budget, e.g. 11GB or 40GiB.")
-@_shape_options
-def plan_command(methods: tuple[str, ...], budget: str, image_size: int, device: str, **options: Any) -> None:
-    """Recommend each method's batch for a memory budget, with the learning rate scaled linearly; and the batch
-    each reaches with --checkpoint cells (cells recomputed in backward). With no METHOD: every method that declares
-    a default_rank, in its order (the built-ins: darts, pc-darts, pc-only, en-only).
-
-    \b
-    nasbench-pc plan --budget 11GB --device cuda
-    nasbench-pc plan darts pc-darts --budget 11GB --space nas-bench-201
-    """
-    device = check_device(device)
-    method_list = list(methods) or default_methods()
-    _check_sampler_options(options, method_list)
-    shapes = {m: _bench_shape(image_size, _for_method(options, m)) for m in method_list}
-    shape = _bench_shape(image_size, options)  # as given, for the title and the hint
-    recomputed = {m: checkpointed(m, shapes[m]) for m in method_list}  # None: given already, or not in the space
-    with_checkpoint = any(recomputed.values())
-    table = Table(title=f"Search plan for {budget} ({_shape_title(shape)}, {device})")
-    for col in ("method", "batch", "lr", "arch lr", "from preset", "how"):
-        table.add_column(col)
-    if with_checkpoint:
-        table.add_column("batch (checkpoint cells)")
-    limit = parse_bytes(budget)
-    for method in method_list:
-        p = plan(method, limit, shape=shapes[method], device=device)
-        row = [p.method, str(p.batch), f"{p.lr:.4g}" if p.batch else "-", f"{p.arch_lr:g}",
-               f"lr {p.reference_lr:g} at batch {p.reference_batch}",
-               "extrapolated (CPU saved bytes)" if p.extrapolated else "tried on the device"]
-        if with_checkpoint:
-            ckpt = recomputed[method]
-            fit = None if ckpt is None else largest_batch(method, limit, shape=ckpt, device=device)
-            # extrapolated on CPU from bytes that leave out the cell being recomputed: a bound, not a fit
-            row.append("-" if fit is None else f"<= {fit.batch}" if fit.extrapolated else str(fit.batch))
-        table.add_row(*row)
-    console.print(table)
-    # the plan holds for the supernet measured, so the hint repeats its shape
-    flags = [f"--space {shape.space}"] if shape.space else []
-    flags += [f"--space-option {k}={v}" for k, v in shape.options.items() if k != "sampler_options"]
-    flags += [f"--sampler-option {k}={v}" for k, v in shape.options.get("sampler_options", {}).items()]
-    console.print(f"Use it: nasbench-pc search --method METHOD {' '.join([*flags, '--preset paper'])} --batch-size "
-                  f"BATCH --lr LR", highlight=False)
-    if with_checkpoint:
-        cpu = ("; on CPU it is extrapolated from the bytes kept between forward and backward, which leave out the "
-               "cell recomputed during backward, so it is only an upper bound" if device == "cpu" else "")
-        console.print(f"The last column is the batch with --checkpoint cells, which recomputes the activations of the "
-                      f"cells before the last stage in backward (same gradients, more step time); scale the lr to it "
-                      f"the same way{cpu}.",
-                      highlight=False)
-
-
-COMMANDS = (compare, bench, plan_command)
+COMMANDS = (compare,)

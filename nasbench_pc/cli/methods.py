@@ -10,8 +10,7 @@ from rich.table import Table
 
 from nasbench_pc import genotypes, registry
 from nasbench_pc.api import create_supernet, resolve_method, space_options
-from nasbench_pc.cli._plugin_options import plugin_overrides
-from nasbench_pc.cli._plugin_options import space_options as space_option_flags
+from nasbench_pc.cli._plugin_options import plugin_option_flags, plugin_overrides
 from nasbench_pc.console import console
 from nasbench_pc.errors import PluginError
 from nasbench_pc.records import Method
@@ -36,11 +35,11 @@ def _method_detail(name: str) -> None:
     table = Table(title=f"{name}: {m.description}", show_header=False)
     table.add_column("item", style="bold")
     table.add_column("value", overflow="fold")
-    table.add_row("search space", m.search_space)
+    table.add_row("search space", m.space)
     table.add_row("sampler", m.sampler + "".join(f" {k}={v}" for k, v in m.sampler_options.items()))
     table.add_row("normalizer", m.normalizer)
     table.add_row("architecture gradient", "second order (unrolled)" if m.order == 2 else "first order")
-    for space, h in [(m.search_space, m.hparams), *sorted(m.space_hparams.items())]:
+    for space, h in [(m.space, m.hparams), *sorted(m.space_hparams.items())]:
         table.add_row(f"settings on {space}", ", ".join(f"{k}={v}" for k, v in h.as_dict().items()))
     table.add_row("own settings", "\n".join(f"{s.name}={s.default!r}: {s.help}" for s in m.settings) or
                   "none (--method-option has nothing to set)")
@@ -68,11 +67,11 @@ def methods(method: str | None) -> None:
         sampler = m.sampler + "".join(f" {k}={v}" for k, v in m.sampler_options.items())
         h = m.hparams
         table.add_row(name, sampler, m.normalizer, str(m.order), str(h.batch_size), f"{h.lr:g}", f"{h.arch_lr:g}",
-                      str(h.warmup_epochs), *([f"{m.description} (space {m.search_space})"] if wide else []))
+                      str(h.warmup_epochs), *([f"{m.description} (space {m.space})"] if wide else []))
     console.print(table)
     if not wide:
         for name, m in registered:
-            console.print(f"[bold]{escape(name)}[/bold] (space {escape(m.search_space)}): {escape(m.description)}",
+            console.print(f"[bold]{escape(name)}[/bold] (space {escape(m.space)}): {escape(m.description)}",
                           highlight=False)
     if (own := settings_table(registered)) is not None:
         console.print(own)
@@ -142,7 +141,7 @@ def plugins() -> None:
 
 @click.command()
 @click.argument("method")
-@space_option_flags
+@plugin_option_flags
 def supernet(method: str, **options: Any) -> None:
     """Build METHOD's supernet on its search space (or --space) and summarise it: shape, parameters,
     architecture tensors, initial genotype."""
@@ -151,7 +150,7 @@ def supernet(method: str, **options: Any) -> None:
     if "sampler_options" in overrides:  # set over the method's own, as a search does
         resolved = resolve_method(resolved, sampler_options={**resolved.sampler_options,
                                                              **overrides["sampler_options"]})
-    space = registry.get("search_space", overrides.get("space", resolved.search_space))
+    space = registry.get("search_space", overrides.get("space", resolved.space))
     shape = space_options(space, overrides.get("space_options", {}))
     net = create_supernet(resolved, space=space.name, **shape)
     table = Table(title=f"Supernet of {resolved.name}: {resolved.description}")

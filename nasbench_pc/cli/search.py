@@ -14,13 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nasbench_pc import genotypes, registry
-from nasbench_pc.cli._plugin_options import method_option, plugin_overrides, space_options
+from nasbench_pc.cli._plugin_options import method_option, plugin_option_flags, plugin_overrides
 from nasbench_pc.cli._settings import settings_options
 from nasbench_pc.console import console
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.runtime import distributed
 from nasbench_pc.runtime.devices import check_device, default_device
-from nasbench_pc.search.loop import CONFIG, SearchConfig, SearchResult, load_run_config, run_search
+from nasbench_pc.runtime.runkit import CONFIG
+from nasbench_pc.search import SearchConfig, SearchResult, load_run_config, run_search
 from nasbench_pc.search.presets import PRESETS, resolve_config
 
 
@@ -111,7 +112,7 @@ class _DefaultMethod(click.Option):
                    "1000 examples, 10 epochs); paper: the method's reference settings on the space (CIFAR-10's on "
                    "DARTS); imagenet: the PC-DARTS ImageNet search (DARTS space only).")
 @settings_options(SearchConfig, helps={"dataset": "Registered dataset [synthetic; imagenet with --preset imagenet]."})
-@space_options
+@plugin_option_flags
 @method_option
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Run directory "
               "[runs/<method>-<dataset>-<timestamp>].")

@@ -21,16 +21,8 @@ from nasbench_pc.cli._settings import option_names, settings_options
 from nasbench_pc.console import console
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.networks.export import describe_shape, existing_path
-from nasbench_pc.networks.train import (
-    TrainConfig,
-    TrainHParams,
-    TrainProgress,
-    auto_recipe_help,
-    make_config,
-    network_shape,
-    resume,
-    train,
-)
+from nasbench_pc.networks.recipes import TrainConfig, TrainHParams, auto_recipe_help, make_config
+from nasbench_pc.networks.train import TrainProgress, resume, train
 from nasbench_pc.runtime.data import DatasetInfo, DataSettings
 from nasbench_pc.runtime.devices import default_device
 from nasbench_pc.runtime.interrupt import Interrupted
@@ -55,7 +47,7 @@ class RichTrainProgress(TrainProgress):
         hp = config.hparams
         if not self.quiet:
             space = genotypes.space_of(config.genotype).name
-            shape = describe_shape(config.network_spec(), network_shape(config))
+            shape = describe_shape(config.network_spec(), config.model_options())
             console.print(Panel(
                 f"{config.source or 'genotype'} as the {config.network} network of the {space} space "
                 f"({config.network_spec().model}, {shape}) on {info.name}: {info.num_classes} classes, "

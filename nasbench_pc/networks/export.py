@@ -27,7 +27,7 @@ from nasbench_pc.networks.cost import derived_network, model_cost, network_spec
 from nasbench_pc.records import NetworkSpec
 from nasbench_pc.runtime.files import atomic_write_bytes, atomic_write_text
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE
-from nasbench_pc.search.loop import SearchConfig
+from nasbench_pc.search.config import SearchConfig
 
 #: What ``nasbench-pc train`` writes; ``export`` recognises checkpoints by it.
 CHECKPOINT_FORMAT = "nasbench-pc/train-checkpoint"

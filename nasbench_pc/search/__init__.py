@@ -4,20 +4,14 @@
 - :mod:`~nasbench_pc.search.presets`: a method's settings on a space turned into a complete config;
 - :mod:`~nasbench_pc.search.streams`: the weight and architecture data streams;
 - :mod:`~nasbench_pc.search.architect`: the architecture step (first or second order);
-- :mod:`~nasbench_pc.search.loop`: the search loop, its checkpoints and resume;
+- :mod:`~nasbench_pc.search.loop`: the search loop and its run directory;
+- :mod:`~nasbench_pc.search.checkpoint`: its checkpoint and config on disk, read back by ``--resume``;
 - :mod:`~nasbench_pc.search.budget`: what a search step costs (memory, time) and the batch that fits.
 """
 
+from nasbench_pc.search.checkpoint import load_run_config, save_checkpoint
 from nasbench_pc.search.config import SearchConfig
-from nasbench_pc.search.loop import (
-    Reporter,
-    Search,
-    SearchResult,
-    learning_rate,
-    load_run_config,
-    run_search,
-    save_checkpoint,
-)
+from nasbench_pc.search.loop import Reporter, Search, SearchResult, learning_rate, run_search
 from nasbench_pc.search.streams import BatchStream, derived_seed
 
 __all__ = ["BatchStream", "Reporter", "Search", "SearchConfig", "SearchResult", "derived_seed", "learning_rate",

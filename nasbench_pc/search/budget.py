@@ -20,8 +20,12 @@ import torch
 from nasbench_pc import registry
 from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.runtime.devices import is_out_of_memory
+from nasbench_pc.records import flag_for
+from nasbench_pc.runtime.data import DatasetInfo
+from nasbench_pc.runtime.devices import cpu_memory_left, is_out_of_memory
+from nasbench_pc.runtime.distributed import Context
 from nasbench_pc.runtime.profiling import step_cost, step_seconds
+from nasbench_pc.search.config import SearchConfig
 from nasbench_pc.supernet import prepare_layout
 
 #: unit -> bytes: b; kb, mb, gb, tb (and k, m, g, t) in powers of 1000; kib, mib, gib, tib in powers of 1024
@@ -39,7 +43,7 @@ def parse_bytes(text: str) -> int:
 
 
 @dataclass(frozen=True)
-class BenchShape:
+class SupernetShape:
     """The supernet a bench or plan measures.
 
     Attributes:
@@ -56,10 +60,10 @@ class BenchShape:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def checkpointed(method: str, shape: BenchShape) -> BenchShape | None:
+def checkpointed(method: str, shape: SupernetShape) -> SupernetShape | None:
     """``shape`` with activations recomputed in backward (the space's ``recompute_option``, e.g. what
     ``--checkpoint cells`` sets), or None where ``method``'s space has no such option or ``shape`` sets it already."""
-    space = registry.get("search_space", shape.space or resolve_method(method).search_space)
+    space = registry.get("search_space", shape.space or resolve_method(method).space)
     option = getattr(space, "recompute_option", None)
     if option is None or shape.options.get(option):
         return None
@@ -78,7 +82,7 @@ class BenchPoint:
         return asdict(self)
 
 
-def _net(method: str, shape: BenchShape, device: torch.device) -> torch.nn.Module:
+def _net(method: str, shape: SupernetShape, device: torch.device) -> torch.nn.Module:
     options = dict(shape.options)
     if "sampler_options" in options and "sampler" not in options:  # set over the method's own, as a search does
         options["sampler_options"] = {**resolve_method(method).sampler_options, **options["sampler_options"]}
@@ -87,7 +91,7 @@ def _net(method: str, shape: BenchShape, device: torch.device) -> torch.nn.Modul
     return net.to(device).train()
 
 
-def measure(method: str, batch: int, *, shape: BenchShape = BenchShape(), device: str = "cpu",
+def measure(method: str, batch: int, *, shape: SupernetShape = SupernetShape(), device: str = "cpu",
             repeats: int = 2, net: torch.nn.Module | None = None) -> BenchPoint:
     """One warm-up step that counts memory, then ``repeats`` timed steps (median)."""
     dev = torch.device(device)
@@ -117,7 +121,7 @@ class Fit:
     memory_bytes: int | None
 
 
-def largest_batch(method: str, budget: int, *, shape: BenchShape = BenchShape(), device: str = "cpu",
+def largest_batch(method: str, budget: int, *, shape: SupernetShape = SupernetShape(), device: str = "cpu",
                   multiple: int = 8, limit: int = 65536) -> Fit:
     """The largest batch (a multiple of ``multiple``) whose step fits in ``budget`` bytes."""
     dev = torch.device(device)
@@ -166,12 +170,47 @@ class Plan:
     reference_lr: float
 
 
-def plan(method: str, budget: int, *, shape: BenchShape = BenchShape(), device: str = "cpu") -> Plan:
+def plan(method: str, budget: int, *, shape: SupernetShape = SupernetShape(), device: str = "cpu") -> Plan:
     """Largest batch under ``budget`` and the learning rate scaled linearly with it, as the paper
     did going from DARTS' 0.025 at batch 64 to PC-DARTS' 0.1 at batch 256 (the method's settings on the
     shape's search space)."""
     resolved = resolve_method(method)
-    h = resolved.hparams_for(shape.space or resolved.search_space)
+    h = resolved.hparams_for(shape.space or resolved.space)
     fit = largest_batch(method, budget, shape=shape, device=device)
     lr = h.lr * fit.batch / h.batch_size if fit.batch else math.nan
     return Plan(method, fit.batch, fit.extrapolated, lr, h.arch_lr, h.batch_size, h.lr)
+
+
+def _free_memory(device: torch.device) -> int:
+    """Bytes a batch may use on ``device``: the GPU's free memory, or the CPU memory this process may still take."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        return torch.cuda.mem_get_info(device)[0]
+    return cpu_memory_left()
+
+
+def out_of_memory_error(config: SearchConfig, info: DatasetInfo, order: int, device: torch.device, ctx: Context,
+                        kept: str) -> ConfigError:
+    """The error for a batch that did not fit, naming the batch ``nasbench-pc plan`` suggests for this device."""
+    method = config.method_record()
+    shape = SupernetShape(image_size=info.image_size, num_classes=info.num_classes, space=config.space,
+                          options={**config.space_options, "sampler": method.sampler, "normalizer": method.normalizer,
+                                   "sampler_options": method.sampler_options})
+    suggested = plan(config.method, _free_memory(device), shape=shape, device=str(device))
+    where = f"{device}" if not ctx.active else f"{device} ({ctx.world_size} processes, one shard each)"
+    if suggested.batch == 0:
+        fix = "even a batch of 8 does not fit: make the supernet smaller (--space-option) or lower --image-size"
+    else:
+        batch = suggested.batch * ctx.world_size
+        caveat = " (measured for a weight step; the second-order architecture step needs more)" if order == 2 else ""
+        fix = (f"`nasbench-pc plan` suggests a batch of at most {batch} for {config.method} here{caveat}, with --lr "
+               f"{suggested.lr:.3g} scaled linearly; start again with --batch-size {batch} --lr {suggested.lr:.3g} "
+               f"and a new --out")
+    space = registry.get("search_space", config.space)
+    option = getattr(space, "recompute_option", None)
+    if option is not None and config.space_options.get(option) is False:  # the space has the option and it is off
+        flag = flag_for("--space-option", getattr(space, "shortcuts", ()), option, True)
+        fix += (f" (or keep the batch and add {flag}, which recomputes the cells' activations in backward: about 4x "
+                f"less memory for 1.2-1.4x the step time on CPU)")
+    return ConfigError(f"Out of memory: the batch of {config.batch_size} did not fit on {where}. {kept} To go "
+                       f"on, {fix}.")

@@ -63,7 +63,7 @@ class SearchConfig(SearchHParams, DataSettings):
 
     def __post_init__(self) -> None:
         if self.space is None:  # frozen: set once, to the space the method searches
-            object.__setattr__(self, "space", resolve_method(self.method).search_space)
+            object.__setattr__(self, "space", resolve_method(self.method).space)
         validate(self)
         if self.lr_min > self.lr:
             raise SettingError(f"{{lr_min}} ({self.lr_min}) is above {{lr}} ({self.lr}); the cosine schedule anneals "

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -35,26 +34,25 @@ import torch.nn.functional as F
 from nasbench_pc import genotypes, registry
 from nasbench_pc.api import create_supernet
 from nasbench_pc.console import err_console
-from nasbench_pc.errors import ConfigError, NasbenchError, PluginError, check_finite
-from nasbench_pc.records import flag_for
-from nasbench_pc.runtime.data import DatasetInfo, get_dataset, per_class_split, search_split, targets_of
-from nasbench_pc.runtime.devices import cpu_memory_left, is_out_of_memory
+from nasbench_pc.errors import NasbenchError, PluginError, brief, check_finite
+from nasbench_pc.runtime.data import DatasetInfo
+from nasbench_pc.runtime.devices import is_out_of_memory
 from nasbench_pc.runtime.distributed import Context, check_batch, global_batchnorm
-from nasbench_pc.runtime.files import atomic_torch_save, atomic_write_bytes, temporary_path
+from nasbench_pc.runtime.files import atomic_write_bytes, temporary_path
 from nasbench_pc.runtime.interrupt import StopSignals
 from nasbench_pc.runtime.rundir import claim
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, scheduled_lr
 from nasbench_pc.search.architect import Architect
-from nasbench_pc.search.budget import BenchShape, plan
+from nasbench_pc.search.budget import out_of_memory_error
+from nasbench_pc.search.checkpoint import CHECKPOINT_FORMAT, restore, save_checkpoint, versions
 from nasbench_pc.search.config import SearchConfig
-from nasbench_pc.search.streams import BatchStream, _loader, derived_seed
+from nasbench_pc.search.streams import batch_loader, derived_seed, search_data
 from nasbench_pc.supernet import prepare_layout
 
 GENOTYPE_HISTORY = "genotypes.jsonl"
 RUN_FILES = (CONFIG, METRICS, GENOTYPE_HISTORY, GENOTYPE, CHECKPOINT)
 # what an atomic write (nasbench_pc.runtime.files) killed half-way leaves behind: garbage, removed on every start
 LEFTOVERS = tuple(temporary_path(Path(name)).name for name in RUN_FILES)
-CHECKPOINT_FORMAT = 2
 
 
 class Reporter(Protocol):
@@ -118,27 +116,9 @@ class Search:
         self.device = torch.device(config.device)
         self.method = config.method_record()
         self.space = registry.get("search_space", config.space)
-        data_options = {"split": "train", "root": config.data_root, "limit": config.limit, "seed": config.seed,
-                        "augment": config.augment, "cutout": config.cutout, "in_channels": config.in_channels,
-                        "image_size": config.image_size, "bad_images": config.bad_images,
-                        "color_jitter": False}  # the reference ImageNet search has no ColorJitter
-        if config.download and self.ctx.is_main:  # one rank downloads; the others wait, then read the files
-            get_dataset(config.dataset, download=True, **data_options)
-        self.ctx.barrier()
-        dataset, self.info = get_dataset(config.dataset, **data_options)
-        if config.arch_portion is None:
-            weight_idx, arch_idx = search_split(len(dataset), config.train_portion)
-        else:
-            weight_idx, arch_idx = per_class_split(targets_of(dataset), config.train_portion, config.arch_portion,
-                                                   config.seed)
-        stream = {"batch_size": config.batch_size, "ctx": self.ctx, "workers": config.workers,
-                  "pin_memory": self.device.type == "cuda"}
-        self.weight_stream = BatchStream(dataset, weight_idx, name="weights", seed=config.seed, **stream)
-        self.arch_stream = BatchStream(dataset, arch_idx, name="architecture", seed=config.seed + 1, **stream)
-        self.eval_batches = [arch_idx[i:i + config.batch_size] for i in range(0, len(arch_idx), config.batch_size)]
-        self.dataset = dataset
-        if self.weight_stream.batches(0) == []:
-            raise ConfigError("The weight split has no batch; use more data or a smaller --batch-size.")
+        data = search_data(config, self.ctx, pin_memory=self.device.type == "cuda")
+        self.dataset, self.info = data.dataset, data.info
+        self.weight_stream, self.arch_stream, self.eval_batches = data.weights, data.architecture, data.eval_batches
 
         torch.manual_seed(config.seed)
         if self.device.type == "cuda":
@@ -245,6 +225,16 @@ class Search:
         self.ctx.all_reduce([totals])
         arch_metrics = self.evaluate_arch_split()
         self.epoch, self.progress = self.epoch + 1, EpochProgress()
+        record = self._epoch_record(epoch, lr, arch_step, totals, arch_metrics, progress, method_values)
+        self.history.append(record)
+        if reporter:
+            reporter.epoch_end(record)
+        return record
+
+    def _epoch_record(self, epoch: int, lr: float, arch_step: bool, totals: torch.Tensor,
+                      arch_metrics: dict[str, float], progress: EpochProgress, method_values: dict[str, Any]
+                      ) -> dict[str, Any]:
+        """The epoch's metrics.jsonl line: losses and accuracies, time, memory, the architecture and its genotype."""
         genotype = self.model.genotype()
         stats = self.space.stats(genotype)
         arch = self.space.arch_record(self.model)
@@ -269,9 +259,6 @@ class Search:
         }
         if method_values:
             record["method"] = method_values
-        self.history.append(record)
-        if reporter:
-            reporter.epoch_end(record)
         return record
 
     def _method_epoch_start(self, epoch: int) -> dict[str, Any]:
@@ -287,7 +274,7 @@ class Search:
             raise
         except Exception as exc:
             raise PluginError(f"The epoch_start hook of the method {self.method.name} failed at epoch {epoch + 1}: "
-                              f"{_brief(exc)}. {_KEPT}") from exc
+                              f"{brief(exc)}. {_KEPT}") from exc
         if values is not None and not isinstance(values, Mapping):
             raise PluginError(f"The epoch_start hook of the method {self.method.name} returned {values!r}; it "
                               f"returns a dict of numbers for the epoch's record, or None.")
@@ -296,7 +283,7 @@ class Search:
     def evaluate_arch_split(self) -> dict[str, float]:
         """Loss and top-1 on the whole architecture split (the reference ``infer`` on valid_queue)."""
         shards = [b[self.ctx.shard(len(b))] for b in self.eval_batches if len(b) >= self.ctx.world_size]
-        loader = _loader(self.dataset, shards, workers=self.config.workers, pin_memory=self.device.type == "cuda",
+        loader = batch_loader(self.dataset, shards, workers=self.config.workers, pin_memory=self.device.type == "cuda",
                          seed=derived_seed(self.config.seed, "evaluation", self.epoch, self.ctx.rank))
         batches = ((x.contiguous(memory_format=self.memory_format), y) for x, y in loader)
         with self._autocast():
@@ -355,119 +342,6 @@ class Search:
 # run directory
 
 
-save_checkpoint = atomic_torch_save  # a kill never leaves a half-written checkpoint
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for dist in ("nasbench-pc", "torch", "torchvision", "timm"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
-def load_run_config(run_dir: Path) -> SearchConfig:
-    path = run_dir / CONFIG
-    try:
-        saved = json.loads(path.read_text())
-        return SearchConfig.from_dict(saved["config"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{run_dir} is not a search run directory ({path} is missing or unreadable: {exc}). Pass "
-                          f"the folder a search wrote with --out (it holds config.json and checkpoint.pt).") from None
-
-
-def _brief(exc: Exception, limit: int = 240) -> str:
-    """An exception as one short line for an error paragraph."""
-    words = " ".join(str(exc).split()) or "no message"
-    return f"{type(exc).__name__}: {words if len(words) <= limit else words[:limit] + '...'}"
-
-
-def _model_mismatch(model: torch.nn.Module, saved: dict[str, torch.Tensor]) -> str:
-    """How a checkpoint's model tensors differ from ``model``'s ('' when they fit)."""
-    own = model.state_dict()
-    notes = []
-    if missing := sorted(own.keys() - saved.keys()):
-        notes.append(f"it lacks {len(missing)} tensor(s) of this supernet (e.g. {missing[0]})")
-    if extra := sorted(saved.keys() - own.keys()):
-        notes.append(f"it holds {len(extra)} tensor(s) this supernet does not have (e.g. {extra[0]})")
-    if resized := [name for name in own if name in saved and saved[name].shape != own[name].shape]:
-        name = resized[0]
-        notes.append(f"{len(resized)} tensor(s) have another shape (e.g. {name}: {tuple(saved[name].shape)} in the "
-                     f"checkpoint, {tuple(own[name].shape)} here)")
-    return "; ".join(notes)
-
-
-def _resume(search: Search, run_dir: Path | None) -> float:
-    """Load ``run_dir``'s checkpoint into ``search``; returns the seconds the search has run so far."""
-    path = None if run_dir is None else run_dir / CHECKPOINT
-    if path is None or not path.exists():
-        raise ConfigError(f"No checkpoint in {run_dir}: the search stopped before writing one (it writes one "
-                          f"after every epoch and when interrupted). Start it again without --resume (same --out).")
-    try:  # on the CPU: random states must stay there; load_state_dict moves the rest to the device
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a truncated or foreign file
-        raise ConfigError(f"{path} cannot be read ({_brief(exc)}); it is "
-                          f"damaged or not a nasbench-pc search checkpoint. metrics.jsonl and genotypes.jsonl in "
-                          f"{run_dir} still hold the finished epochs; start the search again with a new --out.") \
-            from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ConfigError(f"{path} is not a search checkpoint of this nasbench-pc version (format {found}, expected "
-                          f"{CHECKPOINT_FORMAT}). Resume it with the version that wrote it, or start a new search.")
-    config = search.config
-    try:
-        reason = _model_mismatch(search.model, state["model"])
-        if not reason:
-            search.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
-        reason = _brief(exc)
-    if reason:
-        shape = ", ".join(f"{k}={v}" for k, v in config.space_options.items())
-        raise ConfigError(f"{path} does not fit the search that {run_dir / CONFIG} describes ({config.method} on "
-                          f"{config.space}, {shape}): {reason}. "
-                          f"config.json was edited after the checkpoint was written, or the two come from different "
-                          f"runs; put back the run's own config.json, or start a new search with another --out.") \
-            from None
-    return float(state["seconds"])
-
-
-def _free_memory(device: torch.device) -> int:
-    """Bytes a batch may use on ``device``: the GPU's free memory, or the CPU memory this process may still take."""
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        return torch.cuda.mem_get_info(device)[0]
-    return cpu_memory_left()
-
-
-def _out_of_memory(config: SearchConfig, info: DatasetInfo, order: int, device: torch.device, ctx: Context
-                   ) -> ConfigError:
-    """The error for a batch that did not fit, naming the batch ``nasbench-pc plan`` suggests for this device."""
-    method = config.method_record()
-    shape = BenchShape(image_size=info.image_size, num_classes=info.num_classes, space=config.space,
-                       options={**config.space_options, "sampler": method.sampler, "normalizer": method.normalizer,
-                                "sampler_options": method.sampler_options})
-    suggested = plan(config.method, _free_memory(device), shape=shape, device=str(device))
-    where = f"{device}" if not ctx.active else f"{device} ({ctx.world_size} processes, one shard each)"
-    if suggested.batch == 0:
-        fix = "even a batch of 8 does not fit: make the supernet smaller (--space-option) or lower --image-size"
-    else:
-        batch = suggested.batch * ctx.world_size
-        caveat = " (measured for a weight step; the second-order architecture step needs more)" if order == 2 else ""
-        fix = (f"`nasbench-pc plan` suggests a batch of at most {batch} for {config.method} here{caveat}, with --lr "
-               f"{suggested.lr:.3g} scaled linearly; start again with --batch-size {batch} --lr {suggested.lr:.3g} "
-               f"and a new --out")
-    space = registry.get("search_space", config.space)
-    option = getattr(space, "recompute_option", None)
-    if option is not None and config.space_options.get(option) is False:  # the space has the option and it is off
-        flag = flag_for("--space-option", getattr(space, "shortcuts", ()), option, True)
-        fix += (f" (or keep the batch and add {flag}, which recomputes the cells' activations in backward: about 4x "
-                f"less memory for 1.2-1.4x the step time on CPU)")
-    return ConfigError(f"Out of memory: the batch of {config.batch_size} did not fit on {where}. {_KEPT} To go "
-                       f"on, {fix}.")
 
 
 def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = False, force: bool = False,
@@ -484,14 +358,14 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
         claim(writer, what="search", started=CHECKPOINT, finished=GENOTYPE, files=RUN_FILES + LEFTOVERS,
               force=force, resume=f"nasbench-pc search --resume {writer}")
     search = Search(config, ctx=ctx)
-    clock = time.perf_counter() - (_resume(search, run_dir) if resume else 0.0)  # seconds across resumes
+    clock = time.perf_counter() - (restore(search, run_dir) if resume else 0.0)  # seconds across resumes
     if writer is not None:
         writer.mkdir(parents=True, exist_ok=True)
         for name in LEFTOVERS:
             (writer / name).unlink(missing_ok=True)
         meta = {"config": config.to_dict(), "method": search.method.to_dict(),
                 "dataset": asdict(search.info), "world_size": ctx.world_size,
-                "backend": ctx.backend, "versions": _versions(),
+                "backend": ctx.backend, "versions": versions(),
                 "layout": {"channels_last": search.layout.ok, "why": search.layout.reason},
                 "plugins": sorted(name for name, _ in registry.plugin_manager().list_name_plugin())}
         atomic_write_bytes(writer / CONFIG, (json.dumps(meta, indent=2) + "\n").encode())
@@ -527,7 +401,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
         info, order = search.info, search.method.order
         del search
         gc.collect()
-        raise _out_of_memory(config, info, order, torch.device(config.device), ctx)
+        raise out_of_memory_error(config, info, order, torch.device(config.device), ctx, _KEPT)
     genotype = search.model.genotype()
     if writer is not None:
         atomic_write_bytes(writer / GENOTYPE, (genotypes.to_json(genotype) + "\n").encode())

@@ -73,7 +73,7 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
     # --sampler / --normalizer in place of the method's
     resolved = with_parts(resolve_method(method), sampler=overrides.get("sampler"),
                           normalizer=overrides.get("normalizer"))
-    space = registry.get("search_space", overrides.pop("space", None) or resolved.search_space)
+    space = registry.get("search_space", overrides.pop("space", None) or resolved.space)
     if preset not in space.presets:
         raise ConfigError(f"The {preset!r} preset has no settings for the {space.name} search space, which has "
                           f"{', '.join(map(repr, space.presets))}. Choose one of those with --preset.")
