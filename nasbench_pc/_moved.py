@@ -4,6 +4,9 @@
 into the layer packages (``networks``, ``results``, ``supernet``, ``search``, ``runtime``). Code written against
 the old paths keeps working: importing one gives the module at its new home (the same module object, so a patch
 through either name patches both) and a DeprecationWarning naming that home. New code imports the new paths.
+
+A name that moved or was renamed inside a module keeps answering too: the module's ``__getattr__`` is
+:func:`old_names`, which finds it at its new home and warns the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import importlib.abc
 import importlib.util
 import sys
 import warnings
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 MOVED = {
     "nasbench_pc.mixed_op": "nasbench_pc.supernet",  # MixedOp and run_cell now live in two modules of the kit
@@ -56,3 +61,24 @@ class _MovedFinder(importlib.abc.MetaPathFinder):
 def install() -> None:
     if not any(isinstance(finder, _MovedFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _MovedFinder())
+
+
+def old_names(module: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` answering the names ``module`` had in earlier releases.
+
+    ``names`` maps each old name to ``"new.module:attribute"`` (a dotted attribute path, e.g. a class's method);
+    reading an old name gives the object at its new home and a DeprecationWarning naming it.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in names:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        home, _, path = names[name].partition(":")
+        warnings.warn(f"{module}.{name} is now {home}.{path}; use that name (the old one will be removed).",
+                      DeprecationWarning, stacklevel=2)
+        value: Any = importlib.import_module(home)
+        for part in path.split("."):
+            value = getattr(value, part)
+        return value
+
+    return __getattr__

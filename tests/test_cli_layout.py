@@ -13,7 +13,7 @@ from nasbench_pc.cli import main
 MODULE_OF = {
     "methods": "methods", "plugins": "methods", "supernet": "methods",
     "search": "search",
-    "compare": "compare", "bench": "compare", "plan": "compare",
+    "compare": "compare", "bench": "bench", "plan": "bench",  # issue 21 split bench and plan out of compare.py
     "show": "show", "train": "train", "export": "export", "evaluate": "evaluate",
 }
 

@@ -10,6 +10,8 @@ api, genotypes, errors, ...), then ``supernet`` and ``runtime`` (side by side, n
 from __future__ import annotations
 
 import ast
+import importlib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,33 @@ def test_the_check_finds_what_it_forbids(module: str, source: str, complaint: st
 def test_type_checking_imports_are_annotations_not_dependencies() -> None:
     source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from nasbench_pc.results.compare import X\n"
     assert violations(source, "nasbench_pc.results.plots") == []
+
+
+
+@pytest.mark.parametrize("module, old, home, path", [
+    ("nasbench_pc.networks.train", "lr_at", "nasbench_pc.networks.recipes", "learning_rate"),
+    ("nasbench_pc.networks.train", "recipe_hparams", "nasbench_pc.networks.recipes", "recipe_hparams"),
+    ("nasbench_pc.networks.train", "network_shape", "nasbench_pc.networks.recipes", "TrainConfig.model_options"),
+    ("nasbench_pc.runtime.runkit", "lr_at", "nasbench_pc.runtime.runkit", "scheduled_lr"),
+    ("nasbench_pc.results.evaluation", "kendall_tau", "nasbench_pc.results.ranking", "kendall_tau"),
+    ("nasbench_pc.search", "CHECKPOINT_FORMAT", "nasbench_pc.search.checkpoint", "CHECKPOINT_FORMAT"),
+    ("nasbench_pc.search", "EpochProgress", "nasbench_pc.search.loop", "EpochProgress"),
+    ("nasbench_pc.search.budget", "BenchShape", "nasbench_pc.search.budget", "SupernetShape"),
+    ("nasbench_pc.cli", "report_error", "nasbench_pc.cli._main", "report_error"),
+])
+def test_a_name_that_moved_inside_the_core_still_answers_with_a_warning(module: str, old: str, home: str,
+                                                                        path: str) -> None:
+    expected: object = importlib.import_module(home)
+    for part in path.split("."):
+        expected = getattr(expected, part)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = getattr(importlib.import_module(module), old)
+    assert value is expected
+    assert [str(w.message) for w in caught] == [
+        f"{module}.{old} is now {home}.{path}; use that name (the old one will be removed)."]
+
+
+def test_a_name_the_core_never_had_is_still_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="module 'nasbench_pc.networks.train' has no attribute 'lr_att'"):
+        importlib.import_module("nasbench_pc.networks.train").lr_att  # noqa: B018

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.networks import train
+from nasbench_pc.networks import recipes, train
 from nasbench_pc.runtime import runkit
 from nasbench_pc.runtime.runkit import accuracy, peak_memory, topk_correct
 from nasbench_pc.runtime.runkit import scheduled_lr as lr_at
@@ -59,8 +59,8 @@ def test_step_and_linear_schedules_bit_for_bit() -> None:
 
 
 def test_train_lr_at_is_the_runkit_schedule() -> None:
-    hp = train.recipe_hparams("darts", "pc-darts", "imagenet")
-    assert [train.learning_rate(hp, e) for e in range(250)] == [
+    hp = recipes.recipe_hparams("darts", "pc-darts", "imagenet")
+    assert [recipes.learning_rate(hp, e) for e in range(250)] == [
         lr_at(e, lr=0.5, lr_min=0.0, epochs=250, warmup_epochs=5, schedule="linear") for e in range(250)]
 
 

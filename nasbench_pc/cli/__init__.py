@@ -9,11 +9,15 @@ A plugin that failed to load costs one warning line per command, not the command
 says why); ``--plugin MODULE`` loads a plugin module that has no entry point.
 """
 
+from nasbench_pc import _moved
 from nasbench_pc.cli import bench, compare, evaluate, export, methods, search, show, train
 from nasbench_pc.cli._main import main
 
 for _module in (methods, show, train, export, search, compare, bench, evaluate):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+
+__getattr__ = _moved.old_names(__name__, {name: f"nasbench_pc.cli._main:{name}"  # before issue 21
+                                           for name in ("Group", "report_error", "warn_failed_plugins")})
 
 __all__ = ["main"]

@@ -14,9 +14,11 @@ from typing import Any
 
 import click
 
-from nasbench_pc import registry
+from nasbench_pc import _moved, registry
 from nasbench_pc.api import parse_option
 from nasbench_pc.records import Shortcut
+
+__getattr__ = _moved.old_names(__name__, {"space_options": "nasbench_pc.cli._plugin_options:plugin_option_flags"})
 
 #: where each kind of plugin's options go: (resolve_config override, the generic flag)
 _TARGETS = {"search_space": ("space_options", "--space-option"), "sampler": ("sampler_options", "--sampler-option")}

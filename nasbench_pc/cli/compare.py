@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nasbench_pc import registry
+from nasbench_pc import _moved, registry
 from nasbench_pc.api import parse_option, resolve_method, sampler_option_names
 from nasbench_pc.cli._plugin_options import plugin_overrides, shortcuts
 from nasbench_pc.cli.evaluate import evaluate_options, metrics_of, parse_specs, run_evaluations
@@ -34,6 +34,8 @@ from nasbench_pc.runtime.devices import check_device, default_device
 from nasbench_pc.runtime.runkit import GENOTYPE
 from nasbench_pc.search import SearchConfig, run_search
 from nasbench_pc.search.presets import resolve_config
+
+__getattr__ = _moved.old_names(__name__, {name: f"nasbench_pc.cli.bench:{name}" for name in ("bench", "plan_command")})
 
 # every search option but these is passed through unchanged (the search command defines and documents them, from
 # the settings' own definitions): a new search setting reaches compare without a line here

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from nasbench_pc import genotypes, registry
+from nasbench_pc import _moved, genotypes, registry
 from nasbench_pc.errors import ConfigError, check_finite
 from nasbench_pc.networks.export import (
     CHECKPOINT_FORMAT,
@@ -51,6 +51,14 @@ from nasbench_pc.runtime.files import atomic_torch_save, atomic_write_text
 from nasbench_pc.runtime.interrupt import StopSignals
 from nasbench_pc.runtime.rundir import claim
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, topk_correct
+
+__getattr__ = _moved.old_names(__name__, {  # the names this module had before issue 21
+    "lr_at": "nasbench_pc.networks.recipes:learning_rate",
+    "recipe_hparams": "nasbench_pc.networks.recipes:recipe_hparams",
+    "recipes": "nasbench_pc.networks.recipes:recipes",
+    "auto_recipe_help": "nasbench_pc.networks.recipes:auto_recipe_help",
+    "network_shape": "nasbench_pc.networks.recipes:TrainConfig.model_options",
+})
 
 MODEL_DIR = "model"
 #: Every file and folder a train run writes (what --force removes).

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from nasbench_pc import genotypes, registry
+from nasbench_pc import _moved, genotypes, registry
 from nasbench_pc.api import parse_option, resolve_options
 from nasbench_pc.errors import ConfigError, PluginError, short_repr
 from nasbench_pc.networks.cost import network_spec
@@ -33,6 +33,11 @@ from nasbench_pc.records import NEEDS, Metric
 from nasbench_pc.results.runs import RunSummary, load_run
 from nasbench_pc.runtime.data import DatasetInfo, DataSettings, get_dataset
 from nasbench_pc.runtime.files import atomic_write_text
+
+__getattr__ = _moved.old_names(__name__, {  # the names this module had before issue 21
+    "is_search_run": "nasbench_pc.results.runs:is_search_run",
+    "kendall_tau": "nasbench_pc.results.ranking:kendall_tau",
+})
 
 #: The folder of a search run (or of ``evaluate --out``) that keeps its evaluations.
 EVALUATIONS = "evaluations"

@@ -18,7 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasbench_pc import _moved
 from nasbench_pc.errors import unknown_name
+
+__getattr__ = _moved.old_names(__name__, {"lr_at": "nasbench_pc.runtime.runkit:scheduled_lr"})  # before issue 21
 
 #: A run folder's files: the settings, one metrics line per epoch, the resumable state, the final genotype.
 CONFIG = "config.json"

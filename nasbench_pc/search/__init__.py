@@ -9,10 +9,17 @@
 - :mod:`~nasbench_pc.search.budget`: what a search step costs (memory, time) and the batch that fits.
 """
 
+from nasbench_pc import _moved
 from nasbench_pc.search.checkpoint import load_run_config, save_checkpoint
 from nasbench_pc.search.config import SearchConfig
 from nasbench_pc.search.loop import Reporter, Search, SearchResult, learning_rate, run_search
 from nasbench_pc.search.streams import BatchStream, derived_seed
+
+__getattr__ = _moved.old_names(__name__, {  # the names nasbench_pc.search (a module) had before issue 21
+    "CHECKPOINT_FORMAT": "nasbench_pc.search.checkpoint:CHECKPOINT_FORMAT",
+    **{name: f"nasbench_pc.search.loop:{name}"
+       for name in ("EpochProgress", "GENOTYPE_HISTORY", "LEFTOVERS", "RUN_FILES", "alpha_entropy")},
+})
 
 __all__ = ["BatchStream", "Reporter", "Search", "SearchConfig", "SearchResult", "derived_seed", "learning_rate",
            "load_run_config", "run_search", "save_checkpoint"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from nasbench_pc import registry
+from nasbench_pc import _moved, registry
 from nasbench_pc.api import create_supernet, resolve_method
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.records import flag_for
@@ -27,6 +27,8 @@ from nasbench_pc.runtime.distributed import Context
 from nasbench_pc.runtime.profiling import step_cost, step_seconds
 from nasbench_pc.search.config import SearchConfig
 from nasbench_pc.supernet import prepare_layout
+
+__getattr__ = _moved.old_names(__name__, {"BenchShape": "nasbench_pc.search.budget:SupernetShape"})  # before issue 21
 
 #: unit -> bytes: b; kb, mb, gb, tb (and k, m, g, t) in powers of 1000; kib, mib, gib, tib in powers of 1024
 _UNITS = {"": 1, "b": 1, **{f"{prefix}{suffix}": base ** power for power, prefix in enumerate("kmgt", start=1)

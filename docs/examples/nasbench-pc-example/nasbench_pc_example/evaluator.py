@@ -12,8 +12,8 @@ from typing import Any
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.results.evaluation import EvaluationTarget
 from nasbench_pc.interfaces import Metric
+from nasbench_pc.results.evaluation import EvaluationTarget
 
 
 class ParamCount:
