@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from nasbench_pc import registry
-from nasbench_pc.errors import ConfigError, short_repr
+from nasbench_pc.errors import ConfigError, NasbenchError, PluginError, brief, short_repr
 from nasbench_pc.protocols import SearchSpace
 from nasbench_pc.records import Method
 
@@ -139,8 +139,37 @@ def create_supernet(method: str | Method, *, num_classes: int = 10, in_channels:
     shape = space_options(search_space, options)
     sampler = _make("sampler", resolved.sampler, resolved.sampler_options, resolved.name)
     normalizer = _make("normalizer", resolved.normalizer, resolved.normalizer_options, resolved.name)
-    return search_space.build(sampler, normalizer, num_classes=num_classes, in_channels=in_channels,
-                              method=resolved.name, **shape)
+    supernet = search_space.build(sampler, normalizer, num_classes=num_classes, in_channels=in_channels,
+                                  method=resolved.name, **shape)
+    hooks = method_hooks(resolved)
+    wants = [name for name in RELAXATION_HOOKS if hasattr(hooks, name)]
+    if wants and not hasattr(supernet, "fixed_weights"):
+        raise ConfigError(f"The method {resolved.name} relaxes the op choice its own way ({', '.join(wants)}), but the "
+                          f"{search_space.name} space's supernet ({type(supernet).__name__}) always uses softmax: "
+                          f"build it with the kit's Relaxed mixin (nasbench_pc.supernet), or pick another method.")
+    if hasattr(supernet, "fixed_weights"):
+        supernet.relaxation = hooks  # its edges' weights come from the method's arch_weights (softmax without)
+    return supernet
+
+
+#: the hooks of :class:`nasbench_pc.protocols.SearchHooks` that need a :class:`nasbench_pc.supernet.Relaxed` supernet
+RELAXATION_HOOKS = ("arch_weights", "perturb_weights")
+
+
+def method_hooks(method: Method) -> Any:
+    """The method's hooks object for one search: ``Method.hooks`` called with its settings (defaults filled in for
+    those ``method.options`` leaves out), or None for a method without hooks."""
+    if method.hooks is None:
+        return None
+    values = {setting.name: setting.default for setting in method.settings} | dict(method.options)
+    try:
+        return method.hooks(**values)
+    except NasbenchError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"The method {method.name} could not make its search hooks from the settings "
+                          f"{short_repr(values)}: {brief(exc)}. Check the values given with --method-option "
+                          f"(`nasbench-pc methods {method.name}` lists them).") from exc
 
 
 def _make(kind: str, name: str, options: dict[str, Any], method: str) -> Any:

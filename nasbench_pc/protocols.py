@@ -163,7 +163,9 @@ class Evaluator(Protocol):
 
 class SearchHooks(Protocol):
     """What a method does inside the search loop beyond its record (:attr:`nasbench_pc.records.Method.hooks` makes
-    one per search from the method's settings). Every hook is optional: the loop calls the ones the object has.
+    one per search from the method's settings). Every hook is optional: the loop calls the ones the object has. The
+core keeps the family's invariants: a stochastic ``arch_weights`` draws anew per forward; ``perturb_weights`` never
+touches the architecture step; ``arch_loss`` never enters the weight step; derive rules read the parameters.
 
     ``epoch_start(*, epoch, epochs, supernet)`` runs before the first step of each epoch (``epoch`` counts from 0),
     also of an epoch continued after ``--resume``, so it must depend on the epoch and the settings alone (a
@@ -172,3 +174,23 @@ class SearchHooks(Protocol):
 
     def epoch_start(self, *, epoch: int, epochs: int, supernet: Supernet) -> Mapping[str, float] | None:
         """Prepare the epoch; return numbers to record, or None."""
+
+    def arch_weights(self, alphas: torch.Tensor) -> torch.Tensor:
+        """The weights the edges multiply their ops by, from one (edges, ops) alphas tensor, called on every forward
+        (default softmax over the ops). A stochastic relaxation draws anew on each call (DrNAS' Dirichlet, GDAS'
+        Gumbel), so the architecture and weight steps see independent samples. Needs a supernet built with
+        :class:`nasbench_pc.supernet.Relaxed` (both built-in spaces are)."""
+
+    def arch_loss(self, *, supernet: Supernet) -> torch.Tensor | None:
+        """A term added to the architecture step's loss, and to no other (beta-DARTS' beta-decay, DrNAS' KL); it
+        reads the supernet's parameters (``supernet.alpha_parameters()``), never a sample."""
+
+    def arch_optimizer(self, *, parameters: list[torch.nn.Parameter], lr: float, weight_decay: float
+                       ) -> torch.optim.Optimizer:
+        """The optimizer of the architecture parameters (default DARTS' Adam, betas (0.5, 0.999)), made once."""
+
+    def perturb_weights(self, *, supernet: Supernet, probabilities: list[torch.Tensor],
+                        loss_at: Callable[[list[torch.Tensor]], torch.Tensor]) -> list[torch.Tensor]:
+        """The op weights of the coming weight step, and of it alone (SDARTS): given softmax(alpha) of each alphas
+        tensor and ``loss_at(weights)``, the weight step's loss with the ops weighed by ``weights``, return one
+        tensor per alphas tensor. The architecture step never sees them."""

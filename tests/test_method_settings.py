@@ -114,7 +114,7 @@ def test_methods_and_search_help_show_the_settings(outside: Path) -> None:
     detail = _cli(outside, "methods", "tempered")
     assert "tau_max=10.0: Temperature of the first epoch." in _flat(detail.stdout)
     helped = _cli(outside, "search", "--help")
-    assert "Settings: tempered: tau_max=10.0, decay=0.5." in _flat(helped.stdout)
+    assert "tempered: tau_max=10.0, decay=0.5." in _flat(helped.stdout)  # after the built-in methods' settings
 
 
 @pytest.mark.parametrize("option, message", [

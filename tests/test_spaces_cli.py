@@ -67,7 +67,8 @@ def test_methods_at_80_columns_keeps_every_name_whole(monkeypatch):
     result = CliRunner().invoke(main, ["methods"])
     assert result.exit_code == 0, result.output
     assert "…" not in result.output
-    starts = [line.split()[0] for line in result.output.splitlines()[2:7]]
-    assert starts == ["darts", "darts-1st", "en-only", "pc-darts", "pc-only"]
+    starts = [line.split()[0] for line in result.output.splitlines()[2:11]]
+    assert starts == ["beta-darts", "darts", "darts-1st", "drnas", "en-only", "pc-darts", "pc-only", "sdarts-adv",
+                      "sdarts-rs"]
     assert "pc-only (space darts): Ablation: partial channels (K=4) without edge normalization" in " ".join(
         result.output.split())

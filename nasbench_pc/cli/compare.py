@@ -296,7 +296,7 @@ def _save(out: Path, rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str)
 @click.argument("methods", nargs=-1)
 @click.option("--seeds", help="Seeds to run each method with: --seeds 0 1 2 (or 0,1,2) [0].")
 @click.option("--baseline", metavar="METHOD", help="The compared method the 'memory vs' and 'step vs' ratios divide "
-              "by [the table's first method].")
+              "by [the first method named; with none named, or with --from, the table's first].")
 @click.option("--from", "from_runs", multiple=True, help="Aggregate these run directories (globs allowed, "
               "repeatable) instead of running searches.")
 @click.option("--save", type=click.Path(file_okay=False), help="Folder for runs/ and compare.md/.csv/.json.")
@@ -323,10 +323,10 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
     nasbench-pc compare darts pc-darts --seeds 0 1 2 --evaluate proxy-train --evaluate synflow
 
     With no METHODS: every method that declares a default_rank, in its order (the built-ins: darts, pc-darts,
-    pc-only, en-only). Memory and step time are also given as ratios to --baseline (default: the table's first
-    method). The methods run on one search space (--space, default each method's own); runs of different spaces are
-    never put in one table. --evaluate scores each run's derived architecture (kept in RUN/evaluations and
-    reused), adds a column per metric and ranks the runs' supernet accuracy against each score.
+    pc-only, en-only). Memory and step time are also given as ratios to --baseline (default: the first method named,
+    else the table's first). The methods run on one search space (--space, default each method's own); runs of
+    different spaces are never put in one table. --evaluate scores each run's derived architecture (kept in
+    RUN/evaluations and reused), adds a column per metric and ranks the runs' supernet accuracy against each score.
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -339,6 +339,8 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
         runs = [cmp.load_run(p) for p in cmp.expand_runs(list(from_runs))]
         cmp.check_baseline(baseline, cmp.table_order([r.method for r in runs]))
     else:
+        if baseline is None and methods:
+            baseline = resolve_method(methods[0]).name  # what the user put first is what they compare against
         runs = _search_runs(ctx, methods, seeds, baseline, save, fmt, device, devices, options)
     if specs:
         _score(runs, specs, device, benchmark_file, fmt)

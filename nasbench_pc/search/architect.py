@@ -14,6 +14,10 @@ search does not). ``loss_fn(model, batch)`` gives the loss of a batch in the pre
 in; ``reduce`` sums gradients over data-parallel ranks (identity on one process), so the loss
 should already be divided by the global batch size.
 
+A method may add terms to the architecture loss (``extra_loss(model)``: beta-DARTS' beta-decay, DrNAS' KL anchor):
+they enter the architecture step only, never the weight step; and it may bring its own optimizer for the
+architecture parameters (``optimizer``: FairDARTS' Adam betas).
+
 Mixed precision: the first-order loss runs inside ``autocast()`` (e.g. bf16 autocast), but the
 second-order gradient always runs in float32: its finite difference moves the weights by
 ``R * v`` with ``R = 0.01 / ||v||``, a step below bf16's resolution, so under bf16 the
@@ -34,6 +38,7 @@ Batch = Any
 LossFn = Callable[[nn.Module, Batch], torch.Tensor]
 Reduce = Callable[[Sequence[torch.Tensor]], None]
 Autocast = Callable[[], contextlib.AbstractContextManager]
+ExtraLoss = Callable[[nn.Module], "torch.Tensor | None"]
 
 
 def _no_reduce(tensors: Sequence[torch.Tensor]) -> None:
@@ -54,7 +59,8 @@ class Architect:
     def __init__(self, model: nn.Module, *, arch_lr: float, arch_weight_decay: float, order: int,
                  momentum: float, weight_decay: float, loss_fn: LossFn, reduce: Reduce = _no_reduce,
                  hvp_radius: float = 1e-2, grad_clip: float | None = None,
-                 autocast: Autocast = contextlib.nullcontext):
+                 autocast: Autocast = contextlib.nullcontext, extra_loss: ExtraLoss | None = None,
+                 optimizer: torch.optim.Optimizer | None = None):
         if order not in (1, 2):
             raise ValueError(f"architecture gradient order must be 1 or 2, got {order}")
         self.model = model
@@ -66,15 +72,22 @@ class Architect:
         self.hvp_radius = hvp_radius  # r of R = r / ||v||; 0.01 in the reference
         self.grad_clip = grad_clip
         self.autocast = autocast
-        self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=arch_lr, betas=(0.5, 0.999),
-                                          weight_decay=arch_weight_decay)
+        self.extra_loss = extra_loss
+        self.optimizer = optimizer or torch.optim.Adam(model.arch_parameters(), lr=arch_lr, betas=(0.5, 0.999),
+                                                       weight_decay=arch_weight_decay)
+
+    def arch_loss(self, model: nn.Module, arch_batch: Batch) -> torch.Tensor:
+        """The architecture-split loss of ``model`` plus the method's terms on its architecture parameters."""
+        loss = self.loss_fn(model, arch_batch)
+        extra = None if self.extra_loss is None else self.extra_loss(model)
+        return loss if extra is None else loss + extra
 
     def step(self, train_batch: Batch, arch_batch: Batch, *, eta: float,
              weight_optimizer: torch.optim.Optimizer) -> torch.Tensor:
         """One Adam step of the architecture parameters; returns the architecture-split loss (detached)."""
         if self.order == 1:
             with self.autocast():
-                loss = self.loss_fn(self.model, arch_batch)
+                loss = self.arch_loss(self.model, arch_batch)
             grads = _grads(loss, self.model.arch_parameters(), self.reduce)
         else:
             loss, grads = self.unrolled_gradient(train_batch, arch_batch, eta=eta, weight_optimizer=weight_optimizer)
@@ -100,7 +113,7 @@ class Architect:
                 buf = weight_optimizer.state.get(w, {}).get("momentum_buffer")
                 moment = torch.zeros_like(w) if buf is None else self.momentum * buf
                 w_new.copy_(w - eta * (moment + g + self.weight_decay * w))
-        unrolled_loss = self.loss_fn(unrolled, arch_batch)
+        unrolled_loss = self.arch_loss(unrolled, arch_batch)
         arch_new, weights_new = unrolled.arch_parameters(), unrolled.weight_parameters()
         grads = _grads(unrolled_loss, [*arch_new, *weights_new], self.reduce)
         dalpha, vector = grads[:len(arch_new)], grads[len(arch_new):]

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from nasbench_pc import genotypes, registry
-from nasbench_pc.api import create_supernet
+from nasbench_pc.api import create_supernet, method_hooks
 from nasbench_pc.console import err_console
 from nasbench_pc.errors import NasbenchError, PluginError, brief, check_finite
 from nasbench_pc.runtime.data import DatasetInfo
@@ -138,12 +138,14 @@ class Search:
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.optimizer = torch.optim.SGD(self.model.weight_parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay)
+        # the method's own behaviour in the loop (Method.hooks, made from its settings): the supernet's relaxation
+        self.hooks = model.relaxation if hasattr(model, "fixed_weights") else method_hooks(self.method)
         self.architect = Architect(self.model, arch_lr=config.arch_lr, arch_weight_decay=config.arch_weight_decay,
                                    order=self.method.order, momentum=config.momentum,
                                    weight_decay=config.weight_decay, loss_fn=self.loss, reduce=self.ctx.all_reduce,
-                                   grad_clip=config.arch_grad_clip, autocast=self._autocast)
-        # the method's own behaviour in the loop (Method.hooks), made from its settings
-        self.hooks = self.method.hooks(**self.method.options) if self.method.hooks else None
+                                   grad_clip=config.arch_grad_clip, autocast=self._autocast,
+                                   extra_loss=self._arch_loss_terms if hasattr(self.hooks, "arch_loss") else None,
+                                   optimizer=self._arch_optimizer())
         self.epoch = 0  # epochs finished
         self.progress = EpochProgress()  # of the epoch after them
         self.history: list[dict[str, Any]] = []
@@ -177,7 +179,7 @@ class Search:
             check_finite(arch_loss, what="architecture-split loss", epoch=self.epoch + 1, lr=lr, kept=_KEPT)
         x, y, n = batch
         self.optimizer.zero_grad(set_to_none=True)
-        with self._autocast():
+        with self._perturbed(batch), self._autocast():
             logits = self.model(x)
         loss = F.cross_entropy(logits.float(), y, reduction="sum") / n
         check_finite(loss.item(), what="weight-split loss", epoch=self.epoch + 1, lr=lr, kept=_KEPT)
@@ -187,6 +189,46 @@ class Search:
         torch.nn.utils.clip_grad_norm_(weights, self.config.grad_clip)
         self.optimizer.step()
         return loss.item() * n, int((logits.detach().argmax(1) == y).sum()), arch_loss
+
+    def _call_hook(self, name: str, **kwargs: Any) -> Any:
+        """The method's hook ``name``; a failure that is not a NasbenchError becomes a PluginError naming it."""
+        try:
+            return getattr(self.hooks, name)(**kwargs)
+        except NasbenchError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"The {name} hook of the method {self.method.name} failed at epoch {self.epoch + 1}: "
+                              f"{brief(exc)}. {_KEPT}") from exc
+
+    def _arch_loss_terms(self, model: torch.nn.Module) -> torch.Tensor | None:
+        """The method's terms on the architecture loss (``arch_loss(supernet)``), in the architecture step only."""
+        return self._call_hook("arch_loss", supernet=model)
+
+    def _arch_optimizer(self) -> torch.optim.Optimizer | None:
+        """The method's optimizer of the architecture parameters (``arch_optimizer``), or None for DARTS' Adam."""
+        if not hasattr(self.hooks, "arch_optimizer"):
+            return None
+        optimizer = self._call_hook("arch_optimizer", parameters=self.model.arch_parameters(), lr=self.config.arch_lr,
+                                    weight_decay=self.config.arch_weight_decay)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise PluginError(f"The arch_optimizer hook of the method {self.method.name} returned {optimizer!r}; it "
+                              f"returns a torch.optim.Optimizer over the parameters it was given.")
+        return optimizer
+
+    def _perturbed(self, batch: tuple[torch.Tensor, torch.Tensor, int]) -> contextlib.AbstractContextManager:
+        """The weight step's op weights: the method's ``perturb_weights`` (SDARTS) pins perturbed probabilities for
+        the weight step alone; without it, a no-op. The architecture step never runs inside it."""
+        if not hasattr(self.hooks, "perturb_weights"):
+            return contextlib.nullcontext()
+        model = self.model
+
+        def loss_at(weights: list[torch.Tensor]) -> torch.Tensor:
+            with model.fixed_weights(weights), self._autocast():
+                return self.loss(model, batch)
+
+        pinned = self._call_hook("perturb_weights", supernet=model, probabilities=model.probabilities(),
+                                 loss_at=loss_at)
+        return model.fixed_weights([w.detach() for w in pinned])
 
     # -- one epoch -------------------------------------------------------------------------------------------------
 

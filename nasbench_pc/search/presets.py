@@ -74,6 +74,10 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
     resolved = with_parts(resolve_method(method), sampler=overrides.get("sampler"),
                           normalizer=overrides.get("normalizer"))
     space = registry.get("search_space", overrides.pop("space", None) or resolved.space)
+    if resolved.spaces is not None and space.name not in resolved.spaces:
+        raise ConfigError(f"The method {resolved.name} runs on the {', '.join(resolved.spaces)} search space(s), not "
+                          f"on {space.name}: {resolved.description}. Choose one of those with --space, or another "
+                          f"method (`nasbench-pc methods` lists each method's spaces).")
     if preset not in space.presets:
         raise ConfigError(f"The {preset!r} preset has no settings for the {space.name} search space, which has "
                           f"{', '.join(map(repr, space.presets))}. Choose one of those with --preset.")

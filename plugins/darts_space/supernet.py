@@ -19,7 +19,15 @@ from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
 from nasbench_pc.plugins.darts_space.genotype import Genotype
 from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, ReLUConvBN
-from nasbench_pc.supernet import MixedOp, StackedLayout, WeightParameters, recomputed_cells, run_cell, run_edges
+from nasbench_pc.supernet import (
+    MixedOp,
+    Relaxed,
+    StackedLayout,
+    WeightParameters,
+    recomputed_cells,
+    run_cell,
+    run_edges,
+)
 
 if TYPE_CHECKING:
     from nasbench_pc.plugins.darts_space.space import DartsSearchSpace
@@ -144,11 +152,13 @@ def derive_genotype(weights: torch.Tensor, edge_weights: torch.Tensor | None, pr
     return gene
 
 
-class Supernet(WeightParameters, StackedLayout, nn.Module):
+class Supernet(WeightParameters, StackedLayout, Relaxed, nn.Module):
     """Weight-sharing network over all cells of the search space.
 
     ``arch_parameters()`` are the alphas (then betas, with edge normalization);
-    ``weight_parameters()`` are all other parameters, in the reference order.
+    ``weight_parameters()`` are all other parameters, in the reference order. The edges weigh their ops by
+    ``op_weights(alphas)`` (softmax, or the method's relaxation: :mod:`nasbench_pc.supernet.relaxation`), one draw
+    per cell type per forward, shared by all cells of that type (AutoDL's GDAS and DrNAS do the same).
     """
 
     def __init__(self, space: DartsSearchSpace, sampler: ChannelSampler, normalizer: EdgeNormalizer,
@@ -196,13 +206,16 @@ class Supernet(WeightParameters, StackedLayout, nn.Module):
             params += [self.betas_normal, self.betas_reduce]
         return params
 
+    def alpha_parameters(self) -> list[nn.Parameter]:
+        return [self.alphas_normal, self.alphas_reduce]
+
     def edge_weights(self, reduction: bool) -> torch.Tensor | None:
         """The normalized betas of the normal or reduction cell (None without edge normalization)."""
         betas = self.betas_reduce if reduction else self.betas_normal
         return None if betas is None else self.normalizer.edge_weights(betas, node_slices(self.config.steps))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = {False: F.softmax(self.alphas_normal, dim=-1), True: F.softmax(self.alphas_reduce, dim=-1)}
+        weights = {False: self.op_weights(self.alphas_normal), True: self.op_weights(self.alphas_reduce)}
         edge_weights = {False: self.edge_weights(False), True: self.edge_weights(True)}
         s0 = self.stem(x)
         # With the CIFAR stem both inputs of cell 0 are the stem's output. Cell 1 reads s1 too, so as a view of its

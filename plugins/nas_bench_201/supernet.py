@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc.interfaces import ChannelSampler, EdgeNormalizer
 from nasbench_pc.plugins.nas_bench_201._skeleton import BENCHMARK, Nb201Config, TinySkeleton
 from nasbench_pc.plugins.nas_bench_201.genotype import EDGES, NUM_EDGES, Nb201Genotype, node_slices
 from nasbench_pc.plugins.nas_bench_201.ops import OPS, PRIMITIVES
-from nasbench_pc.supernet import MixedOp, StackedLayout, WeightParameters, recomputed_cells, run_cell
+from nasbench_pc.supernet import MixedOp, Relaxed, StackedLayout, WeightParameters, recomputed_cells, run_cell
 
 
 class Nb201SearchCell(nn.Module):
@@ -47,7 +46,7 @@ class Nb201SearchCell(nn.Module):
         return nodes[-1]
 
 
-class Nb201Supernet(WeightParameters, StackedLayout, TinySkeleton):
+class Nb201Supernet(WeightParameters, StackedLayout, Relaxed, TinySkeleton):
     """Weight-sharing NAS-Bench-201 network: every cell shares one (6, 5) alphas tensor.
 
     Args:
@@ -84,12 +83,15 @@ class Nb201Supernet(WeightParameters, StackedLayout, TinySkeleton):
         """What the architect optimises: the alphas, then the betas with edge normalization."""
         return [self.alphas] if self.betas is None else [self.alphas, self.betas]
 
+    def alpha_parameters(self) -> list[nn.Parameter]:
+        return [self.alphas]
+
     def edge_weights(self) -> torch.Tensor | None:
         """Per-edge multipliers: per node, a softmax over its incoming edges' betas (None without betas)."""
         return None if self.betas is None else self.normalizer.edge_weights(self.betas, node_slices())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = F.softmax(self.alphas, dim=-1)
+        weights = self.op_weights(self.alphas)  # softmax, or the method's relaxation
         edge_weights = self.edge_weights()
         x = self.stem(x)
         recomputed = (recomputed_cells([not isinstance(cell, Nb201SearchCell) for cell in self.cells])
