@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from nasbench_pc.cli import main
+from nasbench_pc.console import console
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.plugins import beta_darts, drnas, sdarts
 from nasbench_pc.schedules import linear, value_at
@@ -256,3 +257,13 @@ def test_compare_divides_by_the_first_method_named_and_records_each_schedule(tmp
     assert [r["method"] for r in rows] == ["beta-darts", "darts-1st", "sdarts-rs"]  # the table's order
     assert [r["baseline"] for r in rows] == ["sdarts-rs"] * 3  # the ratios divide by the first named
     assert rows[2]["time_vs_baseline"] == 1.0
+
+
+def test_methods_says_where_a_restricted_method_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console, "width", 200)
+    detail = " ".join(CliRunner().invoke(main, ["methods", "drnas"]).output.replace("│", " ").split())
+    assert "search space nas-bench-201 (runs on nas-bench-201 only)" in detail
+    listing = " ".join(CliRunner().invoke(main, ["methods"]).output.replace("│", " ").split())
+    assert "DrNAS: Dirichlet-sampled op weights (one-stage NAS-Bench-201 search) (nas-bench-201 only)" in listing
+    assert "beta-DARTS: DARTS (first order) with the beta-decay regulariser on the architecture loss (space darts)" \
+        in listing

@@ -35,7 +35,7 @@ def _method_detail(name: str) -> None:
     table = Table(title=f"{name}: {m.description}", show_header=False)
     table.add_column("item", style="bold")
     table.add_column("value", overflow="fold")
-    table.add_row("search space", m.space)
+    table.add_row("search space", m.space if not m.spaces else f"{m.space} (runs on {', '.join(m.spaces)} only)")
     table.add_row("sampler", m.sampler + "".join(f" {k}={v}" for k, v in m.sampler_options.items()))
     table.add_row("normalizer", m.normalizer)
     table.add_row("architecture gradient", "second order (unrolled)" if m.order == 2 else "first order")
@@ -44,6 +44,13 @@ def _method_detail(name: str) -> None:
     table.add_row("own settings", "\n".join(f"{s.name}={s.default!r}: {s.help}" for s in m.settings) or
                   "none (--method-option has nothing to set)")
     console.print(table)
+
+
+def _space_words(method: Method) -> str:
+    """Its default space, or the only ones it runs on (``Method.spaces``)."""
+    if method.spaces:
+        return f"{', '.join(method.spaces)} only"
+    return f"space {method.space}"
 
 
 @click.command()
@@ -67,11 +74,11 @@ def methods(method: str | None) -> None:
         sampler = m.sampler + "".join(f" {k}={v}" for k, v in m.sampler_options.items())
         h = m.hparams
         table.add_row(name, sampler, m.normalizer, str(m.order), str(h.batch_size), f"{h.lr:g}", f"{h.arch_lr:g}",
-                      str(h.warmup_epochs), *([f"{m.description} (space {m.space})"] if wide else []))
+                      str(h.warmup_epochs), *([f"{m.description} ({_space_words(m)})"] if wide else []))
     console.print(table)
     if not wide:
         for name, m in registered:
-            console.print(f"[bold]{escape(name)}[/bold] (space {escape(m.space)}): {escape(m.description)}",
+            console.print(f"[bold]{escape(name)}[/bold] ({escape(_space_words(m))}): {escape(m.description)}",
                           highlight=False)
     if (own := settings_table(registered)) is not None:
         console.print(own)
