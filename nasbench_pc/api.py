@@ -142,12 +142,13 @@ def create_supernet(method: str | Method, *, num_classes: int = 10, in_channels:
     supernet = search_space.build(sampler, normalizer, num_classes=num_classes, in_channels=in_channels,
                                   method=resolved.name, **shape)
     hooks = method_hooks(resolved)
+    relaxed = hasattr(supernet, "fixed_weights")  # built with the kit's Relaxed mixin
     wants = [name for name in RELAXATION_HOOKS if hasattr(hooks, name)]
-    if wants and not hasattr(supernet, "fixed_weights"):
+    if wants and not relaxed:
         raise ConfigError(f"The method {resolved.name} relaxes the op choice its own way ({', '.join(wants)}), but the "
                           f"{search_space.name} space's supernet ({type(supernet).__name__}) always uses softmax: "
                           f"build it with the kit's Relaxed mixin (nasbench_pc.supernet), or pick another method.")
-    if hasattr(supernet, "fixed_weights"):
+    if relaxed:
         supernet.relaxation = hooks  # its edges' weights come from the method's arch_weights (softmax without)
     return supernet
 

@@ -307,16 +307,9 @@ class Search:
         """The method's ``epoch_start`` hook, if it has one (a temperature schedule sets the supernet's temperature):
         called at the start of every epoch, also of one continued after a resume, so it must depend on the epoch
         alone. What it returns goes into the epoch's record under ``"method"``."""
-        hook = getattr(self.hooks, "epoch_start", None)
-        if hook is None:
+        if not hasattr(self.hooks, "epoch_start"):
             return {}
-        try:
-            values = hook(epoch=epoch, epochs=self.config.epochs, supernet=self.model)
-        except NasbenchError:
-            raise
-        except Exception as exc:
-            raise PluginError(f"The epoch_start hook of the method {self.method.name} failed at epoch {epoch + 1}: "
-                              f"{brief(exc)}. {_KEPT}") from exc
+        values = self._call_hook("epoch_start", epoch=epoch, epochs=self.config.epochs, supernet=self.model)
         if values is not None and not isinstance(values, Mapping):
             raise PluginError(f"The epoch_start hook of the method {self.method.name} returned {values!r}; it "
                               f"returns a dict of numbers for the epoch's record, or None.")
