@@ -27,6 +27,14 @@ backward (which, for recomputed cells, leave out the one cell recomputed at a ti
 of memory allocated over the step (torch.profiler's memory events, which include that recomputation), and step
 time.
 
+--search-step times whole search steps instead, for any method of the family on --space: the architecture step, the
+method's hooks (a Gumbel or Dirichlet draw per forward, SDARTS' perturbation, a regulariser) and the weight step,
+exactly ``Search.train_step`` on the synthetic data at the paper preset's shape (the space's default supernet),
+interleaved, each method's median over --repeats steps and its ratio to darts-1st's:
+
+    python benchmarks/supernet_cost.py --search-step --space nas-bench-201 --batch 64 \
+        --methods darts-1st gdas drnas sdarts-rs sdarts-adv beta-darts
+
 The --reference-* options time the reference model_search.py from a checkout you provide
 (its folder must hold model_search.py, operations.py and genotypes.py), in the same process
 and under the same settings, interleaved with ours, for a side-by-side comparison.
@@ -38,6 +46,7 @@ import argparse
 import contextlib
 import json
 import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -92,11 +101,17 @@ def main() -> None:
                         "layout (stacking and channels-last off)")
     parser.add_argument("--api", action="store_true", help="also each method through create_supernet alone, in a "
                         "fresh process (what a Python API user's own loop gets)")
+    parser.add_argument("--search-step", action="store_true", help="time whole search steps (architecture step, "
+                        "the method's hooks, weight step) of each method on --space instead")
+    parser.add_argument("--space", default="darts", help="the search space of --search-step")
     parser.add_argument("--json", help="also write the step times and ratios to this file (benchmarks/cpu_sweep.py)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/benchmarks.md")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.search_step:
+        search_steps(args)
+        return
     layout = stacking.prepare("cpu")
     torch.manual_seed(0)
     nets: dict[str, torch.nn.Module] = {
@@ -179,6 +194,39 @@ def main() -> None:
             "over_reference": ratios_to_reference}, indent=1))
     for name, cols, body in tables:
         print_table(name, cols, body, args.markdown)
+
+
+def search_steps(args: argparse.Namespace) -> None:
+    """--search-step: each method's ``Search.train_step`` on --space, interleaved, against darts-1st's."""
+    from nasbench_pc.search.loop import Search  # noqa: PLC0415 (only this mode builds searches)
+    from nasbench_pc.search.presets import resolve_config  # noqa: PLC0415
+
+    methods = list(dict.fromkeys(["darts-1st", *args.methods]))
+    searches, batches, times = {}, {}, {m: [] for m in methods}
+    for m in methods:
+        config = resolve_config(m, "paper", space=args.space, dataset="synthetic", batch_size=args.batch,
+                                warmup_epochs=0, device="cpu")
+        search = searches[m] = Search(config)
+        search._method_epoch_start(0)  # the method's epoch-0 values (tau, eps, lambda)
+        batches[m] = search.to_device(next(search.weight_stream.iterate(0)))
+        search.train_step(batches[m], lr=config.lr, arch_step=True)  # warm-up
+    for _ in range(args.repeats):
+        for m in methods:
+            start = time.perf_counter()
+            searches[m].train_step(batches[m], lr=searches[m].config.lr, arch_step=True)
+            times[m].append(time.perf_counter() - start)
+    base = statistics.median(times["darts-1st"])
+    shape = searches["darts-1st"].config.space_options
+    machine = f"{cpu_model()}, {isa()}, torch {torch.__version__}, {args.threads} threads"
+    title = (f"One search step (architecture step + weight step), {args.space} {shape}, batch {args.batch}, "
+             f"CPU ({machine})")
+    lines = [[m, f"{statistics.median(times[m]):.3f}", f"{statistics.median(times[m]) / base:.2f}x"]
+             for m in methods]
+    if args.json:
+        Path(args.json).write_text(json.dumps({"space": args.space, "batch": args.batch, "machine": machine,
+                                               "step_s": {m: statistics.median(t) for m, t in times.items()}},
+                                              indent=1))
+    print_table(title, ["method", "step s (median)", "over darts-1st"], lines, args.markdown)
 
 
 _API = """

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ast
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from nasbench_pc import registry
@@ -136,34 +137,45 @@ def create_supernet(method: str | Method, *, num_classes: int = 10, in_channels:
     method_options = {key: options.pop(key) for key in (*_METHOD_OPTIONS, *sampler_shortcuts()) if key in options}
     resolved = resolve_method(method, **method_options)
     search_space = registry.get("search_space", space or resolved.space)
-    shape = space_options(search_space, options)
+    shape = space_options(search_space, {**resolved.space_options.get(search_space.name, {}), **options})
     sampler = _make("sampler", resolved.sampler, resolved.sampler_options, resolved.name)
     normalizer = _make("normalizer", resolved.normalizer, resolved.normalizer_options, resolved.name)
     supernet = search_space.build(sampler, normalizer, num_classes=num_classes, in_channels=in_channels,
                                   method=resolved.name, **shape)
-    hooks = method_hooks(resolved)
+    hooks = method_hooks(resolved, space=search_space.name)
     relaxed = hasattr(supernet, "fixed_weights")  # built with the kit's Relaxed mixin
     wants = [name for name in RELAXATION_HOOKS if hasattr(hooks, name)]
     if wants and not relaxed:
-        raise ConfigError(f"The method {resolved.name} relaxes the op choice its own way ({', '.join(wants)}), but the "
-                          f"{search_space.name} space's supernet ({type(supernet).__name__}) always uses softmax: "
-                          f"build it with the kit's Relaxed mixin (nasbench_pc.supernet), or pick another method.")
+        raise ConfigError(f"The method {resolved.name} changes how edges weigh or add to their ops "
+                          f"({', '.join(wants)}), but the {search_space.name} space's supernet "
+                          f"({type(supernet).__name__}) always uses softmax: build it with the kit's Relaxed mixin "
+                          f"(nasbench_pc.supernet), or pick another method.")
     if relaxed:
         supernet.relaxation = hooks  # its edges' weights come from the method's arch_weights (softmax without)
+    if relaxed and hasattr(hooks, "initial_alphas"):  # FairDARTS starts every alpha at 0
+        with torch.no_grad():
+            for alphas in supernet.alpha_parameters():
+                alphas.copy_(hooks.initial_alphas(alphas))
+    if getattr(hooks, "aux_op", None) is not None:  # DARTS-: every edge also runs coefficient * aux_op(x)
+        supernet.attach_aux_branches(search_space.primitives, hooks.aux_op, hooks)
     return supernet
 
 
 #: the hooks of :class:`nasbench_pc.protocols.SearchHooks` that need a :class:`nasbench_pc.supernet.Relaxed` supernet
-RELAXATION_HOOKS = ("arch_weights", "perturb_weights")
+RELAXATION_HOOKS = ("arch_weights", "perturb_weights", "aux_op", "initial_alphas", "derive")
 
 
-def method_hooks(method: Method) -> Any:
+def method_hooks(method: Method, *, space: str | None = None) -> Any:
     """The method's hooks object for one search: ``Method.hooks`` called with its settings (defaults filled in for
-    those ``method.options`` leaves out), or None for a method without hooks."""
+    those ``method.options`` leaves out), and with ``space=`` the search space's name when it takes that keyword (a
+    method that does a thing its own way per space: GDAS' edge gradient and step order); None for a method without
+    hooks."""
     if method.hooks is None:
         return None
     values = {setting.name: setting.default for setting in method.settings} | dict(method.options)
     try:
+        if space is not None and _takes_space(method.hooks):
+            return method.hooks(**values, space=space)
         return method.hooks(**values)
     except NasbenchError:
         raise
@@ -171,6 +183,13 @@ def method_hooks(method: Method) -> Any:
         raise PluginError(f"The method {method.name} could not make its search hooks from the settings "
                           f"{short_repr(values)}: {brief(exc)}. Check the values given with --method-option "
                           f"(`nasbench-pc methods {method.name}` lists them).") from exc
+
+
+def _takes_space(factory: Callable[..., Any]) -> bool:
+    try:
+        return "space" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
 
 
 def _make(kind: str, name: str, options: dict[str, Any], method: str) -> Any:

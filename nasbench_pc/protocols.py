@@ -170,7 +170,19 @@ touches the architecture step; ``arch_loss`` never enters the weight step; deriv
     ``epoch_start(*, epoch, epochs, supernet)`` runs before the first step of each epoch (``epoch`` counts from 0),
     also of an epoch continued after ``--resume``, so it must depend on the epoch and the settings alone (a
     temperature or perturbation schedule). What it returns, a dict of numbers or None, is kept in the epoch's
-    metrics.jsonl record under ``"method"``."""
+    metrics.jsonl record under ``"method"``.
+
+    Attributes it may also have: ``edge_mode`` (``"weighted"``, the default, or ``"sampled"``: each edge runs only
+    the op its ``arch_weights`` picks, which then returns weights one-hot in value, as GDAS' hard Gumbel sample;
+    :class:`nasbench_pc.supernet.Sampled`), ``scalar_grad`` (with ``"sampled"``: the ops not drawn still get a
+    gradient, AutoDL's NAS-Bench-201 GDAS edge) and ``step_order`` (``"arch_then_weight"``, the default, or
+    ``"weight_then_arch"``), ``aux_op`` with ``aux_coefficient`` (every edge also adds ``aux_coefficient *
+    aux_op(x)``, a fresh copy of that candidate op, outside the op weights: DARTS-' auxiliary skip; set the
+    coefficient in ``epoch_start``), ``initial_alphas(alphas) -> Tensor`` (the starting value of each alphas
+    tensor, asked once when the supernet is built: FairDARTS' zeros) and ``derive(*, supernet) -> genotype`` (the
+    method's derive rule in place of the space's, reading the parameters, never a sample: FairDARTS' threshold).
+    ``Method.hooks`` is called with ``space=`` the search space's name when it takes
+    that keyword."""
 
     def epoch_start(self, *, epoch: int, epochs: int, supernet: Supernet) -> Mapping[str, float] | None:
         """Prepare the epoch; return numbers to record, or None."""

@@ -174,6 +174,9 @@ class Method:
     order: int = 1  # 1: first-order architecture gradient; 2: DARTS unrolled (second order)
     hparams: SearchHParams = field(default_factory=SearchHParams)
     space_hparams: dict[str, SearchHParams] = field(default_factory=dict)
+    #: per search space, the shape options the method's reference sets there (over the space's preset, under the
+    #: user's): SDARTS' DARTS space without 'none' is ``{"darts": {"drop_none": True}}``
+    space_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the search spaces it runs on (None: any); another is refused with a clear error before anything runs
     spaces: tuple[str, ...] | None = None
     #: its place among the methods ``compare``, ``bench`` and ``plan`` take when none is named (None: not among them)

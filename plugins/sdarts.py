@@ -8,6 +8,9 @@ loss. ``clip`` is the reference's: clamp each edge's row to [0, 1], a row left a
 set to 1, then the row is divided by its sum. eps grows 0.03 -> eps_max over the search, ``0.03 + (eps_max - 0.03)
 * e / T``, never quite reaching eps_max (recorded each epoch). alpha is never updated from the perturbation.
 
+On the DARTS space the search runs on the reference's ``s5`` op set, the 7 ops without 'none' (the space's
+``drop_none`` option, which ``--space-option drop_none=false`` turns off).
+
 Choices where the reference is silent (facts 4.6): with edge normalization only the op probabilities are perturbed,
 not the edges' softmax(beta). The reference's grad-clip norm also covers the NB201 alphas' weight-step gradients;
 here, as for every method, it covers the weights alone. Under data parallelism each process attacks with its own
@@ -102,7 +105,8 @@ _EPS = setting("eps_max", 0.3, "Perturbation radius heading for this (0.03 at ep
 @hookimpl
 def register_methods() -> dict[str, Method]:
     common: dict[str, Any] = dict(sampler="full", normalizer="none", order=1, hparams=DARTS_HPARAMS,
-                                  space_hparams={"nas-bench-201": FAMILY_NB201_HPARAMS})
+                                  space_hparams={"nas-bench-201": FAMILY_NB201_HPARAMS},
+                                  space_options={"darts": {"drop_none": True}})  # the reference's s5: 7 ops
     return {
         "sdarts-rs": Method(name="sdarts-rs", description="SDARTS-RS: the weight step on randomly perturbed "
                             "architecture weights (U(-eps, eps))", settings=(_EPS,), hooks=_rs, **common),

@@ -11,11 +11,13 @@ import torch
 
 import nasbench_pc  # noqa: F401  (registers the timm models)
 from nasbench_pc.errors import ConfigError, GenotypeError
-from nasbench_pc.networks.cost import count_params
+from nasbench_pc.networks.cost import count_params, genotype_cost
 from nasbench_pc.plugins.darts_space.network import Cell, DartsNetwork, drop_path, reduction_cells
 from nasbench_pc.plugins.darts_space.ops import FactorizedReduce, Identity
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "derived_golden.json").read_text())
+# params and MACs of the reference model.py for the DARTS-family genotypes (how they were made: its "source")
+FAMILY = json.loads((Path(__file__).parent / "data" / "published_genotypes_golden.json").read_text())
 
 
 # Counts of the reference model.py (quark0/darts cnn/model.py) for the same genotype and setting,
@@ -26,11 +28,25 @@ GOLDEN = json.loads((Path(__file__).parent / "data" / "derived_golden.json").rea
     ("darts_v2_cifar", 3_349_342),
     ("pc_darts_imagenet", 5_342_464),
     ("darts_v2_imagenet", 4_718_752),
+    ("fairdarts_a_cifar", 2_360_782),  # FairDARTS' own model.py (DCOCell): tests/data/published_genotypes_golden.json
 ])
 def test_published_models_have_the_reference_parameter_count(name: str, params: int) -> None:
     with torch.device("meta"):
         model = timm.create_model(name)
     assert count_params(model) == params
+
+
+@pytest.mark.parametrize(("network", "name"), [(network, name) for network in ("cifar", "imagenet")
+                                                 for name in FAMILY[network]])
+def test_darts_family_genotypes_cost_what_the_reference_model_py_costs(network: str, name: str) -> None:
+    shape = {"cifar": {}, "imagenet": dict(init_channels=48, layers=14, num_classes=1000)}[network]
+    with torch.device("meta"):
+        ours = DartsNetwork(name, stem=network, **shape)
+        model = timm.create_model(f"darts_{network}", genotype=name)
+    golden = FAMILY[network][name]
+    assert count_params(ours) == count_params(model) == golden["params"]
+    cost = genotype_cost(name, network)  # a forward on the meta device: shapes are checked, nothing is computed
+    assert (cost.params, cost.macs) == (golden["params"], golden["macs"])
 
 
 def test_auxiliary_head_is_off_by_default_and_not_counted() -> None:

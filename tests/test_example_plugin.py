@@ -25,7 +25,7 @@ PACKAGE = Path(__file__).parent.parent / "docs" / "examples" / "nasbench-pc-exam
 SOURCE = PACKAGE / "nasbench_pc_example"
 # The public plugin API: nothing of the built-in plugins, nothing of the harness's internals.
 PUBLIC = {"nasbench_pc", "nasbench_pc.interfaces", "nasbench_pc.errors", "nasbench_pc.supernet.mixed_op",
-          "nasbench_pc.results.evaluation"}
+          "nasbench_pc.results.evaluation", "nasbench_pc.settings", "nasbench_pc.schedules"}
 TINY = ("--limit", "64", "--batch-size", "16", "--steps-per-epoch", "2", "--device", "cpu")
 
 
@@ -44,7 +44,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     assert (site / "nasbench_pc_example-0.1.0.dist-info" / "entry_points.txt").read_text().split() == [
         "[nasbench_pc]", "csv_log", "=", "nasbench_pc_example.csv_log", "param_count", "=",
         "nasbench_pc_example.evaluator", "pc_random", "=", "nasbench_pc_example.method", "random_partial", "=",
-        "nasbench_pc_example.sampler"]
+        "nasbench_pc_example.sampler", "snas", "=", "nasbench_pc_example.snas"]
     return Installed(env, source, site)
 
 
@@ -90,7 +90,8 @@ def test_plugins_lists_each_plugin_with_its_distribution_module_and_registration
     out = _cli(env, tmp_path, "plugins")
     for name, module, registers in (("csv_log", "csv_log", ""), ("param_count", "evaluator", "evaluators: param-count"),
                                     ("pc_random", "method", "methods: pc-random"),
-                                    ("random_partial", "sampler", "samplers: random-partial")):
+                                    ("random_partial", "sampler", "samplers: random-partial"),
+                                    ("snas", "snas", "methods: snas")):
         row = rf"│ {name} +│ nasbench-pc-example 0\.1\.0 +│ nasbench_pc_example\.{module} +│ {registers} *│"
         assert re.search(row, out.stdout), out.stdout
     assert "failed" not in out.stdout + out.stderr

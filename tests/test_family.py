@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,20 +15,28 @@ import time
 from pathlib import Path
 
 import pytest
+import test_nas_bench_201 as reference
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
+from nasbench_pc import genotypes
+from nasbench_pc.api import create_supernet
 from nasbench_pc.cli import main
 from nasbench_pc.console import console
-from nasbench_pc.errors import ConfigError
-from nasbench_pc.plugins import beta_darts, drnas, sdarts
+from nasbench_pc.errors import ConfigError, GenotypeError
+from nasbench_pc.plugins import beta_darts, darts_minus, drnas, fairdarts, gdas, sdarts
+from nasbench_pc.plugins.darts_space.genotype import is_sparse
+from nasbench_pc.plugins.darts_space.network import DartsNetwork, SparseCell
 from nasbench_pc.schedules import linear, value_at
 from nasbench_pc.search import Search, run_search
 from nasbench_pc.search.presets import resolve_config
+from nasbench_pc.supernet import MixedOp, Sampled, plain_path
 
 NB201_TINY = dict(space="nas-bench-201", init_channels=4, cells_per_stage=1, image_size=8, batch_size=16, limit=64,
                   epochs=2, dataset="synthetic")
+
+xautodl = reference.xautodl  # the reference fixture: a skip without xautodl, a failure in CI
 
 
 # -- schedules (H3) --------------------------------------------------------------------------------------------------
@@ -204,14 +213,270 @@ def test_perturbation_is_the_weight_steps_alone_and_arch_terms_the_arch_steps_al
     assert spy.events == ["perturb"]
 
 
-@pytest.mark.parametrize("method", ["beta-darts", "sdarts-rs", "sdarts-adv", "drnas"])
+# -- the space and the presets --------------------------------------------------------------------------------------
+
+
+def test_drop_none_leaves_none_out_of_every_edge_and_the_methods_of_7_op_references_set_it() -> None:
+    net = create_supernet("darts-1st", init_channels=4, layers=3, drop_none=True)
+    assert net.primitives == ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
+                              "dil_conv_3x3", "dil_conv_5x5")
+    assert net.alphas_normal.shape == (14, 7)
+    assert all(len(m._ops) == 7 for m in net.modules() if isinstance(m, MixedOp))
+    assert {m: resolve_config(m, "quick").space_options["drop_none"] for m in (
+        "sdarts-rs", "sdarts-adv", "fairdarts", "darts-1st", "gdas", "beta-darts", "darts-minus")} == {
+        "sdarts-rs": True, "sdarts-adv": True, "fairdarts": True, "darts-1st": False, "gdas": False,
+        "beta-darts": False, "darts-minus": False}
+    assert resolve_config("sdarts-rs", "quick", drop_none=False).space_options["drop_none"] is False  # the user's wins
+
+
+def test_the_quick_preset_scales_lr_min_too_where_the_scaled_lr_would_fall_below_it() -> None:
+    fair = resolve_config("fairdarts", "quick", batch_size=16)  # 0.005 -> 0.001 at batch 128
+    assert (fair.lr, fair.lr_min) == pytest.approx((0.000625, 0.000125))
+    assert resolve_config("fairdarts", "quick").lr_min == pytest.approx(0.001)  # 0.00125 at 32 is still above it
+    darts = resolve_config("darts-1st", "quick")  # 0.025 at 64 -> 0.0125 at 32 stays above 0.001
+    assert (darts.lr, darts.lr_min) == pytest.approx((0.0125, 0.001))
+
+
+# -- GDAS (H1 hard Gumbel, H2 one op per edge, H10 step order) -------------------------------------------------------
+
+
+def test_gdas_supernet_draws_the_references_sample_logits_and_gradients(xautodl) -> None:
+    """AutoDL's TinyNetworkGDAS and ours, same weights, alphas, temperature and seed, float64: the same Gumbel draw,
+    so the same logits and the same gradient of every alpha and weight (AutoDL's NAS-Bench-201 edge: the ops not
+    drawn add their weight as a scalar, so every alpha gets a gradient)."""
+    from xautodl.models.cell_operations import NAS_BENCH_201
+    from xautodl.models.cell_searchs.search_model_gdas import TinyNetworkGDAS
+
+    ref = TinyNetworkGDAS(16, 5, 4, 10, NAS_BENCH_201, False, True).double()
+    ours = create_supernet("gdas", space="nas-bench-201").double()
+    reference._fill(ref.get_weights(), 0.0)
+    reference._fill(ref.get_alphas(), 100.0)
+    reference._copy(ref, ours)
+    ref.set_tau(3.7)
+    ours.relaxation.tau = 3.7
+    x, y = reference._input(), torch.tensor([0, 7])
+    torch.manual_seed(5)
+    ref_logits = ref(x)[1]
+    F.cross_entropy(ref_logits, y).backward()
+    torch.manual_seed(5)
+    logits = ours(x)
+    F.cross_entropy(logits, y).backward()
+    assert torch.equal(logits, ref_logits)
+    assert torch.equal(ours.alphas.grad, ref.arch_parameters.grad)
+    assert ours.alphas.grad.abs().min().item() > 0  # every alpha learns from the step
+    used = [(p.grad, q.grad) for p, q in zip(ours.weight_parameters(), ref.get_weights(), strict=True)]
+    assert all((a is None) == (b is None) for a, b in used)
+    assert sum(a is None for a, _ in used) == 300  # the ops not drawn ran nowhere, so their weights have no gradient
+    assert all(torch.equal(a, b) for a, b in used if a is not None)
+    assert str(ours.genotype()) == ref.genotype().tostr()  # derive reads the alphas, never a sample
+
+
+def test_gdas_draws_each_op_as_often_as_softmax_says_whatever_the_temperature() -> None:
+    alphas = torch.tensor([[0.5, -1.0, 1.5, 0.0]]).expand(40000, 4).contiguous()
+    expected = torch.softmax(alphas[0], dim=-1)
+    for tau in (0.1, 1.0, 10.0):
+        torch.manual_seed(0)
+        h = gdas.gumbel_hard(alphas, tau)
+        assert torch.equal(h.detach().sum(dim=-1), torch.ones(40000, dtype=h.dtype))  # one-hot in value
+        assert torch.allclose(h.detach().mean(dim=0), expected, atol=0.01)
+
+
+def _edge() -> tuple[MixedOp, list[torch.nn.Module]]:
+    ops = [torch.nn.Conv2d(2, 2, 1, bias=False) for _ in range(3)]
+    calls: list[torch.nn.Module] = []
+    for op in ops:
+        op.register_forward_hook(lambda module, _, __: calls.append(module))
+    return MixedOp(ops), calls
+
+
+@pytest.mark.parametrize("scalar_grad", [False, True])
+def test_a_sampled_edge_runs_the_drawn_op_alone_and_says_where_its_gradient_goes(scalar_grad: bool) -> None:
+    edge, calls = _edge()
+    x = torch.randn(2, 2, 3, 3)
+    p = torch.tensor([0.2, 0.5, 0.3], requires_grad=True)
+    hard = torch.tensor([0.0, 1.0, 0.0]) - p.detach() + p
+    out = edge(x, Sampled(hard, 1, scalar_grad))
+    assert calls == [edge._ops[1]]  # op 0 and op 2 never ran
+    assert torch.allclose(out, edge._ops[1](x))
+    out.sum().backward()
+    drawn = edge._ops[1](x).sum().item()
+    # the op not drawn: the sum of the output's gradient (numel) with the scalar term, nothing without
+    expected = [out.numel(), drawn, out.numel()] if scalar_grad else [0.0, drawn, 0.0]
+    assert p.grad.tolist() == pytest.approx(expected, rel=1e-5)
+
+
+def test_gdas_temperature_falls_from_10_to_0_1_at_the_last_epoch_and_nb201_steps_weights_first() -> None:
+    hooks = gdas.GumbelSampling(10.0, 0.1, "auto", "auto", space="nas-bench-201")
+    assert [hooks.epoch_start(epoch=e, epochs=250, supernet=None)["tau"] for e in (0, 1, 249)] == pytest.approx(
+        [10.0, 10.0 - 9.9 / 249, 0.1])
+    assert (hooks.scalar_grad, hooks.step_order) == (True, "weight_then_arch")
+    darts = gdas.GumbelSampling(10.0, 0.1, "auto", "auto", space="darts")
+    assert (darts.scalar_grad, darts.step_order) == (False, "arch_then_weight")
+    assert gdas.GumbelSampling(10.0, 0.1, "every-op", "weight-then-arch", space="darts").scalar_grad
+
+
+def test_gdas_on_nb201_takes_the_weight_step_before_the_architecture_step() -> None:
+    search = Search(resolve_config("gdas", "quick", **NB201_TINY))
+    events: list[str] = []
+    search.architect.step = lambda *a, **k: events.append("arch") or 0.0
+    step = search.optimizer.step
+    search.optimizer.step = lambda *a, **k: events.append("weights") or step(*a, **k)
+    batch = search.to_device(search.weight_stream.iterate(0, 0, 1).__next__())
+    search.train_step(batch, lr=0.01, arch_step=True)
+    assert events == ["weights", "arch"]
+
+
+@pytest.mark.parametrize("options", [dict(), dict(sampler="partial", sampler_options={"k": 2}, normalizer="edge")])
+def test_gdas_on_the_darts_space_runs_one_op_per_edge_also_recomputed_and_on_partial_channels(options) -> None:
+    grads = []
+    for checkpoint_cells in (False, True):
+        torch.manual_seed(0)
+        net = create_supernet("gdas", init_channels=4, layers=3, checkpoint_cells=checkpoint_cells, **options)
+        ran: list[torch.nn.Module] = []
+        for module in net.modules():
+            if isinstance(module, MixedOp):
+                for op in module._ops:
+                    op.register_forward_hook(lambda m, _, __, ran=ran: ran.append(m))
+        torch.manual_seed(1)
+        logits = net(torch.randn(2, 3, 8, 8))
+        assert len(ran) == 3 * 14  # one op per edge of the 3 cells
+        F.cross_entropy(logits, torch.tensor([1, 2])).backward()
+        grads.append([p.grad for p in net.arch_parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))  # the draw's gradient survives recomputation
+
+
+# -- DARTS- (H7 auxiliary branch) -------------------------------------------------------------------------------------
+
+
+def test_darts_minus_coefficient_is_1_at_epoch_0_and_0_02_at_epoch_49_of_50() -> None:
+    hooks = darts_minus.AuxiliarySkip(1.0, 50, "linear")
+    values = [hooks.epoch_start(epoch=e, epochs=50, supernet=None)["aux_coefficient"] for e in (0, 25, 49)]
+    assert values == pytest.approx([1.0, 0.5, 0.02], abs=1e-12)
+    cosine = darts_minus.AuxiliarySkip(1.0, 50, "cosine")
+    assert cosine.epoch_start(epoch=25, epochs=50, supernet=None)["aux_coefficient"] == pytest.approx(0.5)
+    assert cosine.epoch_start(epoch=10, epochs=50, supernet=None)["aux_coefficient"] == pytest.approx(
+        (1 + math.cos(math.pi * 10 / 50)) / 2)
+
+
+def test_every_darts_minus_edge_adds_its_skip_times_the_coefficient_outside_the_softmax() -> None:
+    torch.manual_seed(0)
+    net = create_supernet("darts-minus", init_channels=4, layers=3).double()
+    reference = create_supernet("darts-1st", init_channels=4, layers=3)
+    edges = [m for m in net.modules() if isinstance(m, MixedOp)]
+    assert all(edge.aux is not None for edge in edges) and len(edges) == 3 * 14
+    kinds = [type(edge.aux.op).__name__ for edge in edges]
+    # the stride-2 edges (each node's from inputs 0 and 1) of the 2 reduction cells get a FactorizedReduce; the rest
+    # the identity
+    assert (kinds.count("FactorizedReduce"), kinds.count("Identity")) == (2 * 4 * 2, 3 * 14 - 16)
+    extra = sum(p.numel() for p in net.weight_parameters()) - sum(p.numel() for p in reference.weight_parameters())
+    assert extra == sum(p.numel() for edge in edges for p in edge.aux.parameters()) > 0
+    edge, x = edges[0], torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    w = torch.softmax(torch.randn(8, dtype=torch.float64), dim=-1)
+    net.relaxation.aux_coefficient = 0.25
+    torch.testing.assert_close(edge(x, w), edge.forward_weighted(x, w) + 0.25 * x)  # stride 1: the identity
+    images = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    with plain_path():
+        plain = net(images)
+    torch.testing.assert_close(net(images), plain)  # the stacked edges add the branch too
+    net.relaxation.aux_coefficient = 0.0
+    assert not torch.allclose(net(images), plain)
+
+
+# -- FairDARTS (sigmoid, zero-one loss, sparse derive) -----------------------------------------------------------------
+
+
+def test_zero_one_loss_has_no_gradient_at_zero_and_the_closed_form_elsewhere() -> None:
+    a = torch.zeros(2, 3, requires_grad=True)
+    fairdarts.zero_one_loss([a]).backward()
+    assert torch.equal(a.grad, torch.zeros(2, 3))
+    a = torch.tensor([[0.0, 1.0, -2.0], [0.5, 3.0, 0.0]], requires_grad=True)
+    loss = fairdarts.zero_one_loss([a[:1], a[1:]])  # N counts the entries of every tensor: 6
+    loss.backward()
+    s = a.detach().sigmoid()
+    assert loss.item() == pytest.approx(-((s - 0.5) ** 2).mean().item())
+    torch.testing.assert_close(a.grad, -(2 / 6) * (s - 0.5) * s * (1 - s))
+
+
+def test_fairdarts_weighs_each_op_by_its_sigmoid_from_alpha_zero_with_its_own_adam() -> None:
+    search = Search(resolve_config("fairdarts", "quick", **NB201_TINY))
+    net = search.model
+    assert torch.equal(net.alphas, torch.zeros(6, 5))
+    assert torch.equal(net.op_weights(net.alphas), torch.full((6, 5), 0.5))  # no softmax: the weights sum to 2.5
+    group = search.architect.optimizer.param_groups[0]
+    assert (type(search.architect.optimizer).__name__, group["lr"], group["betas"], group["weight_decay"]) == (
+        "Adam", 3e-3, (0.9, 0.999), 1e-3)
+    assert resolve_config("fairdarts", "paper").space_options["drop_none"] is True  # its 7 ops on the DARTS space
+
+
+def test_fairdarts_keeps_an_op_only_above_the_threshold_so_a_node_has_0_1_or_2_inputs() -> None:
+    ops = ("max_pool_3x3", "skip_connect", "sep_conv_3x3")
+    logit = torch.tensor(0.85).logit().item()
+    w = torch.full((14, 3), -3.0)  # 4 nodes: edges 0-1, 2-4, 5-8, 9-13
+    w[0, 2], w[1, 1] = 2.0, logit + 0.01  # node 2: both edges pass
+    w[2, 0], w[3, 2] = 2.0, logit - 0.01  # node 3: one passes, the other is among the top 2 but below
+    w[5, 2], w[6, 2] = logit - 0.5, logit - 0.6  # node 4: none passes
+    w[13, 1], w[11, 0] = 3.0, 2.0  # node 5: from node 4 (no ops: kept, never run, as FairDARTS_c) and node 2
+    gene = fairdarts.sparse_cell(w.sigmoid(), None, ops, 4, 0.85)
+    assert gene == [("sep_conv_3x3", 2, 0), ("skip_connect", 2, 1), ("max_pool_3x3", 3, 0),
+                    ("skip_connect", 5, 4), ("max_pool_3x3", 5, 2)]
+    nothing = fairdarts.sparse_cell(torch.full((14, 3), 0.5), None, ops, 4, 0.85)
+    assert nothing == [("max_pool_3x3", 2, 0)]  # a cell keeps its strongest op rather than have no output
+    w = torch.full((14, 3), -3.0)
+    w[2, 2], w[11, 1] = 2.0, 3.0  # node 3 from input 0; node 5 from node 4, which has no op
+    assert fairdarts.sparse_cell(w.sigmoid(), None, ops, 4, 0.85) == [("sep_conv_3x3", 3, 0)]
+
+
+def test_a_sparse_genotype_builds_fairdarts_dcocell_and_round_trips() -> None:
+    space = genotypes.space_named("darts")
+    a, c = space.parse("FairDARTS_a"), space.parse("FairDARTS_c")
+    assert is_sparse(a) and not is_sparse(space.parse("DARTS_V2"))
+    assert genotypes.from_json(genotypes.to_json(c)) == c == space.parse(space.to_text(c))
+    net = DartsNetwork(c, init_channels=4, layers=3).eval()
+    assert all(isinstance(cell, SparseCell) for cell in net.cells)
+    assert [cell.multiplier for cell in net.cells] == [3, 4, 4]  # normal: nodes 2, 4, 5; reduction: all four
+    unused = net.cells[0]._ops["5"]["3"][0]  # node 5 <- node 3, which has no op: built, never run
+    ran = []
+    unused.register_forward_hook(lambda *_: ran.append(1))
+    assert net(torch.randn(2, 3, 16, 16)).shape == (2, 10) and ran == []
+    assert space.cell_lines(c)["normal cell"][2] == ("node 3 = skip_connect(node 1) [not run: node 1 has no op] + "
+                                                     "sep_conv_3x3(c_{k-2})")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Genotype(normal=[('sep_conv_3x3', 2, 0), ('skip_connect', 1)], normal_concat=[2], reduce=[('skip_connect', 2, "
+     "0)], reduce_concat=[2])", "Edge 1 of the sparse normal cell is ('skip_connect', 1)"),
+    ("Genotype(normal=[('sep_conv_3x3', 3, 2)], normal_concat=[2], reduce=[('skip_connect', 2, 0)], "
+     "reduce_concat=[2])", "Node 3 of the sparse normal cell reads only nodes that get no op"),
+    ("Genotype(normal=[('sep_conv_3x3', 2, 2)], normal_concat=[2], reduce=[('skip_connect', 2, 0)], "
+     "reduce_concat=[2])", "feeds node 2 from input 2, but that node can only read inputs 0..1"),
+    ("Genotype(normal=[('sep_conv_3x3', 2, 0)], normal_concat=[2], reduce=[], reduce_concat=[2])",
+     "The sparse reduce cell lists no edges"),
+])
+def test_a_sparse_genotype_that_cannot_be_built_is_refused_with_the_reason(text: str, message: str) -> None:
+    with pytest.raises(GenotypeError, match=re.escape(message)):
+        genotypes.space_named("darts").parse(text)
+
+
+def test_fairdarts_on_nas_bench_201_keeps_the_best_op_above_the_threshold_else_none() -> None:
+    net = create_supernet("fairdarts", space="nas-bench-201", init_channels=4, cells_per_stage=1)
+    with torch.no_grad():
+        net.alphas.copy_(torch.tensor([[0, 0, 0, 2.0, 0], [0, 0, 1.0, 0, 0], [0, 3.0, 0, 0, 0],
+                                       [0, 0, 0, 0, 2.5], [0, 0, 0, 0, 0], [0, 0, 0, 1.8, 1.7]]))
+    assert str(net.genotype()) == ("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|"
+                                   "nor_conv_3x3~2|")
+
+
+@pytest.mark.parametrize("method", ["beta-darts", "sdarts-rs", "sdarts-adv", "drnas", "gdas", "darts-minus",
+                                    "fairdarts"])
 def test_each_family_member_searches_and_records_its_schedule(method: str, tmp_path: Path) -> None:
     result = run_search(resolve_config(method, "quick", **NB201_TINY), tmp_path / "run")
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     expected = {"beta-darts": [{"beta_decay_lambda": 0.0}, {"beta_decay_lambda": 0.5}],
                 "sdarts-rs": [{"epsilon": 0.03}, {"epsilon": 0.165}],
-                "sdarts-adv": [{"epsilon": 0.03}, {"epsilon": 0.165}], "drnas": [None, None]}[method]
-    assert [r.get("method") for r in records] == pytest.approx(expected)
+                "sdarts-adv": [{"epsilon": 0.03}, {"epsilon": 0.165}], "drnas": [None, None],
+                "gdas": [{"tau": 10.0}, {"tau": 0.1}],
+                "darts-minus": [{"aux_coefficient": 1.0}, {"aux_coefficient": 0.98}], "fairdarts": [None, None]}[method]
+    assert [r.get("method") and {k: round(v, 12) for k, v in r["method"].items()} for r in records] == expected
     assert len(result.genotype.ops) == 6
 
 
@@ -224,8 +489,9 @@ def _cli(*args: str, wait: bool = True):
 
 
 def test_a_stochastic_search_stopped_and_resumed_ends_where_an_unstopped_one_does(tmp_path: Path) -> None:
-    args = ["search", "--method", "drnas", "--dataset", "synthetic", "--epochs", "3", "--limit", "96", "-C", "4",
-            "--space-option", "cells_per_stage=1", "--image-size", "8", "--batch-size", "16", "--threads", "1", "-q"]
+    args = ["search", "--method", "gdas", "--space", "nas-bench-201", "--dataset", "synthetic", "--epochs", "3",
+            "--limit", "96", "-C", "4", "--space-option", "cells_per_stage=1", "--image-size", "8", "--batch-size",
+            "16", "--threads", "1", "-q"]
     full, stopped = tmp_path / "full", tmp_path / "stopped"
     done = _cli(*args, "--out", str(full))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -12,13 +12,21 @@ def test_primitives_in_reference_order():
                           "dil_conv_3x3", "dil_conv_5x5")
 
 
-def test_known_holds_the_four_published_genotypes():
-    assert sorted(KNOWN) == ["DARTS_V1", "DARTS_V2", "PC_DARTS_cifar", "PC_DARTS_image"]
+def test_known_holds_the_published_genotypes():
+    assert list(KNOWN) == ["DARTS_V1", "DARTS_V2", "PC_DARTS_cifar", "PC_DARTS_image", "GDAS_V1", "DrNAS_cifar10",
+                           "DrNAS_imagenet", "SDARTS_RS", "SDARTS_ADV", *(f"DARTS_MINUS_C10_S0_{i}" for i in range(5)),
+                           *(f"FairDARTS_{c}" for c in "abcdefg")]
+    assert KNOWN["FairDARTS_a"].normal == [("sep_conv_3x3", 2, 0), ("sep_conv_5x5", 2, 1), ("max_pool_3x3", 4, 0),
+                                           ("sep_conv_3x3", 5, 0)]  # sparse: no node 3
+    assert KNOWN["FairDARTS_g"].reduce[-1] == ("dil_conv_3x3", 5, 4)  # as fairdarts/genotypes.py @270cfc9 has it
     pc = KNOWN["PC_DARTS_cifar"]
     assert pc.normal[:2] == [("sep_conv_3x3", 1), ("skip_connect", 0)]
     assert pc.reduce[-1] == ("sep_conv_3x3", 2)
     assert KNOWN["PC_DARTS_image"].normal[-1] == ("dil_conv_5x5", 4)
     assert KNOWN["DARTS_V2"].normal[-1] == ("dil_conv_3x3", 2)
+    assert KNOWN["GDAS_V1"].reduce[-1] == ("sep_conv_5x5", 1)  # the author's copy; FairDARTS' reads input 2
+    assert KNOWN["SDARTS_ADV"].reduce[-1] == ("sep_conv_5x5", 4)
+    assert KNOWN["DARTS_MINUS_C10_S0_4"].reduce[:3] == [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("max_pool_3x3", 0)]
     assert all(g.normal_concat == [2, 3, 4, 5] == g.reduce_concat for g in KNOWN.values())
 
 

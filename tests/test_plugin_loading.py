@@ -104,8 +104,9 @@ def test_an_unknown_name_points_at_the_plugin_that_failed_to_load(tmp_path: Path
     assert failure.error.startswith("SyntaxError: ")
     assert "darts" in registry.available("method")  # the others loaded
     with pytest.raises(ConfigError, match=r"Unknown method 'random-search'\. Available: beta-darts, darts, darts-1st, "
-                                          r"drnas, en-only, pc-darts, pc-only, sdarts-adv, sdarts-rs\. \(the plugin "
-                                          r"'bad_syntax' failed to load: "
+                                          r"darts-minus, drnas, en-only, fairdarts, gdas, pc-darts, pc-only, "
+                                          r"sdarts-adv, "
+                                          r"sdarts-rs\. \(the plugin 'bad_syntax' failed to load: "
                                           r"SyntaxError: "):
         registry.get("method", "random-search")
 
@@ -146,8 +147,9 @@ def test_malformed_hooks_lose_only_their_contribution(malformed: None) -> None:
         ("listy", "register_methods", "returned a list, not a dict {name: a nasbench_pc.interfaces.Method}"),
         ("half_good", "register_methods", "registered 'not-a-method' as a str, not a nasbench_pc.interfaces.Method"),
     ]
-    assert sorted(registry.available("method")) == ["beta-darts", "darts", "darts-1st", "drnas", "en-only", "fine",
-                                                    "pc-darts", "pc-only", "sdarts-adv", "sdarts-rs"]
+    assert sorted(registry.available("method")) == ["beta-darts", "darts", "darts-1st", "darts-minus", "drnas",
+                                                    "en-only", "fairdarts", "fine", "gdas", "pc-darts", "pc-only",
+                                                    "sdarts-adv", "sdarts-rs"]
     assert sorted(registry.available("sampler")) == ["full", "partial"]
     with pytest.raises(ConfigError, match=r"\(the plugin 'listy' failed in register_methods: returned a list"):
         registry.get("method", "listed")

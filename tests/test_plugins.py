@@ -82,9 +82,10 @@ def test_duplicate_names_are_refused_with_both_plugins_named():
 def test_builtins_come_through_the_entry_point_group():
     names = {name for name, _ in registry.plugin_manager().list_name_plugin()}
     assert {"darts_space", "full_channels", "partial_channels", "edge_normalization", "darts", "pc_darts",
-            "beta_darts", "sdarts", "drnas"} <= names
-    assert sorted(registry.available("method")) == ["beta-darts", "darts", "darts-1st", "drnas", "en-only", "pc-darts",
-                                                    "pc-only", "sdarts-adv", "sdarts-rs"]
+            "beta_darts", "sdarts", "drnas", "gdas", "darts_minus", "fairdarts"} <= names
+    assert sorted(registry.available("method")) == ["beta-darts", "darts", "darts-1st", "darts-minus", "drnas",
+                                                    "en-only", "fairdarts", "gdas", "pc-darts", "pc-only",
+                                                    "sdarts-adv", "sdarts-rs"]
 
 
 def test_cli_lists_methods_and_reports_errors_without_traceback():

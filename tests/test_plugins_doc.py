@@ -45,7 +45,7 @@ def _package_files() -> set[str]:
 def test_every_block_is_one_the_tests_exercise():
     kinds = [_kind(lang, body) for lang, body in BLOCK.findall(DOC.read_text())]
     assert set(kinds) == {"listing", "layout", "example", "shell"}
-    assert (kinds.count("listing"), kinds.count("shell")) == (6, 8)
+    assert (kinds.count("listing"), kinds.count("shell")) == (7, 9)
 
 
 def test_each_listing_is_the_file_it_names():
@@ -114,7 +114,7 @@ def test_the_installed_package_shows_in_plugins_and_methods(shell):
     assert (folder / "site" / "nasbench_pc_example-0.1.0.dist-info" / "entry_points.txt").is_file()
     output = _output(ran, "nasbench-pc plugins")
     for name, module in (("csv_log", "csv_log"), ("param_count", "evaluator"), ("pc_random", "method"),
-                         ("random_partial", "sampler")):
+                         ("random_partial", "sampler"), ("snas", "snas")):
         assert f"{name} nasbench-pc-example 0.1.0 nasbench_pc_example.{module}" in output
     assert "pc-random random-partial k=4 edge 1 256 0.1 0.0006 15" in output  # the methods table
     assert "param-count params (search shape) (lower is better)" in output  # the evaluators table
@@ -129,6 +129,15 @@ def test_the_search_writes_metrics_csv_and_the_evaluations_are_kept(shell):
     default = params.pop("param-count.json")
     (hundred,) = params.values()
     assert hundred - default == 90 * (128 + 1)  # 90 more classes on the quick DARTS supernet's 128 features
+
+
+def test_the_outside_family_member_anneals_its_temperature_in_metrics_jsonl(shell):
+    folder, ran = shell
+    records = [json.loads(line) for line in (folder / "runs" / "snas" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["method"]["tau"] for r in records] == pytest.approx([1.0, 1.0 - 0.97 / 150])
+    assert json.loads((folder / "runs" / "snas" / "config.json").read_text())["config"]["method_options"] == {
+        "tau0": 1.0, "tau_min": 0.03, "anneal_epochs": 150}
+    assert '"tau": 1.0 "tau": 0.99353' in _output(ran, "--method snas")
 
 
 def test_compare_shows_the_evaluators_column(shell):

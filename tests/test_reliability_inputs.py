@@ -134,6 +134,9 @@ def _literal_concat(expression: str) -> str:
     ("Genotype(\x00)", "as a Genotype(...) literal (source code string cannot contain null bytes)"),
     ("Genotype(normal=[", "as a Genotype(...) literal ('[' was never closed"),
     ("DARTS_V3", "'DARTS_V3' is neither a known genotype (DARTS_V1, DARTS_V2, PC_DARTS_cifar, PC_DARTS_image, "
+                 "GDAS_V1, DrNAS_cifar10, DrNAS_imagenet, SDARTS_RS, SDARTS_ADV, DARTS_MINUS_C10_S0_0, "
+                 "DARTS_MINUS_C10_S0_1, DARTS_MINUS_C10_S0_2, DARTS_MINUS_C10_S0_3, DARTS_MINUS_C10_S0_4, "
+                 "FairDARTS_a, FairDARTS_b, FairDARTS_c, FairDARTS_d, FairDARTS_e, FairDARTS_f, FairDARTS_g, "
                  "NB201_best_cifar10)"),
     ("a" * 5000, "'" + "a" * 56 + "... is neither a known genotype"),
     ("~no-such-user-xyz/genotype.json", "'~no-such-user-xyz/genotype.json' is neither a known genotype"),

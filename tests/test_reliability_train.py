@@ -27,6 +27,7 @@ from nasbench_pc.networks.recipes import choose_recipe, make_config
 from nasbench_pc.networks.recipes import learning_rate as lr_at
 from nasbench_pc.networks.train import TrainProgress, epoch_batches, resume, train
 from nasbench_pc.plugins.darts_space.network import DartsNetwork
+from nasbench_pc.plugins.darts_space.space import PUBLISHED_RECIPES, DartsSearchSpace
 from nasbench_pc.runtime.interrupt import Interrupted
 
 #: The tiny run of the signal tests: 4 steps per epoch, drop path on (the DARTS recipe) and augmentation.
@@ -68,6 +69,28 @@ def test_published_genotypes_get_their_papers_recipe() -> None:
     assert (pc.recipe, pc.hparams.drop_path) == ("pc-darts", 0.3)
     image = make_config("PC_DARTS_image", dataset="imagenet").hparams
     assert (image.batch_size, image.lr, image.lr_schedule, image.warmup_epochs) == (1024, 0.5, "linear", 5)
+
+
+@pytest.mark.parametrize("name, recipe", [
+    ("GDAS_V1", "darts"), ("SDARTS_RS", "darts"), ("SDARTS_ADV", "darts"), ("DARTS_MINUS_C10_S0_0", "darts"),
+    ("DrNAS_cifar10", "pc-darts"),
+])
+def test_darts_family_genotypes_get_their_repositorys_cifar_recipe(name: str, recipe: str) -> None:
+    config = make_config(name, dataset="cifar10")
+    assert (config.recipe, config.hparams.drop_path) == (recipe, {"darts": 0.2, "pc-darts": 0.3}[recipe])
+    assert config.recipe_reason.startswith(f"{name} is a published ")
+    assert config.recipe_reason.endswith(f" genotype, trained with the {recipe} recipe")
+
+
+def test_every_published_darts_genotype_names_its_search_and_recipe() -> None:
+    space = DartsSearchSpace()
+    assert list(space.provenance) == list(space.known) == list(PUBLISHED_RECIPES)
+
+
+def test_drnas_imagenet_genotype_gets_the_pc_darts_imagenet_recipe() -> None:
+    config = make_config("DrNAS_imagenet", dataset="imagenet")
+    assert config.recipe_reason == "DrNAS_imagenet is a published drnas genotype, trained with the pc-darts recipe"
+    assert config.hparams == make_config("PC_DARTS_image", dataset="imagenet").hparams
 
 
 def test_darts_imagenet_recipe_is_the_reference_train_imagenet() -> None:
@@ -133,8 +156,9 @@ def test_recipe_option_overrides_and_unknown_provenance_gets_the_default(tmp_pat
 
 def test_recipe_is_listed_in_help_printed_at_start_and_stored(tmp_path: Path) -> None:
     help_text = " ".join(invoke("train", "--help").output.split()).replace("- ", "-")  # click wraps at hyphens
-    assert "auto: the genotype's search space picks (SearchSpace.recipe_for). DARTS: DARTS_V1/DARTS_V2 -> darts, " \
-           "PC_DARTS_cifar/PC_DARTS_image -> pc-darts" in help_text
+    assert "auto: the genotype's search space picks (SearchSpace.recipe_for). DARTS: DARTS_V1/DARTS_V2, GDAS_V1, " \
+           "SDARTS_RS/SDARTS_ADV, DARTS_MINUS_C10_S0_0..4, FairDARTS_a..g -> darts, PC_DARTS_cifar/PC_DARTS_image, " \
+           "DrNAS_cifar10/DrNAS_imagenet -> pc-darts" in help_text
     result = invoke("train", "DARTS_V2", "--limit", "24", "--epochs", "1", "--batch-size", "12", "-C", "4",
                     "--layers", "3", "--out", tmp_path / "run", "--device", "cpu")
     assert result.exit_code == 0, result.output

@@ -31,7 +31,7 @@ def test_paper_presets_are_the_reference_cifar10_settings():
     assert (pc.batch_size, pc.lr, pc.lr_min, pc.arch_lr, pc.warmup_epochs, pc.epochs) == (256, 0.1, 0.0, 6e-4, 15, 50)
     assert (pc.train_portion, pc.seed, pc.grad_clip, pc.space) == (0.5, 2, 5.0, "darts")
     assert pc.space_options == {"init_channels": 16, "layers": 8, "steps": 4, "multiplier": 4, "stem_multiplier": 3,
-                                "stem": "cifar", "checkpoint_cells": False}
+                                "stem": "cifar", "checkpoint_cells": False, "drop_none": False}
     assert pc.sampler_options == {"k": 4}
     darts = resolve_config("darts", "paper")
     assert (darts.batch_size, darts.lr, darts.lr_min, darts.arch_lr, darts.warmup_epochs) == (64, 0.025, 0.001,

@@ -57,7 +57,7 @@ def test_supernet_keeps_the_darts_shortcuts():
     assert result.exit_code == 0, result.output
     rows = dict(_rows(result.output))
     assert rows["shape"] == ("init_channels=8, layers=5, steps=4, multiplier=4, stem_multiplier=3, stem=cifar, "
-                             "checkpoint_cells=False")
+                             "checkpoint_cells=False, drop_none=False")
     assert (rows["alphas_normal"], rows["alphas_reduce"]) == ("14x8", "14x8")
     assert "betas_normal" not in rows  # no edge normalization
 
@@ -67,8 +67,8 @@ def test_methods_at_80_columns_keeps_every_name_whole(monkeypatch):
     result = CliRunner().invoke(main, ["methods"])
     assert result.exit_code == 0, result.output
     assert "…" not in result.output
-    starts = [line.split()[0] for line in result.output.splitlines()[2:11]]
-    assert starts == ["beta-darts", "darts", "darts-1st", "drnas", "en-only", "pc-darts", "pc-only", "sdarts-adv",
-                      "sdarts-rs"]
+    names = ["beta-darts", "darts", "darts-1st", "darts-minus", "drnas", "en-only", "fairdarts", "gdas", "pc-darts",
+             "pc-only", "sdarts-adv", "sdarts-rs"]
+    assert [line.split()[0] for line in result.output.splitlines()[2:2 + len(names)]] == names
     assert "pc-only (space darts): Ablation: partial channels (K=4) without edge normalization" in " ".join(
         result.output.split())

@@ -25,7 +25,7 @@ TINY = dict(init_channels=4, layers=5)  # reductions at cells 1 and 3
 def test_all_models_are_registered() -> None:
     assert set(timm.list_models("*darts*")) >= {
         "pc_darts_cifar", "pc_darts_imagenet", "darts_v1_cifar", "darts_v2_cifar", "darts_v2_imagenet",
-        "darts_cifar", "darts_imagenet",
+        "darts_cifar", "darts_imagenet", "fairdarts_a_cifar",
     }
 
 

@@ -41,6 +41,8 @@ def _method_detail(name: str) -> None:
     table.add_row("architecture gradient", "second order (unrolled)" if m.order == 2 else "first order")
     for space, h in [(m.space, m.hparams), *sorted(m.space_hparams.items())]:
         table.add_row(f"settings on {space}", ", ".join(f"{k}={v}" for k, v in h.as_dict().items()))
+    for space, shape in sorted(m.space_options.items()):
+        table.add_row(f"shape on {space}", ", ".join(f"{k}={v}" for k, v in shape.items()))
     table.add_row("own settings", "\n".join(f"{s.name}={s.default!r}: {s.help}" for s in m.settings) or
                   "none (--method-option has nothing to set)")
     console.print(table)

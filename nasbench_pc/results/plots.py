@@ -61,10 +61,13 @@ def arch_trajectories(runs: list[RunSummary], path: Path) -> Path | None:
     fig, axes = plt.subplots(2, len(chosen), figsize=(4.5 * len(chosen) + 1.5, 7), squeeze=False)
     for col, (method, run) in enumerate(chosen.items()):
         space = registry.get("search_space", run.space)
-        allowed = [k for k, name in enumerate(space.primitives) if name != getattr(space, "zero_op", None)]
         cell = _first_cell(run.history[0]["arch_weights"])
         epochs = [r["epoch"] for r in run.history]
         alphas = torch.tensor([r["arch_weights"][f"alphas_{cell}"] for r in run.history])  # (epochs, edges, ops)
+        # rows one entry short: a supernet built without the zero op (the DARTS space's drop_none)
+        ops = space.primitives if alphas.shape[2] == len(space.primitives) else [
+            name for name in space.primitives if name != getattr(space, "zero_op", None)]
+        allowed = [k for k, name in enumerate(ops) if name != getattr(space, "zero_op", None)]
         strength = alphas[:, :, allowed].max(dim=2).values
         colors = plt.cm.tab20(range(strength.shape[1]))
         top, bottom = axes[0][col], axes[1][col]

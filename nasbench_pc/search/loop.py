@@ -92,6 +92,8 @@ def alpha_entropy(probabilities: list[list[float]]) -> float:
     return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean())
 
 
+#: the orders of one search step's two halves a method may ask for (``SearchHooks.step_order``); the first is DARTS'
+STEP_ORDERS = ("arch_then_weight", "weight_then_arch")
 _KEPT = "The checkpoint and metrics of every finished epoch are kept in the run directory."
 
 
@@ -139,7 +141,9 @@ class Search:
         self.optimizer = torch.optim.SGD(self.model.weight_parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay)
         # the method's own behaviour in the loop (Method.hooks, made from its settings): the supernet's relaxation
-        self.hooks = model.relaxation if hasattr(model, "fixed_weights") else method_hooks(self.method)
+        self.hooks = (model.relaxation if hasattr(model, "fixed_weights")
+                      else method_hooks(self.method, space=config.space))
+        self.weight_first = self._step_order() == "weight_then_arch"
         self.architect = Architect(self.model, arch_lr=config.arch_lr, arch_weight_decay=config.arch_weight_decay,
                                    order=self.method.order, momentum=config.momentum,
                                    weight_decay=config.weight_decay, loss_fn=self.loss, reduce=self.ctx.all_reduce,
@@ -170,13 +174,24 @@ class Search:
 
     def train_step(self, batch: tuple[torch.Tensor, torch.Tensor, int], *, lr: float, arch_step: bool
                    ) -> tuple[float, int, float | None]:
-        """Architecture step (when enabled) then weight step; returns (loss sum, correct, arch loss)."""
+        """Architecture step (when enabled) then weight step, or the other way round when the method's
+        ``step_order`` says ``weight_then_arch`` (AutoDL's GDAS); returns (loss sum, correct, arch loss)."""
         self.model.train()
         arch_loss = None
-        if arch_step:
-            arch_batch = self.to_device(self.arch_stream.next())
-            arch_loss = float(self.architect.step(batch, arch_batch, eta=lr, weight_optimizer=self.optimizer))
-            check_finite(arch_loss, what="architecture-split loss", epoch=self.epoch + 1, lr=lr, kept=_KEPT)
+        if arch_step and not self.weight_first:
+            arch_loss = self._arch_step(batch, lr)
+        result = self._weight_step(batch, lr)
+        if arch_step and self.weight_first:
+            arch_loss = self._arch_step(batch, lr)
+        return (*result, arch_loss)
+
+    def _arch_step(self, batch: tuple[torch.Tensor, torch.Tensor, int], lr: float) -> float:
+        arch_batch = self.to_device(self.arch_stream.next())
+        arch_loss = float(self.architect.step(batch, arch_batch, eta=lr, weight_optimizer=self.optimizer))
+        check_finite(arch_loss, what="architecture-split loss", epoch=self.epoch + 1, lr=lr, kept=_KEPT)
+        return arch_loss
+
+    def _weight_step(self, batch: tuple[torch.Tensor, torch.Tensor, int], lr: float) -> tuple[float, int]:
         x, y, n = batch
         self.optimizer.zero_grad(set_to_none=True)
         with self._perturbed(batch), self._autocast():
@@ -188,7 +203,15 @@ class Search:
         self.ctx.all_reduce([p.grad for p in weights if p.grad is not None])
         torch.nn.utils.clip_grad_norm_(weights, self.config.grad_clip)
         self.optimizer.step()
-        return loss.item() * n, int((logits.detach().argmax(1) == y).sum()), arch_loss
+        return loss.item() * n, int((logits.detach().argmax(1) == y).sum())
+
+    def _step_order(self) -> str:
+        """The method's ``step_order`` (``arch_then_weight``, DARTS', by default), checked once."""
+        order = getattr(self.hooks, "step_order", STEP_ORDERS[0])
+        if order not in STEP_ORDERS:
+            raise PluginError(f"The method {self.method.name} asks for the step order {order!r}; a method's "
+                              f"step_order is one of {', '.join(STEP_ORDERS)}.")
+        return order
 
     def _call_hook(self, name: str, **kwargs: Any) -> Any:
         """The method's hook ``name``; a failure that is not a NasbenchError becomes a PluginError naming it."""

@@ -10,7 +10,9 @@ linear LR warm-up when the batch exceeds 256).
 ``quick``: the command line's default, a CPU smoke test with the method's own optimiser settings on
 the space's small supernet (DARTS: C=8, 5 cells), 16x16 images, batch 32, 1000 examples, 10 epochs; the
 architecture warm-up keeps the method's fraction of the epochs (PC-DARTS: 15/50), so its behaviour stays
-visible, and the learning rate is scaled linearly with the batch (PC-DARTS: 0.1 at 256 -> 0.0125 at 32).
+visible, and the learning rate is scaled linearly with the batch (PC-DARTS: 0.1 at 256 -> 0.0125 at 32), its final
+value too where the scaled rate would fall below it (FairDARTS: 0.005 -> 0.001 at 128 becomes 0.000625 -> 0.000125
+at batch 16).
 
 A space lists the presets it supports with the shape options each sets (``SearchSpace.presets``).
 Every value can be overridden; ``resolve_config`` applies overrides last.
@@ -48,7 +50,10 @@ def _quick(method: Method, h: SearchHParams, overrides: dict[str, Any]) -> dict[
     values = _paper(method, h, overrides)
     epochs = overrides.get("epochs", 10)
     batch = overrides.get("batch_size", 32)
-    values.update(batch_size=batch, lr=h.lr * batch / h.batch_size, limit=1000,
+    lr = h.lr * batch / h.batch_size
+    # a method whose lr is small (FairDARTS: 0.005 at 128) would fall below its lr_min: scale both ends then
+    lr_min = h.lr_min if lr >= h.lr_min else h.lr_min * batch / h.batch_size
+    values.update(batch_size=batch, lr=lr, lr_min=lr_min, limit=1000,
                   image_size=16, epochs=epochs, warmup_epochs=h.warmup_epochs * epochs // h.epochs)
     return values
 
@@ -95,8 +100,9 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
     values = PRESETS[preset](resolved, resolved.hparams_for(space.name), overrides)
     # the sampler's own settings for this preset (partial channels: K=2 on ImageNet)
     preset_sampler = getattr(registry.get("sampler", resolved.sampler), "presets", {}).get(preset, {})
-    values["space_options"] = space_options(space, {**space.presets[preset], **overrides.pop("space_options", {}),
-                                                    **shape})
+    method_shape = resolved.space_options.get(space.name, {})  # the method's reference shape there (7 ops)
+    values["space_options"] = space_options(space, {**space.presets[preset], **method_shape,
+                                                    **overrides.pop("space_options", {}), **shape})
     values["sampler_options"] = {**resolved.sampler_options, **preset_sampler,
                                  **overrides.pop("sampler_options", {}), **sampler}
     # every setting the method declares, recorded in config.json so that --resume runs with exactly these

@@ -11,13 +11,40 @@ space's ``checkpoint_cells`` option) is :mod:`nasbench_pc.supernet.recompute`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
 
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.supernet import _stacking as stacking
+
+
+class Sampled:
+    """One draw of a sampled relaxation for a cell type's edges, or (indexed) for one edge: ``weights`` (one-hot in
+    value, with the gradient of the relaxation's probabilities), ``index`` (the op each edge runs) and
+    ``scalar_grad`` (add the other ops' weights as scalars, AutoDL's NAS-Bench-201 form). Indexed like the weights
+    tensor it replaces: by an edge, or by a list of edges."""
+
+    __slots__ = ("weights", "index", "scalar_grad")
+
+    def __init__(self, weights: torch.Tensor, index: list[int] | int, scalar_grad: bool):
+        self.weights, self.index, self.scalar_grad = weights, index, scalar_grad
+
+    def __getitem__(self, key: int | list[int]) -> Sampled:
+        if isinstance(key, list):
+            return Sampled(self.weights[key], [self.index[k] for k in key], self.scalar_grad)
+        return Sampled(self.weights[key], self.index[key], self.scalar_grad)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __iter__(self) -> Iterator[Sampled]:
+        return (self[e] for e in range(len(self)))
+
+    def with_weights(self, weights: torch.Tensor) -> Sampled:
+        return Sampled(weights, self.index, self.scalar_grad)
 
 
 class ReLUOp(nn.Module):
@@ -68,11 +95,18 @@ class MixedOp(nn.Module):
         if all(isinstance(op, Zero) for op in ops):
             raise ConfigError("A mixed edge needs at least one candidate op besides 'none'.")
         self._ops = nn.ModuleList(ops)
+        #: the method's auxiliary branch (DARTS-), added to the edge's output outside the op weights, or None
+        self.aux: AuxBranch | None = None
         #: the layout its stacked forward runs in: True channels-last, False the default, None the device's
         #: (nasbench_pc.supernet._stacking.device_layout); a supernet's ``channels_last`` sets it on all its edges
         self.channels_last: bool | None = None
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | Sampled) -> torch.Tensor:
+        out = self.forward_sampled(x, weights) if isinstance(weights, Sampled) else self.forward_weighted(x, weights)
+        return out if self.aux is None else out + self.aux(x)
+
+    def forward_weighted(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """sum over the ops of weight * op(x), 'none' skipped and the shared ReLU computed once."""
         activated = None
         out = None
         for w, op in zip(weights, self._ops):
@@ -87,11 +121,27 @@ class MixedOp(nn.Module):
             out = w * y if out is None else out + w * y
         return out
 
+    def forward_sampled(self, x: torch.Tensor, sample: Sampled) -> torch.Tensor:
+        """The sampled op alone, times its weight (value 1, the relaxation's gradient): the ops not drawn cost
+        nothing. With ``scalar_grad`` the other ops' weights (value 0) are added as scalars in op order, as AutoDL's
+        NAS-Bench-201 GDAS cell does, so each gets the sum of the output's gradient."""
+        k = sample.index
+        if not sample.scalar_grad:
+            return sample.weights[k] * self._ops[k](x)
+        out = None
+        for o, op in enumerate(self._ops):
+            term = sample.weights[o] * op(x) if o == k else sample.weights[o]
+            out = term if out is None else out + term
+        return out
+
     @classmethod
     def forward_stacked(cls, edges: Sequence[MixedOp], x: torch.Tensor,
-                        weights: torch.Tensor) -> list[torch.Tensor] | None:
+                        weights: torch.Tensor | Sampled) -> list[torch.Tensor] | None:
         """``[edge(x, weights[e]) for e, edge in enumerate(edges)]``, each candidate op run for all the edges at
-        once (:mod:`nasbench_pc.supernet._stacking`); None when the edges' ops differ in kind."""
+        once (:mod:`nasbench_pc.supernet._stacking`); None when the edges' ops differ in kind, or for a sampled
+        draw (each edge runs its own op)."""
+        if isinstance(weights, Sampled):
+            return None
         columns = list(zip(*(edge._ops for edge in edges)))
         if len({len(edge._ops) for edge in edges}) != 1 or any(len({type(op) for op in ops}) != 1 for ops in columns) \
                 or len({edge.channels_last for edge in edges}) != 1:
@@ -108,7 +158,44 @@ class MixedOp(nn.Module):
                 inputs[True] = stacking.Shared(torch.relu(x), n)
             term = _stack_op(ops, inputs[activated], weights[:, o], activated=activated)
             out = term if out is None else out + term
-        return list(stacking.keep_layout(out).chunk(n, dim=1))
+        outs = list(stacking.keep_layout(out).chunk(n, dim=1))
+        if any(edge.aux is not None for edge in edges):
+            x = inputs[False].x
+            outs = [y if edge.aux is None else y + edge.aux(x) for edge, y in zip(edges, outs, strict=True)]
+        return outs
+
+
+class AuxBranch(nn.Module):
+    """An edge's auxiliary branch (DARTS-' skip): ``coefficient * op(x)``, outside the op weights, with the
+    coefficient read from ``schedule.aux_coefficient`` (the method's hooks, which set it each epoch). Its weights,
+    if the op has any (a FactorizedReduce on a stride-2 edge), are trained with the supernet's; the derived network
+    never has it."""
+
+    def __init__(self, op: nn.Module, schedule: object):
+        super().__init__()
+        self.op = op
+        self.schedule = schedule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.schedule.aux_coefficient * self.op(x)
+
+
+def attach_aux_branches(supernet: nn.Module, primitives: Sequence[str], op: str, schedule: object) -> int:
+    """Give every MixedOp of ``supernet`` an :class:`AuxBranch` running a fresh copy (parameters drawn anew) of its
+    candidate ``op``, on the edge's input (with partial channels: on its sampled slice). Returns how many edges got
+    one."""
+    if op not in primitives:
+        raise ConfigError(f"The method's auxiliary branch is the op {op!r}, which this search space does not have "
+                          f"(its ops: {', '.join(primitives)}).")
+    index = list(primitives).index(op)
+    edges = [m for m in supernet.modules() if isinstance(m, MixedOp)]
+    for edge in edges:
+        branch = copy.deepcopy(edge._ops[index])
+        for module in branch.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        edge.aux = AuxBranch(branch, schedule)
+    return len(edges)
 
 
 def _stack_op(ops: Sequence[nn.Module], x: stacking.Shared, weights: torch.Tensor, activated: bool) -> torch.Tensor:

@@ -12,6 +12,8 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import get_device_states, set_device_states
 
+from nasbench_pc.supernet.mixed_op import Sampled
+
 
 class _BuffersKept:
     """Leaves a module's buffers as they were on entry. A cell recomputed in backward runs its forward again in
@@ -52,7 +54,22 @@ def run_cell(cell: nn.Module, *inputs: Any, recompute: bool) -> torch.Tensor:
     if not recompute or not torch.is_grad_enabled():
         return cell(*inputs)
     params = [p for p in cell.parameters() if p.requires_grad]
+    samples = {i: a for i, a in enumerate(inputs) if isinstance(a, Sampled)}
+    if samples:  # a sampled method's draw: its weights tensor goes in as an input, so its gradient comes back
+        cell = _Resampled(cell, samples)
+        inputs = tuple(a.weights if i in samples else a for i, a in enumerate(inputs))
     return _RecomputedCell.apply(cell, params, len(inputs), *inputs, *params)
+
+
+class _Resampled(nn.Module):
+    """A cell called with each :class:`Sampled` input rebuilt around the tensor given in its place."""
+
+    def __init__(self, cell: nn.Module, samples: dict[int, Sampled]):
+        super().__init__()
+        self.cell, self.samples = cell, samples
+
+    def forward(self, *inputs: Any) -> torch.Tensor:
+        return self.cell(*(self.samples[i].with_weights(a) if i in self.samples else a for i, a in enumerate(inputs)))
 
 
 class _RecomputedCell(torch.autograd.Function):

@@ -10,6 +10,13 @@ step see independent samples (the invariant the family's references keep). Witho
 :meth:`Relaxed.fixed_weights` pins the weights for a block of code (SDARTS' perturbed probabilities in the weight
 step); the architecture step never runs inside it. Derive rules read the parameters themselves
 (:meth:`Relaxed.alpha_parameters`), never a sample.
+
+A method whose hooks say ``edge_mode = "sampled"`` (GDAS) runs one op per edge: its ``arch_weights`` returns weights
+that are one-hot in value (a hard sample, straight-through gradient), and :meth:`Relaxed.op_weights` hands the edges
+a :class:`Sampled` draw, so each :class:`~nasbench_pc.supernet.MixedOp` computes the chosen op alone, forward and
+backward. With ``scalar_grad = True`` every other op's weight is added to the edge's output as a scalar (value 0),
+so its gradient is the sum of the output's gradient: AutoDL's NAS-Bench-201 GDAS edge, which lets every alpha
+learn from each step rather than the sampled one alone (darts-family-facts.md 2.2).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasbench_pc.errors import PluginError
+from nasbench_pc.supernet.mixed_op import Sampled, attach_aux_branches
 
 
 class Relaxed:
@@ -39,9 +47,10 @@ class Relaxed:
         """The op-choice parameters (one (edges, ops) tensor per cell type), without the edge-normalization betas."""
         raise NotImplementedError
 
-    def op_weights(self, alphas: torch.Tensor) -> torch.Tensor:
+    def op_weights(self, alphas: torch.Tensor) -> torch.Tensor | Sampled:
         """The weights the edges multiply their ops by: the pinned ones inside :meth:`fixed_weights`, else the
-        method's ``arch_weights(alphas)``, else softmax over the ops."""
+        method's ``arch_weights(alphas)``, else softmax over the ops; a :class:`Sampled` draw when the method's
+        ``edge_mode`` is ``"sampled"`` (each edge's op is the argmax of its weights)."""
         if self._fixed is not None:
             return self._fixed[id(alphas)]
         activation = getattr(self.relaxation, "arch_weights", None)
@@ -52,7 +61,21 @@ class Relaxed:
             raise PluginError(f"The method's arch_weights hook returned {type(weights).__name__} of shape "
                               f"{tuple(getattr(weights, 'shape', ()))} for alphas of shape {tuple(alphas.shape)}; it "
                               f"returns one weight per alpha.")
+        if getattr(self.relaxation, "edge_mode", "weighted") == "sampled":
+            index = weights.detach().argmax(dim=-1).tolist()  # one host sync per cell type and forward
+            return Sampled(weights, index, bool(getattr(self.relaxation, "scalar_grad", False)))
         return weights
+
+    def attach_aux_branches(self, primitives: Sequence[str], op: str, schedule: object) -> int:
+        """Every edge also adds ``schedule.aux_coefficient * op(x)`` (DARTS-' auxiliary skip):
+        :func:`nasbench_pc.supernet.mixed_op.attach_aux_branches` on this supernet."""
+        return attach_aux_branches(self, primitives, op, schedule)
+
+    def method_genotype(self) -> Any | None:
+        """The method's own derive rule (its hooks' ``derive(supernet=...)``: FairDARTS' threshold), or None for
+        the space's. A space's ``genotype()`` asks this first."""
+        derive = getattr(self.relaxation, "derive", None)
+        return None if derive is None else derive(supernet=self)
 
     def probabilities(self) -> list[torch.Tensor]:
         """softmax(alpha) of each :meth:`alpha_parameters` tensor (what SDARTS perturbs), detached."""

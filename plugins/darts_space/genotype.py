@@ -3,8 +3,13 @@
 ``Genotype`` has the fields of the reference namedtuple (``normal``, ``normal_concat``,
 ``reduce``, ``reduce_concat``); each cell is a list of ``(op, input)`` pairs, two per
 intermediate node, where input 0 and 1 are the cell inputs and input ``k >= 2`` is node
-``k - 2`` of the same cell. ``KNOWN`` holds the four published genotypes under their
-reference names.
+``k - 2`` of the same cell. ``KNOWN`` holds the published genotypes under the names of the
+reference genotypes.py files (DARTS, PC-DARTS, GDAS, DrNAS, SDARTS, DARTS-, FairDARTS).
+
+A *sparse* genotype (FairDARTS' ``threshold_sparse`` derive, darts-family-facts.md 5.4) is the same ``Genotype``
+whose cells list ``(op, node, input)`` triples instead: node ``node`` (2..5) sums the listed ops of its inputs, so
+a node has 0, 1 or 2 inputs, and the cell outputs the nodes that have any (FairDARTS' DCOCell; its ``*_concat``
+fields are kept for the text format and not read). :func:`is_sparse` tells the two kinds apart.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ PRIMITIVES: tuple[str, ...] = (
 )
 
 Edge = tuple[str, int]
+SparseEdge = tuple[str, int, int]
 
 
 class Genotype(NamedTuple):
@@ -36,16 +42,22 @@ class Genotype(NamedTuple):
     reduce_concat: list[int]
 
 
-def _cell_text(cell: list[Edge]) -> str:
-    return "[" + ", ".join(f"({op!r}, {i})" for op, i in cell) + "]"
+def is_sparse(genotype: Genotype) -> bool:
+    """Whether the cells list ``(op, node, input)`` triples (FairDARTS' sparse cells) rather than 2 pairs a node."""
+    return any(isinstance(edge, (list, tuple)) and len(edge) == 3 for cell in (genotype.normal, genotype.reduce)
+               if isinstance(cell, (list, tuple)) for edge in cell)
+
+
+def _cell_text(cell: list[Edge] | list[SparseEdge]) -> str:
+    return "[" + ", ".join("(" + ", ".join([repr(edge[0]), *map(str, edge[1:])]) + ")" for edge in cell) + "]"
 
 
 def to_dict(genotype: Genotype) -> dict[str, Any]:
-    """Plain JSON-ready dict: edges as ``[op, input]`` lists."""
+    """Plain JSON-ready dict: edges as ``[op, input]`` lists (``[op, node, input]`` in a sparse genotype)."""
     return {
-        "normal": [[op, int(i)] for op, i in genotype.normal],
+        "normal": [[edge[0], *map(int, edge[1:])] for edge in genotype.normal],
         "normal_concat": [int(i) for i in genotype.normal_concat],
-        "reduce": [[op, int(i)] for op, i in genotype.reduce],
+        "reduce": [[edge[0], *map(int, edge[1:])] for edge in genotype.reduce],
         "reduce_concat": [int(i) for i in genotype.reduce_concat],
     }
 
@@ -135,37 +147,76 @@ def from_python(text: str, *, steps: int = 4) -> Genotype:
     return from_dict(fields, steps=steps)
 
 
+def _sparse_cell(edges: Any, cell: str, steps: int) -> list[SparseEdge]:
+    """A sparse cell's (op, node, input) triples, checked: every input is a cell input or a node listed before, and
+    every node reads at least one state that exists (FairDARTS' DCOCell skips an edge from a node that got no op)."""
+    if not isinstance(edges, (list, tuple)) or not edges:
+        raise GenotypeError(f"The sparse {cell} cell lists no edges; it needs at least one (op, node, input) triple "
+                            f"such as ('sep_conv_3x3', 2, 0).")
+    clean: list[SparseEdge] = []
+    for pos, edge in enumerate(edges):
+        if not (isinstance(edge, (list, tuple)) and len(edge) == 3):
+            raise GenotypeError(f"Edge {pos} of the sparse {cell} cell is {short_repr(edge)}; a sparse cell lists "
+                                f"(op, node, input) triples such as ('sep_conv_3x3', 2, 0), every one of them.")
+        op, node, src = edge
+        if op not in PRIMITIVES:
+            raise GenotypeError(f"Edge {pos} of the {cell} cell uses the unknown op {short_repr(op)}. Known ops: "
+                                f"{', '.join(PRIMITIVES)}.")
+        if isinstance(node, bool) or not isinstance(node, int) or not 2 <= node < steps + 2:
+            raise GenotypeError(f"Edge {pos} of the sparse {cell} cell feeds node {short_repr(node)}; nodes are "
+                                f"2..{steps + 1}.")
+        if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < node:
+            raise GenotypeError(f"Edge {pos} of the sparse {cell} cell feeds node {node} from input "
+                                f"{short_repr(src)}, but that node can only read inputs 0..{node - 1}.")
+        clean.append((op, node, src))
+    present = {0, 1}
+    for node in dict.fromkeys(node for _, node, _ in clean):  # in the order the nodes are first listed
+        if not any(src in present for _, to, src in clean if to == node):
+            raise GenotypeError(f"Node {node} of the sparse {cell} cell reads only nodes that get no op (or are "
+                                f"listed after it), so it would have no input. Give it an edge from an input or an "
+                                f"earlier node.")
+        present.add(node)
+    return clean
+
+
+def _pair_cell(edges: Any, cell: str, steps: int) -> list[Edge]:
+    """A cell's (op, input) pairs, two per node, checked."""
+    if not isinstance(edges, (list, tuple)) or len(edges) != 2 * steps:
+        count = len(edges) if isinstance(edges, (list, tuple)) else "no"
+        raise GenotypeError(
+            f"The {cell} cell has {count} edges but a cell with {steps} intermediate nodes needs "
+            f"exactly {2 * steps} (two inputs per node, listed node by node)."
+        )
+    clean: list[Edge] = []
+    for pos, edge in enumerate(edges):
+        if not (isinstance(edge, (list, tuple)) and len(edge) == 2):
+            raise GenotypeError(
+                f"Edge {pos} of the {cell} cell is {short_repr(edge)}; each edge must be an (op, input) pair "
+                f"such as ('sep_conv_3x3', 0)."
+            )
+        op, src = edge
+        if op not in PRIMITIVES:
+            raise GenotypeError(
+                f"Edge {pos} of the {cell} cell uses the unknown op {short_repr(op)}. Known ops: "
+                f"{', '.join(PRIMITIVES)}."
+            )
+        node = pos // 2
+        if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < node + 2:
+            raise GenotypeError(
+                f"Edge {pos} of the {cell} cell feeds node {node + 2} from input {short_repr(src)}, but that node "
+                f"can only read inputs 0..{node + 1} (the two cell inputs and the nodes before it)."
+            )
+        clean.append((op, src))
+    return clean
+
+
 def validate(genotype: Genotype, *, steps: int = 4) -> Genotype:
     """Check every edge and concat index; return the genotype with plain list/tuple/int fields."""
     cells: dict[str, Any] = {}
+    sparse = is_sparse(genotype)
     for cell in ("normal", "reduce"):
         edges = genotype._asdict()[cell]
-        if not isinstance(edges, (list, tuple)) or len(edges) != 2 * steps:
-            count = len(edges) if isinstance(edges, (list, tuple)) else "no"
-            raise GenotypeError(
-                f"The {cell} cell has {count} edges but a cell with {steps} intermediate nodes needs "
-                f"exactly {2 * steps} (two inputs per node, listed node by node)."
-            )
-        clean: list[Edge] = []
-        for pos, edge in enumerate(edges):
-            if not (isinstance(edge, (list, tuple)) and len(edge) == 2):
-                raise GenotypeError(
-                    f"Edge {pos} of the {cell} cell is {short_repr(edge)}; each edge must be an (op, input) pair "
-                    f"such as ('sep_conv_3x3', 0)."
-                )
-            op, src = edge
-            if op not in PRIMITIVES:
-                raise GenotypeError(
-                    f"Edge {pos} of the {cell} cell uses the unknown op {short_repr(op)}. Known ops: "
-                    f"{', '.join(PRIMITIVES)}."
-                )
-            node = pos // 2
-            if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < node + 2:
-                raise GenotypeError(
-                    f"Edge {pos} of the {cell} cell feeds node {node + 2} from input {short_repr(src)}, but that node "
-                    f"can only read inputs 0..{node + 1} (the two cell inputs and the nodes before it)."
-                )
-            clean.append((op, src))
+        cells[cell] = _sparse_cell(edges, cell, steps) if sparse else _pair_cell(edges, cell, steps)
         concat = genotype._asdict()[f"{cell}_concat"]
         # the length check comes first so that range(10**12) is never listed
         sequence = isinstance(concat, (list, tuple, range)) and 0 < len(concat) <= steps + 2
@@ -177,16 +228,16 @@ def validate(genotype: Genotype, *, steps: int = 4) -> Genotype:
                 f"{cell}_concat is {short_repr(concat)}; it must list 1 to {steps + 2} state indices in "
                 f"0..{steps + 1}, usually [2, 3, 4, 5]."
             )
-        cells[cell] = clean
         cells[f"{cell}_concat"] = concat_list
     return Genotype(**cells)
 
 
-def _known(normal: list[Edge], reduce: list[Edge]) -> Genotype:
+def _known(normal: list[Edge] | list[SparseEdge], reduce: list[Edge] | list[SparseEdge]) -> Genotype:
     return Genotype(normal=normal, normal_concat=[2, 3, 4, 5], reduce=reduce, reduce_concat=[2, 3, 4, 5])
 
 
-#: The published genotypes, under the names of the reference genotypes.py.
+#: The published genotypes, under the names of the reference genotypes.py files (SDARTS and DARTS- renamed
+#: after their method; FairDARTS_a..g are sparse; GDAS_F1 needs a hand-made reduction cell, so it is not here).
 KNOWN: dict[str, Genotype] = {
     "DARTS_V1": _known(
         [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
@@ -211,6 +262,113 @@ KNOWN: dict[str, Genotype] = {
          ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("dil_conv_5x5", 4)],
         [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_5x5", 2), ("max_pool_3x3", 1),
          ("sep_conv_3x3", 2), ("sep_conv_3x3", 1), ("sep_conv_5x5", 0), ("sep_conv_3x3", 3)],
+    ),
+    # GDAS (D-X-Y/GDAS lib/nas/genotypes.py): the author's copy; FairDARTS' copy differs in the last reduce edge.
+    "GDAS_V1": _known(
+        [("skip_connect", 0), ("skip_connect", 1), ("skip_connect", 0), ("sep_conv_5x5", 2),
+         ("sep_conv_3x3", 3), ("skip_connect", 0), ("sep_conv_5x5", 4), ("sep_conv_3x3", 3)],
+        [("sep_conv_5x5", 0), ("sep_conv_3x3", 1), ("sep_conv_5x5", 2), ("sep_conv_5x5", 1),
+         ("dil_conv_5x5", 2), ("sep_conv_3x3", 1), ("sep_conv_5x5", 0), ("sep_conv_5x5", 1)],
+    ),
+    # DrNAS (xiangning-chen/DrNAS DARTS-space/genotypes.py), searched on CIFAR-10 and on ImageNet.
+    "DrNAS_cifar10": _known(
+        [("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2),
+         ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2), ("dil_conv_5x5", 3)],
+        [("max_pool_3x3", 0), ("sep_conv_5x5", 1), ("dil_conv_5x5", 2), ("sep_conv_5x5", 1),
+         ("sep_conv_5x5", 1), ("dil_conv_5x5", 3), ("skip_connect", 4), ("sep_conv_5x5", 1)],
+    ),
+    "DrNAS_imagenet": _known(
+        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+         ("sep_conv_3x3", 0), ("dil_conv_3x3", 3), ("skip_connect", 0), ("sep_conv_3x3", 1)],
+        [("max_pool_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2),
+         ("sep_conv_3x3", 0), ("sep_conv_3x3", 2), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1)],
+    ),
+    # SDARTS (xiangning-chen/SmoothDARTS sota/cnn/genotypes.py c10_s5_random, c10_s5_pgd), CIFAR-10.
+    "SDARTS_RS": _known(
+        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("skip_connect", 0),
+         ("sep_conv_3x3", 3), ("skip_connect", 1), ("sep_conv_3x3", 1), ("dil_conv_3x3", 2)],
+        [("max_pool_3x3", 0), ("sep_conv_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+         ("dil_conv_5x5", 3), ("max_pool_3x3", 0), ("sep_conv_3x3", 2), ("sep_conv_5x5", 3)],
+    ),
+    "SDARTS_ADV": _known(
+        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 1), ("skip_connect", 0),
+         ("sep_conv_5x5", 0), ("dil_conv_3x3", 3), ("dil_conv_3x3", 4), ("skip_connect", 0)],
+        [("max_pool_3x3", 0), ("sep_conv_5x5", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+         ("skip_connect", 3), ("skip_connect", 2), ("skip_connect", 2), ("sep_conv_5x5", 4)],
+    ),
+    # DARTS- (Meituan-AutoML/DARTS- src/eval/genotypes.py cifar10_s0_0..4), CIFAR-10; _0 is their best.
+    "DARTS_MINUS_C10_S0_0": _known(
+        [("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 1), ("dil_conv_3x3", 2),
+         ("skip_connect", 1), ("sep_conv_3x3", 0), ("skip_connect", 1), ("sep_conv_3x3", 0)],
+        [("sep_conv_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+         ("skip_connect", 2), ("skip_connect", 3), ("skip_connect", 2), ("skip_connect", 3)],
+    ),
+    "DARTS_MINUS_C10_S0_1": _known(
+        [("sep_conv_3x3", 0), ("dil_conv_5x5", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+         ("dil_conv_5x5", 1), ("sep_conv_3x3", 0), ("skip_connect", 1), ("sep_conv_3x3", 0)],
+        [("sep_conv_3x3", 1), ("max_pool_3x3", 0), ("skip_connect", 2), ("max_pool_3x3", 1),
+         ("skip_connect", 2), ("skip_connect", 3), ("skip_connect", 2), ("skip_connect", 3)],
+    ),
+    "DARTS_MINUS_C10_S0_2": _known(
+        [("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+         ("skip_connect", 1), ("sep_conv_5x5", 0), ("sep_conv_3x3", 0), ("skip_connect", 1)],
+        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2), ("max_pool_3x3", 1),
+         ("skip_connect", 2), ("skip_connect", 3), ("skip_connect", 2), ("skip_connect", 3)],
+    ),
+    "DARTS_MINUS_C10_S0_3": _known(
+        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+         ("sep_conv_3x3", 0), ("dil_conv_5x5", 1), ("skip_connect", 1), ("skip_connect", 0)],
+        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("sep_conv_5x5", 0),
+         ("skip_connect", 3), ("skip_connect", 2), ("skip_connect", 3), ("skip_connect", 2)],
+    ),
+    "DARTS_MINUS_C10_S0_4": _known(
+        [("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0),
+         ("skip_connect", 1), ("dil_conv_3x3", 0), ("skip_connect", 1), ("sep_conv_5x5", 0)],
+        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("max_pool_3x3", 0), ("skip_connect", 2),
+         ("skip_connect", 2), ("skip_connect", 3), ("skip_connect", 2), ("skip_connect", 3)],
+    ),
+    # FairDARTS (xiaomi-automl/FairDARTS fairdarts/genotypes.py @270cfc9): sparse cells, (op, node, input) triples.
+    # FairDARTS_g's last reduce edge is dil_conv_3x3 in that file (darts-family-facts.md has dil_conv_5x5).
+    "FairDARTS_a": _known(
+        [("sep_conv_3x3", 2, 0), ("sep_conv_5x5", 2, 1), ("max_pool_3x3", 4, 0), ("sep_conv_3x3", 5, 0)],
+        [("max_pool_3x3", 2, 0), ("avg_pool_3x3", 2, 1), ("avg_pool_3x3", 3, 0), ("dil_conv_5x5", 3, 1),
+         ("avg_pool_3x3", 4, 0), ("sep_conv_5x5", 4, 1), ("skip_connect", 5, 0), ("skip_connect", 5, 1)],
+    ),
+    "FairDARTS_b": _known(
+        [("sep_conv_3x3", 2, 0), ("sep_conv_3x3", 2, 1), ("sep_conv_3x3", 3, 1), ("dil_conv_3x3", 4, 0),
+         ("sep_conv_5x5", 4, 1), ("dil_conv_5x5", 5, 1)],
+        [("skip_connect", 2, 0), ("dil_conv_3x3", 2, 1), ("skip_connect", 3, 0), ("dil_conv_3x3", 3, 1),
+         ("max_pool_3x3", 4, 0), ("sep_conv_3x3", 4, 1), ("skip_connect", 5, 2), ("max_pool_3x3", 5, 0)],
+    ),
+    "FairDARTS_c": _known(
+        [("max_pool_3x3", 2, 0), ("sep_conv_5x5", 2, 1), ("dil_conv_3x3", 4, 0), ("dil_conv_5x5", 4, 2),
+         ("skip_connect", 5, 3), ("sep_conv_3x3", 5, 0)],
+        [("dil_conv_3x3", 2, 1), ("dil_conv_5x5", 2, 0), ("dil_conv_3x3", 3, 0), ("sep_conv_3x3", 3, 1),
+         ("sep_conv_5x5", 4, 0), ("sep_conv_5x5", 4, 3), ("sep_conv_5x5", 5, 0), ("skip_connect", 5, 1)],
+    ),
+    "FairDARTS_d": _known(
+        [("sep_conv_3x3", 2, 0), ("sep_conv_5x5", 2, 1), ("dil_conv_3x3", 3, 1), ("max_pool_3x3", 3, 0),
+         ("dil_conv_3x3", 4, 0), ("dil_conv_3x3", 4, 1), ("sep_conv_3x3", 5, 0), ("dil_conv_5x5", 5, 1)],
+        [("max_pool_3x3", 2, 0), ("sep_conv_5x5", 2, 1), ("avg_pool_3x3", 3, 0), ("dil_conv_5x5", 3, 2),
+         ("dil_conv_3x3", 4, 3), ("avg_pool_3x3", 4, 0), ("avg_pool_3x3", 5, 0), ("skip_connect", 5, 3)],
+    ),
+    "FairDARTS_e": _known(
+        [("sep_conv_3x3", 2, 0), ("sep_conv_3x3", 2, 1), ("dil_conv_3x3", 4, 1), ("dil_conv_3x3", 4, 2),
+         ("dil_conv_3x3", 5, 0), ("dil_conv_5x5", 5, 1)],
+        [("max_pool_3x3", 2, 1), ("max_pool_3x3", 2, 0), ("max_pool_3x3", 3, 1), ("max_pool_3x3", 3, 0),
+         ("sep_conv_5x5", 4, 1), ("max_pool_3x3", 4, 0), ("avg_pool_3x3", 5, 0), ("dil_conv_5x5", 5, 1)],
+    ),
+    "FairDARTS_f": _known(
+        [("max_pool_3x3", 2, 0), ("sep_conv_3x3", 2, 1), ("dil_conv_3x3", 3, 1), ("sep_conv_5x5", 4, 1),
+         ("sep_conv_3x3", 5, 0), ("sep_conv_3x3", 5, 1)],
+        [("max_pool_3x3", 2, 0), ("max_pool_3x3", 2, 1), ("max_pool_3x3", 3, 0), ("dil_conv_3x3", 3, 1),
+         ("dil_conv_3x3", 4, 2), ("max_pool_3x3", 4, 0), ("max_pool_3x3", 5, 0), ("sep_conv_3x3", 5, 1)],
+    ),
+    "FairDARTS_g": _known(
+        [("sep_conv_3x3", 2, 0), ("sep_conv_3x3", 2, 1), ("skip_connect", 4, 3), ("sep_conv_5x5", 4, 1),
+         ("dil_conv_3x3", 5, 0), ("sep_conv_3x3", 5, 1)],
+        [("avg_pool_3x3", 2, 1), ("skip_connect", 2, 0), ("skip_connect", 3, 2), ("max_pool_3x3", 3, 1),
+         ("sep_conv_5x5", 4, 3), ("max_pool_3x3", 4, 0), ("dil_conv_3x3", 5, 1), ("dil_conv_3x3", 5, 4)],
     ),
 }
 

@@ -8,9 +8,10 @@ NetworkCIFAR (conv3x3 + BN to 3C channels); ``stem='imagenet'`` is the mobile Ne
 keys load unchanged (see :func:`checkpoint_filter_fn`).
 
 Registered on ``import nasbench_pc``: ``pc_darts_cifar``, ``pc_darts_imagenet``,
-``darts_v1_cifar``, ``darts_v2_cifar``, ``darts_v2_imagenet`` (published genotypes at the
-reference width and depth) and ``darts_cifar`` / ``darts_imagenet``, which take ``genotype=``
-(default: the PC-DARTS genotype searched on that dataset, since timm creates every name bare).
+``darts_v1_cifar``, ``darts_v2_cifar``, ``darts_v2_imagenet``, ``fairdarts_a_cifar`` (published genotypes
+at the reference width and depth; the last a sparse one, built with :class:`SparseCell`) and ``darts_cifar`` /
+``darts_imagenet``, which take ``genotype=`` (default: the PC-DARTS genotype searched on that dataset, since timm
+creates every name bare), a sparse one included.
 
 The networks pass timm's own model tests (``tests/timm_suite/run.py``), TorchScript and fx included:
 hence no postponed annotations here (fx copies ``forward``'s annotations into generated code) and
@@ -29,11 +30,12 @@ from torch.utils.checkpoint import checkpoint
 
 from nasbench_pc import genotypes
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.plugins.darts_space import genotype as darts_genotype
 from nasbench_pc.plugins.darts_space.genotype import Genotype
 from nasbench_pc.plugins.darts_space.ops import OPS, FactorizedReduce, Identity, ReLUConvBN
 from nasbench_pc.supernet import CIFAR_MEAN, CIFAR_STD, TimmHead, build_model
 
-__all__ = ["AuxiliaryHead", "Cell", "DartsNetwork", "checkpoint_filter_fn", "reduction_cells"]
+__all__ = ["AuxiliaryHead", "Cell", "DartsNetwork", "SparseCell", "checkpoint_filter_fn", "reduction_cells"]
 
 STEMS = ("cifar", "imagenet")
 
@@ -87,6 +89,50 @@ class Cell(nn.Module):
             else:
                 states[-1] = states[-1] + h
         return torch.cat([states[i] for i in self._concat], dim=1)
+
+
+class SparseCell(nn.Module):
+    """One cell of a sparse genotype (FairDARTS' DCOCell, darts-family-facts.md 5.4): an op for every listed
+    ``(op, node, input)``; node ``node`` sums the ops of its inputs that exist; the output concatenates the nodes that
+    got any op, in the order they are first listed (``multiplier`` of them). An edge from a node that got no op is
+    built (and counted in the parameters, as the reference does) but never run. Drop path applies to each node's
+    sum. Modules are registered as the reference's ``_ops[node][input][k]``, so its state_dict keys load."""
+
+    def __init__(self, edges: list[tuple[str, int, int]], c_prev_prev: int, c_prev: int, c: int, reduction: bool,
+                 reduction_prev: bool):
+        super().__init__()
+        self.reduction = reduction
+        if reduction_prev:
+            self.preprocess0 = FactorizedReduce(c_prev_prev, c)
+        else:
+            self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0)
+        self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0)
+        self._ops = nn.ModuleDict()
+        for op, node, src in edges:
+            inputs = self._ops[str(node)] if str(node) in self._ops else nn.ModuleDict()
+            self._ops[str(node)] = inputs
+            if str(src) not in inputs:
+                inputs[str(src)] = nn.ModuleList()
+            inputs[str(src)].append(OPS[op](c, 2 if reduction and src < 2 else 1, True))
+        self.multiplier = len(self._ops)
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
+        states: dict[str, torch.Tensor] = {"0": self.preprocess0(s0), "1": self.preprocess1(s1)}
+        outputs: list[torch.Tensor] = []
+        for node_key, inputs in self._ops.items():  # nn.ModuleDicts: TorchScript unrolls these loops
+            node: torch.Tensor | None = None
+            for src_key, ops in inputs.items():
+                if src_key in states:
+                    x = states[src_key]
+                    for op in ops:
+                        y = op(x)
+                        node = y if node is None else node + y
+            assert node is not None  # the genotype's validation: every node reads a state that exists
+            if self.training and drop_prob > 0.0:
+                node = drop_path(node, drop_prob)
+            states[node_key] = node
+            outputs.append(node)
+        return torch.cat(outputs, dim=1)
 
 
 class AuxiliaryHead(nn.Module):
@@ -173,6 +219,7 @@ class DartsNetwork(TimmHead, nn.Module):
         self.feature_info = [dict(num_chs=c, reduction=4, module="stem0")] if stem == "imagenet" else []
         self._taps = [-1] if stem == "imagenet" else []  # -1: the stem0 output
 
+        sparse = darts_genotype.is_sparse(self.genotype)  # FairDARTS' cells: SparseCell
         reductions = reduction_cells(layers)
         stage_ends = sorted({r - 1 for r in reductions if r > 0} | {layers - 1})
         c_curr = c
@@ -187,7 +234,10 @@ class DartsNetwork(TimmHead, nn.Module):
                 (self.genotype.reduce, self.genotype.reduce_concat) if reduction
                 else (self.genotype.normal, self.genotype.normal_concat)
             )
-            cell = Cell(edges, concat, c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
+            if sparse:
+                cell = SparseCell(edges, c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
+            else:
+                cell = Cell(edges, concat, c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
             self.cells.append(cell)
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
@@ -348,6 +398,7 @@ default_cfgs = generate_default_cfgs({
     "darts_v1_cifar": _cfg_cifar(),
     "darts_v2_cifar": _cfg_cifar(),
     "darts_cifar": _cfg_cifar(),
+    "fairdarts_a_cifar": _cfg_cifar(),
     "pc_darts_imagenet": _cfg_imagenet(),
     "darts_v2_imagenet": _cfg_imagenet(),
     "darts_imagenet": _cfg_imagenet(),
@@ -370,6 +421,13 @@ def darts_v1_cifar(pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
 def darts_v2_cifar(pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
     """DARTS second-order CIFAR-10 genotype, C=36, 20 cells (3.3M parameters)."""
     return _create_published("darts_v2_cifar", "DARTS_V2", pretrained, **kwargs)
+
+
+@register_model
+def fairdarts_a_cifar(pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
+    """FairDARTS_a, a sparse genotype (FairDARTS' DCOCell: nodes 2, 4, 5 of its normal cell), C=36, 20 cells
+    (2.4M parameters; 2.8M with the auxiliary head, as its README counts)."""
+    return _create_published("fairdarts_a_cifar", "FairDARTS_a", pretrained, **kwargs)
 
 
 @register_model

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nasbench_pc.plugins.darts_space.genotype import Genotype
+from nasbench_pc.plugins.darts_space.genotype import Genotype, is_sparse
 from nasbench_pc.results.plots import pyplot
 
 CELLS = ("normal", "reduce")
@@ -24,18 +24,35 @@ def _ref(index: int) -> str:
     return state_name(index) if index < 2 else f"node {index - 2}"
 
 
-def cell_lines(genotype: Genotype, cell: str) -> list[str]:
-    """One line per intermediate node: ``node 0 = sep_conv_3x3(c_{k-1}) + skip_connect(c_{k-2})``."""
+def node_inputs(genotype: Genotype, cell: str) -> dict[int, list[tuple[str, int]]]:
+    """Each intermediate node (state index, 2..) that has ops, with its (op, input) pairs: two per node in a DARTS
+    genotype, those listed in a sparse one (FairDARTS), nodes in the order they are first listed."""
     edges = getattr(genotype, cell)
-    return [
-        f"node {i} = " + " + ".join(f"{op}({_ref(src)})" for op, src in edges[2 * i: 2 * i + 2])
-        for i in range(len(edges) // 2)
-    ]
+    nodes: dict[int, list[tuple[str, int]]] = {}
+    for j, edge in enumerate(edges):
+        node, (op, src) = (edge[1], (edge[0], edge[2])) if len(edge) == 3 else (j // 2 + 2, edge)
+        nodes.setdefault(node, []).append((op, src))
+    return nodes
+
+
+def cell_outputs(genotype: Genotype, cell: str) -> list[int]:
+    """The states the cell concatenates: its ``*_concat`` list, or in a sparse genotype the nodes that have ops."""
+    return list(node_inputs(genotype, cell)) if is_sparse(genotype) else list(getattr(genotype, f"{cell}_concat"))
+
+
+def cell_lines(genotype: Genotype, cell: str) -> list[str]:
+    """One line per intermediate node: ``node 0 = sep_conv_3x3(c_{k-1}) + skip_connect(c_{k-2})`` (in a sparse
+    genotype only the nodes that have ops, each with what it reads)."""
+    nodes = node_inputs(genotype, cell)
+    present = {0, 1, *nodes}
+    return [f"node {node - 2} = " + " + ".join(f"{op}({_ref(src)})" + ("" if src in present else " [not run: "
+                                               f"{_ref(src)} has no op]") for op, src in inputs)
+            for node, inputs in sorted(nodes.items())]
 
 
 def cell_output(genotype: Genotype, cell: str) -> str:
     """The cell's output: ``c_{k} = concat(node 0, node 1, node 2, node 3)``."""
-    return f"c_{{k}} = concat({', '.join(_ref(i) for i in getattr(genotype, f'{cell}_concat'))})"
+    return f"c_{{k}} = concat({', '.join(_ref(i) for i in cell_outputs(genotype, cell))})"
 
 
 _OP_COLORS = {
@@ -80,20 +97,24 @@ def draw_cell(ax: Any, genotype: Genotype, cell: str) -> tuple[list[Any], list[A
     in a row, then the output. Every edge arcs over (or under) the nodes between its ends, higher the longer
     it is, with its op at the apex, so no label sits on a node; the two edges into a node leave on opposite
     sides. Returns the node texts and the label texts (their boxes are what a test checks)."""
-    edges = getattr(genotype, cell)
-    concat = getattr(genotype, f"{cell}_concat")
-    steps = len(edges) // 2
+    nodes_in = node_inputs(genotype, cell)
+    concat = cell_outputs(genotype, cell)
+    steps = max([*nodes_in, *concat, 5]) - 1  # a sparse cell may leave nodes out; they are drawn without inputs
     pos = {0: (0.0, 1.4), 1: (0.0, -1.4)}
     pos.update({i + 2: (_STEP * (i + 1), 0.0) for i in range(steps)})
     out = (_STEP * (steps + 1), 0.0)
     labels = []
-    for j, (op, src) in enumerate(edges):
-        node = j // 2 + 2
-        side = _sides(edges[j - j % 2][1], edges[j - j % 2 + 1][1])[j % 2]
-        span = node - max(src, 1)  # columns crossed (both inputs sit in column 0)
-        apex = _arc(ax, pos[src], pos[node], side * (1.2 + 1.1 * span), color="#555555", lw=1.1)
-        labels.append(ax.text(*apex, op, fontsize=7.5, ha="center", va="center", zorder=3,
-                              bbox=dict(boxstyle="round,pad=0.2", fc=_OP_COLORS.get(op, "white"), ec="none")))
+    for node, inputs in nodes_in.items():
+        sides = _sides(inputs[0][1], inputs[1][1]) if len(inputs) == 2 else [
+            (1.0 if k % 2 == 0 else -1.0) * (-1.0 if src == 1 else 1.0) for k, (_, src) in enumerate(inputs)]
+        for (op, src), side in zip(inputs, sides, strict=True):
+            span = node - max(src, 1)  # columns crossed (both inputs sit in column 0)
+            # an edge from a node that has no op is built but never run (a sparse cell): dotted
+            style = dict(color="#555555", lw=1.1) if src < 2 or src in nodes_in else dict(
+                color="#aaaaaa", lw=1.0, linestyle=":")
+            apex = _arc(ax, pos[src], pos[node], side * (1.2 + 1.1 * span), **style)
+            labels.append(ax.text(*apex, op, fontsize=7.5, ha="center", va="center", zorder=3,
+                                  bbox=dict(boxstyle="round,pad=0.2", fc=_OP_COLORS.get(op, "white"), ec="none")))
     for i in concat:
         span = steps + 2 - max(i, 1)
         _arc(ax, pos[i], out, -(0.6 + 0.9 * span) if i >= 2 else 0.0, color="#bbbbbb", lw=0.9, linestyle="--")

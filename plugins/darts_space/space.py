@@ -45,9 +45,21 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "imagenet": dict(batch_size=128, lr=0.1, lr_schedule="step", lr_gamma=0.97, **_IMAGENET),
     },
 }
-#: The search behind each published genotype (reference genotypes.py), hence the recipe it was trained with.
-PUBLISHED_RECIPES = {"DARTS_V1": "darts", "DARTS_V2": "darts", "PC_DARTS_cifar": "pc-darts",
-                     "PC_DARTS_image": "pc-darts"}
+#: The search behind each published genotype (reference genotypes.py) and the recipe it is trained with: its paper's,
+#: read off the defaults of its repository's train.py / train_imagenet.py. DrNAS ships PC-DARTS' (drop path 0.3;
+#: ImageNet batch 1024, lr 0.5 linear, 5 warm-up epochs), though with a CIFAR batch of 64; SDARTS and DARTS- ship
+#: DARTS' (batch 96, drop path 0.2). GDAS's code trains with AutoDL's NAS-CIFAR config (300 epochs, weight decay
+#: 5e-4, Nesterov), which is neither recipe; it gets DARTS', as the other CIFAR-10 searches of the family.
+PUBLISHED_RECIPES: dict[str, tuple[str, str]] = {
+    "DARTS_V1": ("darts", "darts"), "DARTS_V2": ("darts", "darts"),
+    "PC_DARTS_cifar": ("pc-darts", "pc-darts"), "PC_DARTS_image": ("pc-darts", "pc-darts"),
+    "GDAS_V1": ("gdas", "darts"),
+    "DrNAS_cifar10": ("drnas", "pc-darts"), "DrNAS_imagenet": ("drnas", "pc-darts"),
+    "SDARTS_RS": ("sdarts-rs", "darts"), "SDARTS_ADV": ("sdarts-adv", "darts"),
+    **{f"DARTS_MINUS_C10_S0_{i}": ("darts-minus", "darts") for i in range(5)},
+    # FairDARTS' evaluation table: batch 96, lr 0.025, drop path 0.2, cosine, as DARTS' train.py
+    **{f"FairDARTS_{c}": ("fairdarts", "darts") for c in "abcdefg"},
+}
 DEFAULT_RECIPE = "pc-darts"  # for a genotype whose search is unknown
 
 
@@ -64,7 +76,7 @@ class DartsSearchSpace:
     genotype_type: type = Genotype
     options: dict[str, Any] = field(default_factory=lambda: {
         "init_channels": 16, "layers": 8, "steps": 4, "multiplier": 4, "stem_multiplier": 3, "stem": "cifar",
-        "checkpoint_cells": False})
+        "checkpoint_cells": False, "drop_none": False})
     presets: dict[str, dict[str, Any]] = field(default_factory=lambda: {
         "quick": {"init_channels": 8, "layers": 5}, "paper": {}, "imagenet": {"stem": "imagenet"}})
     networks: dict[str, NetworkSpec] = field(default_factory=lambda: {
@@ -73,7 +85,9 @@ class DartsSearchSpace:
     known: dict[str, Genotype] = field(default_factory=lambda: dict(KNOWN))
     recipes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: RECIPES)
     #: what --recipe auto picks, in words (train --help, methods)
-    recipe_rule: str = ("DARTS: DARTS_V1/DARTS_V2 -> darts, PC_DARTS_cifar/PC_DARTS_image -> pc-darts; a search run -> "
+    recipe_rule: str = ("DARTS: DARTS_V1/DARTS_V2, GDAS_V1, SDARTS_RS/SDARTS_ADV, DARTS_MINUS_C10_S0_0..4, "
+                        "FairDARTS_a..g -> darts, "
+                        "PC_DARTS_cifar/PC_DARTS_image, DrNAS_cifar10/DrNAS_imagenet -> pc-darts; a search run -> "
                         "darts when its method's sampler sends every channel through the mixed ops (full channels: "
                         "darts, darts-1st, en-only), pc-darts when it sends part of them (partial channels: pc-darts, "
                         "pc-only); any other DARTS genotype -> pc-darts. The recipes: darts (DARTS train.py: drop "
@@ -83,7 +97,20 @@ class DartsSearchSpace:
         "DARTS_V1": "darts (first order), published genotype",
         "DARTS_V2": "darts (second order), published genotype",
         "PC_DARTS_cifar": "pc-darts on CIFAR-10, published genotype",
-        "PC_DARTS_image": "pc-darts on ImageNet, published genotype"})
+        "PC_DARTS_image": "pc-darts on ImageNet, published genotype",
+        "GDAS_V1": "gdas on CIFAR-10, published genotype (D-X-Y/GDAS lib/nas/genotypes.py @d6e9078)",
+        "DrNAS_cifar10": "drnas on CIFAR-10, published genotype (xiangning-chen/DrNAS DARTS-space/genotypes.py "
+                         "@f2caa4d)",
+        "DrNAS_imagenet": "drnas on ImageNet, published genotype (xiangning-chen/DrNAS DARTS-space/genotypes.py "
+                          "@f2caa4d)",
+        "SDARTS_RS": "sdarts-rs on CIFAR-10, published genotype c10_s5_random (xiangning-chen/SmoothDARTS "
+                     "sota/cnn/genotypes.py @d3dbfed)",
+        "SDARTS_ADV": "sdarts-adv on CIFAR-10, published genotype c10_s5_pgd (xiangning-chen/SmoothDARTS "
+                      "sota/cnn/genotypes.py @d3dbfed)",
+        **{f"DARTS_MINUS_C10_S0_{i}": f"darts-minus (DARTS-) on CIFAR-10, published genotype cifar10_s0_{i} "
+                                      f"(Meituan-AutoML/DARTS- src/eval/genotypes.py @adb81a8)" for i in range(5)},
+        **{f"FairDARTS_{c}": "fairdarts on CIFAR-10, published sparse genotype (xiaomi-automl/FairDARTS "
+                             "fairdarts/genotypes.py @270cfc9)" for c in "abcdefg"}})
     #: methods naming no space search this one, and genotype JSON without "space" (every file written before
     #: spaces were plugins) is read as a DARTS genotype
     default: bool = True
@@ -136,21 +163,23 @@ class DartsSearchSpace:
         return render.save_png(genotype, path, title)
 
     def stats(self, genotype: Genotype) -> CellStats:
-        skips = sum(op == "skip_connect" for op, _ in genotype.normal)
+        skips = sum(edge[0] == "skip_connect" for edge in genotype.normal)
         return CellStats(skip_connects=skips, edges=len(genotype.normal), collapsed=skips >= COLLAPSE_SKIPS,
                          rule=f">= {COLLAPSE_SKIPS} of the normal cell's {len(genotype.normal)} edges are "
                               f"skip_connect")
 
     def edges(self, genotype: Genotype) -> list[tuple[Hashable, str]]:
-        """(cell, node, input) and op of every kept edge."""
-        return [((cell, pos // 2, src), op) for cell in render.CELLS
-                for pos, (op, src) in enumerate(getattr(genotype, cell))]
+        """(cell, node, input) and op of every kept edge (node counted from 0, sparse genotypes alike)."""
+        return [((cell, node - 2, src), op) for cell in render.CELLS
+                for node, inputs in render.node_inputs(genotype, cell).items() for op, src in inputs]
 
     def recipe_for(self, name: str | None, method: Method | None) -> tuple[str, str]:
         """The recipe of the search behind the genotype: a published genotype's paper; a method that sends every
         channel of an edge through its MixedOp trains as DARTS, one that sends part of them as PC-DARTS."""
         if name in PUBLISHED_RECIPES:
-            return PUBLISHED_RECIPES[name], f"{name} is a published {PUBLISHED_RECIPES[name]} genotype"
+            searched, recipe = PUBLISHED_RECIPES[name]
+            why = f"{name} is a published {searched} genotype"
+            return recipe, why if searched == recipe else f"{why}, trained with the {recipe} recipe"
         if method is None:
             return DEFAULT_RECIPE, "the genotype's search is unknown (no published name, no search run), so the default"
         if samples_every_channel(method):
@@ -160,7 +189,8 @@ class DartsSearchSpace:
                             f"(as PC-DARTS)")
 
     def arch_record(self, supernet: Supernet) -> dict[str, Any]:
-        """softmax(alpha) per edge and op and the normalized edge weights of the normal and reduction cell."""
+        """softmax(alpha) per edge and op and the normalized edge weights of the normal and reduction cell (with
+        ``drop_none`` the rows have 7 entries, the ops but 'none')."""
         with torch.no_grad():
             out: dict[str, Any] = {}
             for cell, reduction in (("normal", False), ("reduce", True)):

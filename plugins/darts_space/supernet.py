@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 class SupernetConfig:
     """Shape of a supernet. ``stem`` is 'cifar' (conv3x3 + BN) or 'imagenet' (three stride-2 convs).
     ``checkpoint_cells`` recomputes the activations of each cell before the last stage in backward instead of saving
-    them (:func:`run_cell`, :func:`recomputed_cells`)."""
+    them (:func:`run_cell`, :func:`recomputed_cells`). ``drop_none`` leaves the 'none' op out of every edge: the
+    7-op space of DrNAS, SDARTS (``s5``) and FairDARTS (darts-family-facts.md 1)."""
 
     init_channels: int = 16
     layers: int = 8
@@ -48,6 +49,7 @@ class SupernetConfig:
     stem_multiplier: int = 3
     stem: str = "cifar"
     checkpoint_cells: bool = False
+    drop_none: bool = False
 
     def __post_init__(self) -> None:
         for field in ("init_channels", "layers", "num_classes", "in_channels", "steps", "multiplier"):
@@ -57,8 +59,9 @@ class SupernetConfig:
             raise ConfigError(f"multiplier ({self.multiplier}) cannot exceed steps ({self.steps}).")
         if self.stem not in ("cifar", "imagenet"):
             raise ConfigError(f"Unknown stem {self.stem!r}; use 'cifar' (32x32 inputs) or 'imagenet' (224x224).")
-        if not isinstance(self.checkpoint_cells, bool):
-            raise ConfigError(f"checkpoint_cells is true or false, got {self.checkpoint_cells!r}.")
+        for field in ("checkpoint_cells", "drop_none"):
+            if not isinstance(getattr(self, field), bool):
+                raise ConfigError(f"{field} is true or false, got {getattr(self, field)!r}.")
 
 
 def num_edges(steps: int) -> int:
@@ -166,7 +169,7 @@ class Supernet(WeightParameters, StackedLayout, Relaxed, nn.Module):
         super().__init__()
         self.config = config
         self.method = method
-        self.primitives = tuple(space.primitives)
+        self.primitives = tuple(p for p in space.primitives if not (config.drop_none and p == "none"))
         self.normalizer = normalizer
         c = config.init_channels
         c_curr = config.stem_multiplier * c
@@ -230,6 +233,10 @@ class Supernet(WeightParameters, StackedLayout, Relaxed, nn.Module):
         return self.classifier(out.flatten(1))
 
     def genotype(self) -> Genotype:
+        """The DARTS rule on softmax(alpha) (times the edge weights), or the method's own rule (FairDARTS')."""
+        own = self.method_genotype()
+        if own is not None:
+            return own
         steps, concat = self.config.steps, list(range(2 + self.config.steps - self.config.multiplier,
                                                       self.config.steps + 2))
         with torch.no_grad():

@@ -106,8 +106,12 @@ class Nb201Supernet(WeightParameters, StackedLayout, Relaxed, TinySkeleton):
 
         Every edge is kept, so edge normalization changes nothing here: its score of an edge's op,
         softmax(alpha) * beta-weight, scales the edge's row by one positive number, and the argmax of
-        that row is the argmax of the alphas (ties go to the earlier op, as torch.argmax does).
+        that row is the argmax of the alphas (ties go to the earlier op, as torch.argmax does). A method with a
+        rule of its own (FairDARTS' threshold) decides instead.
         """
+        own = self.method_genotype()
+        if own is not None:
+            return own
         with torch.no_grad():
             best = self.alphas.argmax(dim=-1).tolist()
         return Nb201Genotype.from_ops([PRIMITIVES[k] for k in best])
