@@ -12,7 +12,9 @@
 #   3. `nasbench-pc bench` on the device, with and without --checkpoint cells;
 #   4. the faster paths that are off by default until measured (benchmarks/gpu_options.py: plain path, stacked
 #      channels-last, torch.compile, CUDA graphs);
-#   5. 20 steps of our own search loop with the paper presets (benchmarks/gpu_search.py), if time is left.
+#   5. 20 steps of our own search loop with the paper presets (benchmarks/gpu_search.py), if time is left;
+#   6. the DARTS family's search step and peak memory per method on both spaces (supernet_cost.py --search-step).
+# The CPU dry run leaves out the three slowest device tests (subprocesses), which CI's pytest runs on CPU anyway.
 # The steps' logs go to stderr.
 # The report is markdown, the machine first (GPU, driver, torch, CUDA, cuDNN): ready for docs/benchmarks.md (c).
 #
@@ -52,12 +54,15 @@ fi
 
 if [ "$device" = cuda ]; then
   reference_batch=(); tiny=(); bench_batches=(32 64 128 256); ckpt_batches=(64 256); budget=11GB
-  options=(); search=()
+  options=(); search=(); family=(--batch 64 --repeats 3); deselect=()
 else  # the dry run: every step, at sizes a 2-core CPU runs in a minute or two
   reference_batch=(--batch 4 --steps 3 --warmup 1); tiny=(-C 4 --layers 3 --image-size 16)
   bench_batches=(4 8); ckpt_batches=(4); budget=200MB
   options=(--batch 4 --init-channels 4 --layers 3 --steps 3 --warmup 1 --compile-backend eager)
   search=(--device cpu --tiny --steps 2 --warmup 1)
+  family=(--tiny --batch 4 --repeats 1)
+  # the three slowest (subprocess) device tests: CI's pytest has just run these very tests on CPU
+  deselect=(-k "not sigterm and not torchrun and not impossible_batch")
 fi
 refs=()
 REFERENCE_PC=${REFERENCE_PC:-$([ -f .reference/pc-darts/model_search.py ] && echo .reference/pc-darts)}
@@ -101,7 +106,7 @@ step() {
 printf '\n## CUDA tests (`pytest -m cuda`, the %s parametrisation)\n\n' "$device" >> "$out"
 echo "== CUDA tests" >&2
 NASBENCH_PC_TEST_DEVICES=$device timeout --kill-after=15 $(( $(left) * 2 / 5 )) "$python" -m pytest -m cuda -q -rs \
-  -p no:cacheprovider --junitxml "$work/tests.xml" tests/test_device_paths.py >&2
+  -p no:cacheprovider --junitxml "$work/tests.xml" "${deselect[@]}" tests/test_device_paths.py >&2
 tests_rc=$?
 [ $tests_rc -ne 0 ] && failed=1
 "$python" benchmarks/gpu_report.py tests "$work/tests.xml" >> "$out"
@@ -128,6 +133,14 @@ step "Faster paths, off by default until measured" "$python" benchmarks/gpu_opti
 
 # 5. our own search loop with the paper presets
 step "Our search loop, paper presets" "$python" benchmarks/gpu_search.py "${search[@]}"
+
+# 6. the DARTS family's search step and peak memory per method, both spaces (issue 22)
+step "The DARTS family: one search step per method" bash -c '
+  "$0" benchmarks/supernet_cost.py --search-step --device "$1" --space nas-bench-201 ${2} --markdown \
+    --methods darts-1st gdas drnas sdarts-rs sdarts-adv fairdarts beta-darts darts-minus &&
+  "$0" benchmarks/supernet_cost.py --search-step --device "$1" --space darts ${2} --markdown \
+    --methods darts-1st gdas sdarts-rs sdarts-adv fairdarts beta-darts darts-minus' \
+  "$python" "$device" "${family[*]}"
 
 echo "wrote $out ($(( seconds - $(left) )) s)$([ $failed -eq 1 ] && echo '; something failed or ran out of time: see the report')" >&2
 exit $failed

@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--search-step", action="store_true", help="time whole search steps (architecture step, "
                         "the method's hooks, weight step) of each method on --space instead")
     parser.add_argument("--space", default="darts", help="the search space of --search-step")
+    parser.add_argument("--device", default="cpu", help="the device of --search-step (cpu, cuda)")
+    parser.add_argument("--tiny", action="store_true", help="--search-step on a tiny supernet (a dry run)")
     parser.add_argument("--json", help="also write the step times and ratios to this file (benchmarks/cpu_sweep.py)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table for docs/benchmarks.md")
     args = parser.parse_args()
@@ -197,36 +199,49 @@ def main() -> None:
 
 
 def search_steps(args: argparse.Namespace) -> None:
-    """--search-step: each method's ``Search.train_step`` on --space, interleaved, against darts-1st's."""
+    """--search-step: each method's ``Search.train_step`` on --space, interleaved, against darts-1st's; on CUDA also
+    each step's peak memory allocated."""
     from nasbench_pc.search.loop import Search  # noqa: PLC0415 (only this mode builds searches)
     from nasbench_pc.search.presets import resolve_config  # noqa: PLC0415
 
+    cuda = args.device.startswith("cuda")
     methods = list(dict.fromkeys(["darts-1st", *args.methods]))
-    searches, batches, times = {}, {}, {m: [] for m in methods}
+    searches, batches, times, peaks = {}, {}, {m: [] for m in methods}, {}
+    preset, shape = ("quick", dict(init_channels=4, layers=3, image_size=16)) if args.tiny else ("paper", {})
+    if args.tiny and args.space != "darts":
+        shape = dict(init_channels=4, image_size=16)
     for m in methods:
-        config = resolve_config(m, "paper", space=args.space, dataset="synthetic", batch_size=args.batch,
-                                warmup_epochs=0, device="cpu")
+        config = resolve_config(m, preset, space=args.space, dataset="synthetic", batch_size=args.batch,
+                                warmup_epochs=0, device=args.device, **shape)
         search = searches[m] = Search(config)
         search._method_epoch_start(0)  # the method's epoch-0 values (tau, eps, lambda)
         batches[m] = search.to_device(next(search.weight_stream.iterate(0)))
         search.train_step(batches[m], lr=config.lr, arch_step=True)  # warm-up
     for _ in range(args.repeats):
         for m in methods:
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
             searches[m].train_step(batches[m], lr=searches[m].config.lr, arch_step=True)
+            if cuda:
+                torch.cuda.synchronize()
+                peaks[m] = max(peaks.get(m, 0), torch.cuda.max_memory_allocated())
             times[m].append(time.perf_counter() - start)
     base = statistics.median(times["darts-1st"])
-    shape = searches["darts-1st"].config.space_options
-    machine = f"{cpu_model()}, {isa()}, torch {torch.__version__}, {args.threads} threads"
-    title = (f"One search step (architecture step + weight step), {args.space} {shape}, batch {args.batch}, "
-             f"CPU ({machine})")
-    lines = [[m, f"{statistics.median(times[m]):.3f}", f"{statistics.median(times[m]) / base:.2f}x"]
-             for m in methods]
+    shape_words = searches["darts-1st"].config.space_options
+    machine = (torch.cuda.get_device_name() if cuda else
+               f"{cpu_model()}, {isa()}, torch {torch.__version__}, {args.threads} threads")
+    title = (f"One search step (architecture step + weight step), {args.space} {shape_words}, batch {args.batch}, "
+             f"{'CUDA' if cuda else 'CPU'} ({machine})")
+    lines = [[m, f"{statistics.median(times[m]):.3f}", f"{statistics.median(times[m]) / base:.2f}x",
+              *([f"{peaks[m] / 2**20:.0f}"] if cuda else [])] for m in methods]
     if args.json:
         Path(args.json).write_text(json.dumps({"space": args.space, "batch": args.batch, "machine": machine,
-                                               "step_s": {m: statistics.median(t) for m, t in times.items()}},
-                                              indent=1))
-    print_table(title, ["method", "step s (median)", "over darts-1st"], lines, args.markdown)
+                                               "step_s": {m: statistics.median(t) for m, t in times.items()},
+                                               "peak_bytes": peaks}, indent=1))
+    print_table(title, ["method", "step s (median)", "over darts-1st", *(["peak MiB"] if cuda else [])], lines,
+                args.markdown)
 
 
 _API = """

@@ -6,7 +6,7 @@ core imports the two modules directly.
 """
 
 from nasbench_pc.protocols import ChannelSampler, EdgeNormalizer, Evaluator, SearchHooks, SearchSpace, Supernet
-from nasbench_pc.records import NEEDS, CellStats, Method, Metric, NetworkSpec, SearchHParams, Shortcut, flag_for
+from nasbench_pc.records import NEEDS, CellStats, Method, Metric, NetworkSpec, SearchHParams, Shortcut, Stage, flag_for
 
 __all__ = ["NEEDS", "CellStats", "ChannelSampler", "EdgeNormalizer", "Evaluator", "Method", "Metric", "NetworkSpec",
-           "SearchHParams", "SearchHooks", "SearchSpace", "Shortcut", "Supernet", "flag_for"]
+           "SearchHParams", "SearchHooks", "SearchSpace", "Shortcut", "Stage", "Supernet", "flag_for"]

@@ -117,7 +117,11 @@ class SearchSpace(Protocol):
 
 
 class ChannelSampler(Protocol):
-    """Decides which channels of an edge's input go through its MixedOp."""
+    """Decides which channels of an edge's input go through its MixedOp.
+
+    Optional: ``ratio_option``, the name of its option that is a channel ratio K (1/K of the channels sampled),
+    which a staged method's first stage sets (DrNAS: K=6); its edges then have ``set_k(k)``, which moves them to
+    another K mid-search (returning :data:`nasbench_pc.supernet.Widened` for the optimizer)."""
 
     def build_edge(self, make_mixed_op: Callable[[int], nn.Module], channels: int, stride: int) -> nn.Module:
         """Return a module ``edge(x, weights) -> Tensor`` for an edge with ``channels`` in and out.
@@ -180,7 +184,9 @@ touches the architecture step; ``arch_loss`` never enters the weight step; deriv
     aux_op(x)``, a fresh copy of that candidate op, outside the op weights: DARTS-' auxiliary skip; set the
     coefficient in ``epoch_start``), ``initial_alphas(alphas) -> Tensor`` (the starting value of each alphas
     tensor, asked once when the supernet is built: FairDARTS' zeros) and ``derive(*, supernet) -> genotype`` (the
-    method's derive rule in place of the space's, reading the parameters, never a sample: FairDARTS' threshold).
+    method's derive rule in place of the space's, reading the parameters, never a sample: FairDARTS' threshold) and
+    ``stages`` (a list of :class:`nasbench_pc.records.Stage`: DrNAS' progressive search, which prunes each edge's
+    ops and lowers the partial-channel K between stages).
     ``Method.hooks`` is called with ``space=`` the search space's name when it takes
     that keyword."""
 

@@ -155,6 +155,20 @@ class SearchHParams:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One stage of a staged search (DrNAS' progressive learning, darts-family-facts.md 3.4), as a method's hooks
+    list them in ``stages``: its share of the search's epochs, the partial-channel K from its start (None: as
+    before; the first stage's K is the one the supernet is built with), how many ops each edge keeps from its start
+    (None: all it has; the others are pruned, their weights exactly 0 and their ops never run), and its architecture
+    warm-up as a share of its own epochs (the architecture steps start that far into the stage)."""
+
+    share: float
+    k: int | None = None
+    keep: int | None = None
+    warmup: float = 0.0
+
+
+@dataclass(frozen=True)
 class Method:
     """A named search method: a search space + sampler + normalizer + arch-gradient order + preset.
 

@@ -15,15 +15,33 @@ from torch import nn
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.interfaces import Shortcut
-from nasbench_pc.supernet import run_edges
+from nasbench_pc.supernet import Widened, run_edges, widen_into
 
 
 class PartialChannelEdge(nn.Module):
-    def __init__(self, mixed: nn.Module, k: int, stride: int):
+    def __init__(self, mixed: nn.Module, k: int, stride: int,
+                 make_mixed_op: Callable[[int], nn.Module] | None = None, channels: int = 0):
         super().__init__()
         self.mixed = mixed
         self.k = k
         self.mp = nn.MaxPool2d(2, 2) if stride == 2 else None
+        self._make_mixed_op, self.channels = make_mixed_op, channels  # to rebuild the MixedOp for another K
+
+    def set_k(self, k: int) -> Widened:
+        """Sample 1/k of the channels from now on (DrNAS' stages: K 6 -> 4): the MixedOp is rebuilt for C/k
+        channels and widened from the current one (:func:`nasbench_pc.supernet.widen.widen_into`); returns how each
+        parameter was widened, for the optimizer's momentum."""
+        if self._make_mixed_op is None or k > self.k or self.channels % k:
+            raise ConfigError(f"A partial-channel edge of {self.channels} channels at K={self.k} cannot move to "
+                              f"K={k}: stages may only lower K, to a divisor of the channels.")
+        old, new = self.mixed, self._make_mixed_op(self.channels // k)
+        like = next(iter([*old.parameters(), *old.buffers()]), None)
+        if like is not None:  # built on the default device and dtype: move it where the edge is
+            new = new.to(device=like.device, dtype=like.dtype if like.is_floating_point() else None)
+        widened = widen_into(old, new)
+        new.active, new.channels_last = getattr(old, "active", None), getattr(old, "channels_last", None)
+        self.mixed, self.k = new, k
+        return widened
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         sampled = x.shape[1] // self.k
@@ -72,6 +90,7 @@ class PartialChannelSampler:
     presets = {"imagenet": {"k": 2}}
     shortcuts = (Shortcut(("--k",), "k", "Partial-channel K"),)
     column = ("K", "k")  # the option comparison tables show, and its header
+    ratio_option = "k"  # the option that is its K (1/K of the channels), which a staged method's stages set
 
     def __init__(self, k: int = 4):
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -86,7 +105,7 @@ class PartialChannelSampler:
                 f"channels is not a whole number. Choose K from {divisors} (each must also divide the doubled "
                 f"widths of the reduction cells), or change --init-channels."
             )
-        return PartialChannelEdge(make_mixed_op(channels // self.k), self.k, stride)
+        return PartialChannelEdge(make_mixed_op(channels // self.k), self.k, stride, make_mixed_op, channels)
 
     def __repr__(self) -> str:
         return f"PartialChannelSampler(k={self.k})"

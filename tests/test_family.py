@@ -20,16 +20,17 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from nasbench_pc import genotypes
+from nasbench_pc import genotypes, hookimpl, registry
 from nasbench_pc.api import create_supernet
 from nasbench_pc.cli import main
 from nasbench_pc.console import console
 from nasbench_pc.errors import ConfigError, GenotypeError
+from nasbench_pc.interfaces import Method
 from nasbench_pc.plugins import beta_darts, darts_minus, drnas, fairdarts, gdas, sdarts
 from nasbench_pc.plugins.darts_space.genotype import is_sparse
 from nasbench_pc.plugins.darts_space.network import DartsNetwork, SparseCell
 from nasbench_pc.schedules import linear, value_at
-from nasbench_pc.search import Search, run_search
+from nasbench_pc.search import Search, run_search, stages
 from nasbench_pc.search.presets import resolve_config
 from nasbench_pc.supernet import MixedOp, Sampled, plain_path
 
@@ -161,10 +162,79 @@ def test_drnas_anchor_is_weight_decay_or_kl_never_both() -> None:
     assert l2.defaults["betas"] == (0.5, 0.999)
 
 
-def test_drnas_runs_on_nas_bench_201_only_and_says_so() -> None:
-    with pytest.raises(ConfigError, match="The method drnas runs on the nas-bench-201 search space"):
-        resolve_config("drnas", "quick", space="darts")
-    assert resolve_config("drnas", "paper").epochs == 100
+def test_drnas_searches_the_darts_space_progressively_and_nb201_in_one_stage_as_the_reference_scripts() -> None:
+    darts = resolve_config("drnas", "paper")
+    assert (darts.space, darts.epochs, darts.batch_size, darts.lr, darts.lr_min, darts.arch_lr, darts.seed) == (
+        "darts", 50, 64, 0.1, 0.0, 6e-4, 2)
+    assert (darts.sampler_options, darts.space_options["init_channels"], darts.space_options["layers"],
+            darts.space_options["drop_none"]) == ({"k": 6}, 36, 20, True)  # K of the first stage, 7 ops, C=36 x 20
+    assert stages.plan(drnas.DARTS_STAGES, 50) == [stages.Span(0, 25, 6, None, 10),
+                                                                       stages.Span(25, 50, 4, 4, 10)]
+    nb201 = resolve_config("drnas", "paper", space="nas-bench-201")
+    assert (nb201.epochs, nb201.sampler_options) == (100, {"k": 1})  # one stage, every channel
+    progressive = resolve_config("drnas", "paper", space="nas-bench-201", method_options={"stages": "progressive"})
+    assert progressive.sampler_options == {"k": 4}
+    assert stages.plan(drnas.NB201_STAGES, 100) == [stages.Span(0, 50, 4, None, 10), stages.Span(50, 100, 2, 3, 10)]
+    assert stages.plan(drnas.DARTS_STAGES, 10) == [stages.Span(0, 5, 6, None, 2), stages.Span(5, 10, 4, 4, 2)]
+    assert stages.plan(drnas.DARTS_STAGES, 1) == [stages.Span(0, 1, 6, None, 0)]  # no epoch left for stage 2
+    with pytest.raises(ConfigError, match=r"The method drnas searches in stages that change the partial-channel K "
+                                          r"\(its first stage samples 1/6 of the channels\), but the sampler 'full' "
+                                          r"has no K. Search it with a sampler that has one \(--sampler partial\)"):
+        resolve_config("drnas", "quick", sampler="full")
+    assert resolve_config("drnas", "quick", sampler="full", method_options={"stages": "one"}).sampler == "full"
+
+
+def test_pruning_keeps_the_largest_alphas_and_the_dirichlet_weights_of_the_rest_are_exactly_0() -> None:
+    net = create_supernet("drnas", space="nas-bench-201", init_channels=4, cells_per_stage=1, k=2)
+    with torch.no_grad():
+        net.alphas.copy_(torch.tensor([[0.5, -1.0, 2.0, 0.1, 0.3]]).repeat(6, 1))
+    (mask,) = net.prune(3)
+    assert mask.tolist() == [[True, False, True, False, True]] * 6
+    assert net.alphas[0].tolist() == pytest.approx([0.5, 0.0, 2.0, 0.0, 0.3])  # pruned alphas are set to 0
+    (mask,) = net.prune(2)  # among the ops left: 0.0 does not come back
+    assert mask.tolist() == [[True, False, True, False, False]] * 6
+    weights = net.op_weights(net.alphas)  # a Dirichlet sample over every op, masked and renormalised
+    assert torch.equal(weights[:, [1, 3, 4]], torch.zeros(6, 3))
+    torch.testing.assert_close(weights.sum(-1), torch.ones(6))
+    F.cross_entropy(net(torch.randn(2, 3, 8, 8)), torch.tensor([1, 2])).backward()
+    mixed = [m for m in net.modules() if isinstance(m, MixedOp)]
+    assert len(mixed) == 3 * 6 and all(m.active == [True, False, True, False, False] for m in mixed)
+    # the pruned convolution (nor_conv_3x3) never ran: no gradient; the kept one (nor_conv_1x1) did
+    assert all(p.grad is None for m in mixed for p in m._ops[3].parameters())
+    assert all(p.grad is not None for m in mixed for p in m._ops[2].parameters())
+    assert str(net.genotype()).count("nor_conv_1x1") == 6  # derive reads the kept ops alone
+
+
+def test_a_lower_k_widens_every_mixed_op_and_its_momentum_keeping_the_old_channels() -> None:
+    torch.manual_seed(0)
+    net = create_supernet("drnas", space="nas-bench-201", init_channels=8, cells_per_stage=1, k=4)
+    optimizer = torch.optim.SGD(net.weight_parameters(), lr=0.1, momentum=0.9)
+    F.cross_entropy(net(torch.randn(2, 3, 8, 8)), torch.tensor([1, 2])).backward()
+    optimizer.step()
+    edge = net.cells[0].edges[1]
+    conv = edge.mixed._ops[3].op[1].weight.detach().clone()  # nor_conv_3x3 on 8 / 4 = 2 channels
+    momentum = optimizer.state[edge.mixed._ops[3].op[1].weight]["momentum_buffer"].clone()
+    widened = net.set_k(2)
+    new = edge.mixed._ops[3].op[1].weight
+    assert (edge.k, tuple(conv.shape), tuple(new.shape)) == (2, (2, 2, 3, 3), (4, 4, 3, 3))
+    assert torch.equal(new[:2, :2], conv)  # the old channels, then copies of old ones (no rescaling)
+    assert all(any(torch.equal(new[i, j], conv[a, b]) for a in range(2) for b in range(2))
+               for i in range(4) for j in range(4))
+    rebuilt = stages.rebuild_optimizer(optimizer, net.weight_parameters(), widened)
+    carried = rebuilt.state[new]["momentum_buffer"]
+    assert carried.shape == new.shape and torch.equal(carried[:2, :2], momentum)
+    assert net(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+
+
+def test_a_progressive_search_moves_stage_by_stage_with_its_warm_up() -> None:
+    config = resolve_config("drnas", "quick", **{**NB201_TINY, "epochs": 10}, steps_per_epoch=1,
+                            method_options={"stages": "progressive"})
+    search = Search(config)
+    records = [search.train_epoch() for _ in range(10)]
+    assert [r["arch_updates"] for r in records] == [False, True, True, True, True] * 2  # 1 of each 5-epoch stage
+    assert [r["stage"]["index"] for r in records] == [1] * 5 + [2] * 5
+    assert [r["stage"]["K"] for r in records] == [4] * 5 + [2] * 5
+    assert all(row.count(0.0) == 2 for r in records[5:] for row in r["arch_weights"]["alphas_cell"])  # 3 ops kept
 
 
 def test_family_presets_on_nas_bench_201_are_the_smoothdarts_code_bases() -> None:
@@ -488,22 +558,28 @@ def _cli(*args: str, wait: bool = True):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_a_stochastic_search_stopped_and_resumed_ends_where_an_unstopped_one_does(tmp_path: Path) -> None:
-    args = ["search", "--method", "gdas", "--space", "nas-bench-201", "--dataset", "synthetic", "--epochs", "3",
-            "--limit", "96", "-C", "4", "--space-option", "cells_per_stage=1", "--image-size", "8", "--batch-size",
-            "16", "--threads", "1", "-q"]
+@pytest.mark.parametrize("method, epochs, killed_after", [
+    (["gdas"], 2, 1),  # a stochastic relaxation: the draws go on where they stopped
+    (["drnas", "--method-option", "stages=progressive"], 4, 3),  # killed in stage 2: pruned, K 4 -> 2, widened
+])
+def test_a_stochastic_or_staged_search_stopped_and_resumed_ends_where_an_unstopped_one_does(
+        tmp_path: Path, method: list[str], epochs: int, killed_after: int) -> None:
+    args = ["search", "--method", *method, "--space", "nas-bench-201", "--dataset", "synthetic", "--epochs",
+            str(epochs), "--limit", "96", "-C", "4", "--space-option", "cells_per_stage=1", "--image-size", "8",
+            "--batch-size", "16", "--threads", "1", "-q"]
     full, stopped = tmp_path / "full", tmp_path / "stopped"
     done = _cli(*args, "--out", str(full))
     assert done.returncode == 0, done.stdout + done.stderr
     victim = _cli(*args, "--out", str(stopped), wait=False)
     deadline = time.monotonic() + 300
-    while not ((stopped / "metrics.jsonl").is_file() and (stopped / "metrics.jsonl").read_text().strip()):
+    metrics = stopped / "metrics.jsonl"
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= killed_after):
         assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()[0]
         time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=60)
     assert not (stopped / "genotype.json").exists()  # killed before the end
-    assert len((stopped / "metrics.jsonl").read_text().splitlines()) < 3
+    assert len(metrics.read_text().splitlines()) < epochs
     resumed = _cli("search", "--resume", str(stopped), "--threads", "1", "-q")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     lines = [(tmp_path / name / "metrics.jsonl").read_text().splitlines() for name in ("full", "stopped")]
@@ -526,10 +602,25 @@ def test_compare_divides_by_the_first_method_named_and_records_each_schedule(tmp
 
 
 def test_methods_says_where_a_restricted_method_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Restricted:
+        @hookimpl
+        def register_methods(self) -> dict[str, Method]:
+            return {"bench-only": Method(name="bench-only", description="Only on the benchmark", space="nas-bench-201",
+                                         spaces=("nas-bench-201",))}
+
     monkeypatch.setattr(console, "width", 200)
-    detail = " ".join(CliRunner().invoke(main, ["methods", "drnas"]).output.replace("│", " ").split())
-    assert "search space nas-bench-201 (runs on nas-bench-201 only)" in detail
-    listing = " ".join(CliRunner().invoke(main, ["methods"]).output.replace("│", " ").split())
-    assert "DrNAS: Dirichlet-sampled op weights (one-stage NAS-Bench-201 search) (nas-bench-201 only)" in listing
+    registry.plugin_manager().register(Restricted(), name="restricted")
+    registry._registry.cache_clear()
+    try:
+        detail = " ".join(CliRunner().invoke(main, ["methods", "bench-only"]).output.replace("│", " ").split())
+        assert "search space nas-bench-201 (runs on nas-bench-201 only)" in detail
+        listing = " ".join(CliRunner().invoke(main, ["methods"]).output.replace("│", " ").split())
+        assert "Only on the benchmark (nas-bench-201 only)" in listing
+        with pytest.raises(ConfigError, match="The method bench-only runs on the nas-bench-201 search space"):
+            resolve_config("bench-only", "quick", space="darts")
+    finally:
+        registry.reload()
+    assert "beta-DARTS: DARTS (first order) with the beta-decay regulariser on the architecture loss (space darts)" \
+        in listing
     assert "beta-DARTS: DARTS (first order) with the beta-decay regulariser on the architecture loss (space darts)" \
         in listing

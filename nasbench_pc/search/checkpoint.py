@@ -79,6 +79,7 @@ def restore(search: Search, run_dir: Path | None) -> float:
                           f"{CHECKPOINT_FORMAT}). Resume it with the version that wrote it, or start a new search.")
     config = search.config
     try:
+        search.restore_structure(state)  # a staged method's supernet as it was (K, pruned ops): the weights fit it
         reason = _model_mismatch(search.model, state["model"])
         if not reason:
             search.load_state_dict(state)

@@ -42,6 +42,7 @@ from nasbench_pc.runtime.files import atomic_write_bytes, temporary_path
 from nasbench_pc.runtime.interrupt import StopSignals
 from nasbench_pc.runtime.rundir import claim
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, scheduled_lr
+from nasbench_pc.search import stages
 from nasbench_pc.search.architect import Architect
 from nasbench_pc.search.budget import out_of_memory_error
 from nasbench_pc.search.checkpoint import CHECKPOINT_FORMAT, restore, save_checkpoint, versions
@@ -144,6 +145,9 @@ class Search:
         self.hooks = (model.relaxation if hasattr(model, "fixed_weights")
                       else method_hooks(self.method, space=config.space))
         self.weight_first = self._step_order() == "weight_then_arch"
+        # a staged method (DrNAS' progressive search): its stages on this search's epochs, and the one it is in
+        self.spans = stages.plan(self.hooks.stages, config.epochs) if getattr(self.hooks, "stages", None) else None
+        self.stage = 0
         self.architect = Architect(self.model, arch_lr=config.arch_lr, arch_weight_decay=config.arch_weight_decay,
                                    order=self.method.order, momentum=config.momentum,
                                    weight_decay=config.weight_decay, loss_fn=self.loss, reduce=self.ctx.all_reduce,
@@ -205,6 +209,30 @@ class Search:
         self.optimizer.step()
         return loss.item() * n, int((logits.detach().argmax(1) == y).sum())
 
+    def _enter_stage(self, epoch: int) -> None:
+        """Move to the stage ``epoch`` belongs to, through every stage boundary since the last epoch."""
+        if self.spans is None:
+            return
+        while self.stage < stages.index_at(self.spans, epoch):
+            self.stage += 1
+            self._stage_structure(self.stage, prune=True)
+
+    def _stage_structure(self, index: int, *, prune: bool) -> None:
+        """Stage ``index``'s supernet and optimizer: its ops pruned (when ``prune``; a resume sets the saved masks
+        instead), its K (the MixedOps widened), the weight optimizer rebuilt with its momentum carried."""
+        span, before = self.spans[index], self.spans[index - 1]
+        try:
+            if prune and span.keep is not None:
+                self.model.prune(span.keep)
+            k_before = next((s.k for s in reversed(self.spans[:index]) if s.k is not None), None)
+            widened = self.model.set_k(span.k) if span.k is not None and span.k != k_before else []
+        except NasbenchError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"The method {self.method.name} could not enter its stage {index + 1} (epoch "
+                              f"{before.end + 1}): {brief(exc)}. {_KEPT}") from exc
+        self.optimizer = stages.rebuild_optimizer(self.optimizer, self.model.weight_parameters(), widened)
+
     def _step_order(self) -> str:
         """The method's ``step_order`` (``arch_then_weight``, DARTS', by default), checked once."""
         order = getattr(self.hooks, "step_order", STEP_ORDERS[0])
@@ -263,7 +291,9 @@ class Search:
         lr = learning_rate(config, epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        arch_step = epoch >= config.warmup_epochs
+        self._enter_stage(epoch)
+        arch_step = epoch >= config.warmup_epochs and (
+            self.spans is None or epoch - self.spans[self.stage].start >= self.spans[self.stage].warmup)
         method_values = self._method_epoch_start(epoch)
         steps = len(self.weight_stream.batches(epoch)[:config.steps_per_epoch])
         if reporter:
@@ -324,6 +354,9 @@ class Search:
         }
         if method_values:
             record["method"] = method_values
+        if self.spans is not None:
+            span = self.spans[self.stage]
+            record["stage"] = {"index": self.stage + 1, "K": span.k, "ops_kept": span.keep, "warmup": span.warmup}
         return record
 
     def _method_epoch_start(self, epoch: int) -> dict[str, Any]:
@@ -371,12 +404,24 @@ class Search:
             "arch_stream": self.arch_stream.state_dict(),
             "ranks": self.ctx.gather_object(rank_state),
             "history": self.history,
+            "stage": self.stage,  # a staged method's: the structure to rebuild before the weights load
+            "op_masks": getattr(self.model, "op_masks", None),
         }
+
+    def restore_structure(self, state: dict[str, Any]) -> None:
+        """A staged search's supernet and optimizer as they were when ``state`` was saved (the stages it had
+        entered: K lowered, ops pruned), so that the saved weights fit; nothing for another method."""
+        for index in range(self.stage + 1, int(state.get("stage", 0)) + 1):
+            self.stage = index
+            self._stage_structure(index, prune=False)
+        if state.get("op_masks") is not None:
+            self.model.set_op_masks(state["op_masks"])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from ``state``. Each rank restores its own random state; when the checkpoint was written by
         another number of processes, each rank's generators are reseeded from (seed, epoch, step, rank) instead,
         and rank 0 carries the epoch's running sums."""
+        self.restore_structure(state)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["weight_optimizer"])
         self.architect.optimizer.load_state_dict(state["arch_optimizer"])

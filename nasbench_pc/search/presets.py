@@ -27,7 +27,14 @@ from typing import Any
 import torch
 
 from nasbench_pc import registry
-from nasbench_pc.api import create_supernet, resolve_method, sampler_shortcuts, space_options, with_parts
+from nasbench_pc.api import (
+    create_supernet,
+    method_hooks,
+    resolve_method,
+    sampler_shortcuts,
+    space_options,
+    with_parts,
+)
 from nasbench_pc.errors import ConfigError, unknown_name
 from nasbench_pc.records import Method, SearchHParams
 from nasbench_pc.search.config import SearchConfig, method_settings
@@ -103,15 +110,32 @@ def resolve_config(method: str, preset: str = "quick", **overrides: Any) -> Sear
     method_shape = resolved.space_options.get(space.name, {})  # the method's reference shape there (7 ops)
     values["space_options"] = space_options(space, {**space.presets[preset], **method_shape,
                                                     **overrides.pop("space_options", {}), **shape})
+    given_sampler = {*overrides.get("sampler_options", {}), *sampler}  # the sampler options the user set
     values["sampler_options"] = {**resolved.sampler_options, **preset_sampler,
                                  **overrides.pop("sampler_options", {}), **sampler}
     # every setting the method declares, recorded in config.json so that --resume runs with exactly these
     values["method_options"] = method_settings(resolved, overrides.pop("method_options", {}))
+    first_k = _first_stage_k(resolved.with_overrides(options=values["method_options"]), space.name)
+    ratio = getattr(registry.get("sampler", resolved.sampler), "ratio_option", None)  # the option that is its K
+    if first_k is not None and ratio is None:
+        raise ConfigError(f"The method {resolved.name} searches in stages that change the partial-channel K (its "
+                          f"first stage samples 1/{first_k} of the channels), but the sampler {resolved.sampler!r} "
+                          f"has no K. Search it with a sampler that has one (--sampler partial), or in one stage if "
+                          f"the method has it (`nasbench-pc methods {resolved.name}` lists its settings).")
+    if first_k is not None and ratio not in given_sampler:  # a staged method starts at its first stage's K (DrNAS: 6)
+        values["sampler_options"][ratio] = first_k
     values.update(overrides)
     config = SearchConfig(method=resolved.name, preset=preset, space=space.name, **values)
     registry.get("dataset", config.dataset)  # an unknown name fails here, before anything is printed or loaded
     _check_supernet(config)
     return config
+
+
+def _first_stage_k(method: Method, space: str) -> int | None:
+    """The partial-channel K of a staged method's first stage (``stages`` of its hooks), or None."""
+    hooks = method_hooks(method, space=space)
+    stages = getattr(hooks, "stages", None)
+    return stages[0].k if stages else None
 
 
 def _check_supernet(config: SearchConfig) -> None:

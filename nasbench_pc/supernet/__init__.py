@@ -7,6 +7,7 @@
 - :mod:`~nasbench_pc.supernet.relaxation`: :class:`Relaxed`, a supernet's op weights from its alphas as the method
   relaxes them (softmax, a Dirichlet or Gumbel sample, SDARTS' pinned perturbed probabilities) and :class:`Sampled`, a
   sampled method's draw (GDAS: one op per edge);
+- :mod:`~nasbench_pc.supernet.widen`: a module widened to more channels between search stages (:func:`widen_into`);
 - :mod:`~nasbench_pc.supernet.recompute`: cells recomputed in backward (:func:`run_cell`, :func:`recomputed_cells`);
 - :mod:`~nasbench_pc.supernet.timm_head`: what a derived network needs to be a timm model (:class:`TimmHead`,
   :func:`build_model`).
@@ -32,7 +33,8 @@ from nasbench_pc.supernet.mixed_op import (
 from nasbench_pc.supernet.recompute import recomputed_cells, run_cell
 from nasbench_pc.supernet.relaxation import Relaxed
 from nasbench_pc.supernet.timm_head import CIFAR_MEAN, CIFAR_STD, TimmHead, build_model
+from nasbench_pc.supernet.widen import Widened, widen_into, widen_like
 
-__all__ = ["CIFAR_MEAN", "CIFAR_STD", "AuxBranch", "Identity", "MixedOp", "ReLUOp", "Relaxed", "Sampled",
-           "StackedLayout", "TimmHead", "WeightParameters", "Zero", "attach_aux_branches", "build_model",
-           "plain_path", "prepare_layout", "recomputed_cells", "run_cell", "run_edges"]
+__all__ = ["AuxBranch", "CIFAR_MEAN", "CIFAR_STD", "Identity", "MixedOp", "ReLUOp", "Relaxed", "Sampled",
+           "StackedLayout", "TimmHead", "WeightParameters", "Widened", "Zero", "attach_aux_branches", "build_model",
+           "plain_path", "prepare_layout", "recomputed_cells", "run_cell", "run_edges", "widen_into", "widen_like"]

@@ -97,6 +97,8 @@ class MixedOp(nn.Module):
         self._ops = nn.ModuleList(ops)
         #: the method's auxiliary branch (DARTS-), added to the edge's output outside the op weights, or None
         self.aux: AuxBranch | None = None
+        #: per candidate op, whether it is still searched (None: all are); a pruned op (DrNAS' stages) never runs
+        self.active: list[bool] | None = None
         #: the layout its stacked forward runs in: True channels-last, False the default, None the device's
         #: (nasbench_pc.supernet._stacking.device_layout); a supernet's ``channels_last`` sets it on all its edges
         self.channels_last: bool | None = None
@@ -109,8 +111,8 @@ class MixedOp(nn.Module):
         """sum over the ops of weight * op(x), 'none' skipped and the shared ReLU computed once."""
         activated = None
         out = None
-        for w, op in zip(weights, self._ops):
-            if isinstance(op, Zero):
+        for o, (w, op) in enumerate(zip(weights, self._ops)):
+            if isinstance(op, Zero) or (self.active is not None and not self.active[o]):
                 continue
             if isinstance(op, ReLUOp):
                 if activated is None:
@@ -140,8 +142,8 @@ class MixedOp(nn.Module):
         """``[edge(x, weights[e]) for e, edge in enumerate(edges)]``, each candidate op run for all the edges at
         once (:mod:`nasbench_pc.supernet._stacking`); None when the edges' ops differ in kind, or for a sampled
         draw (each edge runs its own op)."""
-        if isinstance(weights, Sampled):
-            return None
+        if isinstance(weights, Sampled) or any(edge.active is not None for edge in edges):
+            return None  # each edge runs its own op, or its own ops left after pruning
         columns = list(zip(*(edge._ops for edge in edges)))
         if len({len(edge._ops) for edge in edges}) != 1 or any(len({type(op) for op in ops}) != 1 for ops in columns) \
                 or len({edge.channels_last for edge in edges}) != 1:

@@ -42,6 +42,8 @@ class Relaxed:
 
     relaxation: Any = None
     _fixed: dict[int, torch.Tensor] | None = None
+    #: per alphas tensor, which ops each edge still searches (None: all); set by :meth:`prune`
+    op_masks: list[torch.Tensor] | None = None
 
     def alpha_parameters(self) -> list[nn.Parameter]:
         """The op-choice parameters (one (edges, ops) tensor per cell type), without the edge-normalization betas."""
@@ -61,10 +63,65 @@ class Relaxed:
             raise PluginError(f"The method's arch_weights hook returned {type(weights).__name__} of shape "
                               f"{tuple(getattr(weights, 'shape', ()))} for alphas of shape {tuple(alphas.shape)}; it "
                               f"returns one weight per alpha.")
+        weights = self.masked(weights, alphas)
         if getattr(self.relaxation, "edge_mode", "weighted") == "sampled":
             index = weights.detach().argmax(dim=-1).tolist()  # one host sync per cell type and forward
             return Sampled(weights, index, bool(getattr(self.relaxation, "scalar_grad", False)))
         return weights
+
+    def masked(self, weights: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+        """``weights`` of ``alphas`` with the pruned ops at exactly 0 and each edge's row renormalised to its old
+        sum (DrNAS' masked Dirichlet sample; a masked softmax for softmax); unchanged before any pruning."""
+        if self.op_masks is None:
+            return weights
+        index = next(i for i, a in enumerate(self.alpha_parameters()) if a is alphas)
+        mask = self.op_masks[index].to(weights.device)
+        kept = weights * mask
+        return kept * (weights.sum(dim=-1, keepdim=True) / kept.sum(dim=-1, keepdim=True))
+
+    def prune(self, keep: int) -> list[torch.Tensor]:
+        """Keep the ``keep`` largest alphas of every edge among the ops it still has (DrNAS' ``prune``: the pruned
+        alphas are set to 0 and keep their optimizer state, but never weigh an op again); their ops stop running.
+        Returns the masks (True: kept), one per alphas tensor."""
+        masks = []
+        with torch.no_grad():
+            for i, alphas in enumerate(self.alpha_parameters()):
+                previous = None if self.op_masks is None else self.op_masks[i].to(alphas.device)
+                score = alphas.detach().clone() if previous is None else alphas.detach().masked_fill(~previous, -1e6)
+                if not 1 <= keep <= alphas.shape[-1]:
+                    raise PluginError(f"A stage keeps {keep} ops per edge, but the edges have {alphas.shape[-1]}.")
+                top = score.topk(keep, dim=-1).indices
+                mask = torch.zeros_like(alphas, dtype=torch.bool).scatter_(-1, top, True)
+                alphas.masked_fill_(~mask, 0.0)
+                masks.append(mask.cpu())
+        self.set_op_masks(masks)
+        return masks
+
+    def set_op_masks(self, masks: list[torch.Tensor]) -> None:
+        """Which ops each edge still searches (one bool tensor per alphas tensor), on the weights and the MixedOps."""
+        self.op_masks = [m.cpu() for m in masks]
+        for index, rows in enumerate(self.mixed_ops_by_row()):
+            for row, ops in enumerate(rows):
+                for mixed in ops:
+                    mixed.active = self.op_masks[index][row].tolist()
+
+    def mixed_ops_by_row(self) -> list[list[list[nn.Module]]]:
+        """Per alphas tensor, per row (edge), the MixedOps that row weighs (one per cell of its type)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot prune: it does not list its MixedOps by alphas row.")
+
+    def set_k(self, k: int) -> list[Any]:
+        """Every partial-channel edge samples 1/k of its channels from now on (DrNAS' stages), its MixedOp widened
+        (:func:`nasbench_pc.supernet.widen.widen_into`); returns the widened parameters for the optimizer."""
+        edges = [m for m in self.modules() if m is not self and hasattr(m, "set_k")]
+        if not edges:
+            raise PluginError(f"The method's stages change K to {k}, but this supernet's edges do not sample part of "
+                              f"their channels: search it with --sampler partial.")
+        widened = []
+        for edge in edges:
+            widened += edge.set_k(k)
+        if self.op_masks is not None:
+            self.set_op_masks(self.op_masks)
+        return widened
 
     def attach_aux_branches(self, primitives: Sequence[str], op: str, schedule: object) -> int:
         """Every edge also adds ``schedule.aux_coefficient * op(x)`` (DARTS-' auxiliary skip):

@@ -196,7 +196,8 @@ class DartsSearchSpace:
             for cell, reduction in (("normal", False), ("reduce", True)):
                 alphas = supernet.alphas_reduce if reduction else supernet.alphas_normal
                 edge = supernet.edge_weights(reduction)
-                out[f"alphas_{cell}"] = [[round(v, 6) for v in row] for row in F.softmax(alphas.float(), -1).tolist()]
+                weights = supernet.masked(F.softmax(alphas.float(), -1), alphas)  # a pruned op (DrNAS' stages): 0
+                out[f"alphas_{cell}"] = [[round(v, 6) for v in row] for row in weights.tolist()]
                 out[f"edge_weights_{cell}"] = None if edge is None else [round(v, 6) for v in edge.float().tolist()]
         return out
 

@@ -212,6 +212,14 @@ class Supernet(WeightParameters, StackedLayout, Relaxed, nn.Module):
     def alpha_parameters(self) -> list[nn.Parameter]:
         return [self.alphas_normal, self.alphas_reduce]
 
+    def mixed_ops_by_row(self) -> list[list[list[nn.Module]]]:
+        """Per alphas tensor (normal, reduce), per edge, that edge's MixedOp in every cell of the type."""
+        rows: list[list[list[nn.Module]]] = [[[] for _ in range(num_edges(self.config.steps))] for _ in range(2)]
+        for cell in self.cells:
+            for e, edge in enumerate(cell._ops):
+                rows[int(cell.reduction)][e] += [m for m in edge.modules() if isinstance(m, MixedOp)]
+        return rows
+
     def edge_weights(self, reduction: bool) -> torch.Tensor | None:
         """The normalized betas of the normal or reduction cell (None without edge normalization)."""
         betas = self.betas_reduce if reduction else self.betas_normal
@@ -239,9 +247,9 @@ class Supernet(WeightParameters, StackedLayout, Relaxed, nn.Module):
             return own
         steps, concat = self.config.steps, list(range(2 + self.config.steps - self.config.multiplier,
                                                       self.config.steps + 2))
-        with torch.no_grad():
-            normal = derive_genotype(F.softmax(self.alphas_normal, dim=-1), self.edge_weights(False),
-                                     self.primitives, steps)
-            reduce = derive_genotype(F.softmax(self.alphas_reduce, dim=-1), self.edge_weights(True),
-                                     self.primitives, steps)
+        with torch.no_grad():  # a pruned op (a staged method's) weighs 0 there
+            normal = derive_genotype(self.masked(F.softmax(self.alphas_normal, dim=-1), self.alphas_normal),
+                                     self.edge_weights(False), self.primitives, steps)
+            reduce = derive_genotype(self.masked(F.softmax(self.alphas_reduce, dim=-1), self.alphas_reduce),
+                                     self.edge_weights(True), self.primitives, steps)
         return Genotype(normal=normal, normal_concat=concat, reduce=reduce, reduce_concat=concat)

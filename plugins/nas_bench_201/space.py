@@ -110,7 +110,7 @@ class NasBench201Space:
 
     def arch_record(self, supernet: Nb201Supernet) -> dict[str, Any]:
         with torch.no_grad():
-            alphas = F.softmax(supernet.alphas.float(), -1).tolist()
+            alphas = supernet.masked(F.softmax(supernet.alphas.float(), -1), supernet.alphas).tolist()  # pruned: 0
             edge = supernet.edge_weights()
         return {"alphas_cell": [[round(v, 6) for v in row] for row in alphas],
                 "edge_weights_cell": None if edge is None else [round(v, 6) for v in edge.float().tolist()]}

@@ -86,6 +86,15 @@ class Nb201Supernet(WeightParameters, StackedLayout, Relaxed, TinySkeleton):
     def alpha_parameters(self) -> list[nn.Parameter]:
         return [self.alphas]
 
+    def mixed_ops_by_row(self) -> list[list[list[nn.Module]]]:
+        """For the one alphas tensor, per edge, that edge's MixedOp in every search cell."""
+        rows: list[list[nn.Module]] = [[] for _ in EDGES]
+        for cell in self.cells:
+            if isinstance(cell, Nb201SearchCell):
+                for e, edge in enumerate(cell.edges):
+                    rows[e] += [m for m in edge.modules() if isinstance(m, MixedOp)]
+        return [rows]
+
     def edge_weights(self) -> torch.Tensor | None:
         """Per-edge multipliers: per node, a softmax over its incoming edges' betas (None without betas)."""
         return None if self.betas is None else self.normalizer.edge_weights(self.betas, node_slices())
@@ -112,6 +121,8 @@ class Nb201Supernet(WeightParameters, StackedLayout, Relaxed, TinySkeleton):
         own = self.method_genotype()
         if own is not None:
             return own
-        with torch.no_grad():
-            best = self.alphas.argmax(dim=-1).tolist()
+        with torch.no_grad():  # a pruned op (a staged method's) is never the argmax
+            alphas = self.alphas if self.op_masks is None else self.alphas.masked_fill(
+                ~self.op_masks[0].to(self.alphas.device), float("-inf"))
+            best = alphas.argmax(dim=-1).tolist()
         return Nb201Genotype.from_ops([PRIMITIVES[k] for k in best])
