@@ -4,6 +4,7 @@ invariants with a spy, and a stochastic method's resume with a stopped and resum
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -445,11 +446,22 @@ def test_every_darts_minus_edge_adds_its_skip_times_the_coefficient_outside_the_
     net.relaxation.aux_coefficient = 0.25
     torch.testing.assert_close(edge(x, w), edge.forward_weighted(x, w) + 0.25 * x)  # stride 1: the identity
     images = torch.randn(2, 3, 8, 8, dtype=torch.float64)
-    with plain_path():
-        plain = net(images)
-    torch.testing.assert_close(net(images), plain)  # the stacked edges add the branch too
+
+    def step(plain: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        net.zero_grad()
+        with plain_path() if plain else contextlib.nullcontext():
+            logits = net(images)
+        F.cross_entropy(logits, torch.tensor([1, 2])).backward()
+        return logits.detach(), [p.grad.clone() for p in net.parameters() if p.grad is not None]
+
+    (plain, plain_grads), (stacked, stacked_grads) = step(True), step(False)
+    torch.testing.assert_close(stacked, plain)  # the stacked edges add the branch too, gradients alike
+    assert len(stacked_grads) == len(plain_grads)
+    for a, b in zip(stacked_grads, plain_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
     net.relaxation.aux_coefficient = 0.0
-    assert not torch.allclose(net(images), plain)
+    with torch.no_grad():
+        assert not torch.allclose(net(images), plain)
 
 
 # -- FairDARTS (sigmoid, zero-one loss, sparse derive) -----------------------------------------------------------------
@@ -525,6 +537,10 @@ def test_a_sparse_genotype_builds_fairdarts_dcocell_and_round_trips() -> None:
 def test_a_sparse_genotype_that_cannot_be_built_is_refused_with_the_reason(text: str, message: str) -> None:
     with pytest.raises(GenotypeError, match=re.escape(message)):
         genotypes.space_named("darts").parse(text)
+
+
+def test_fairdarts_leaves_another_spaces_derive_rule_alone() -> None:
+    assert fairdarts.ZeroOne(10.0, 0.85, "l2", space="chain").derive(supernet=None) is None
 
 
 def test_fairdarts_on_nas_bench_201_keeps_the_best_op_above_the_threshold_else_none() -> None:
