@@ -32,7 +32,7 @@ from nasbench_pc import hookimpl
 from nasbench_pc.interfaces import Method, SearchHParams
 from nasbench_pc.plugins.darts import FAMILY_NB201_HPARAMS
 from nasbench_pc.plugins.darts_space.genotype import Genotype
-from nasbench_pc.plugins.darts_space.supernet import node_slices
+from nasbench_pc.plugins.darts_space.supernet import derive_genotype, node_slices
 from nasbench_pc.plugins.nas_bench_201.genotype import Nb201Genotype
 from nasbench_pc.plugins.nas_bench_201.ops import PRIMITIVES as NB201_OPS
 from nasbench_pc.settings import Check, finite_at_least_zero
@@ -53,25 +53,18 @@ def zero_one_loss(alphas: list[torch.Tensor], kind: str = "l2") -> torch.Tensor:
 
 def sparse_cell(weights: torch.Tensor, edge_weights: torch.Tensor | None, primitives: tuple[str, ...], steps: int,
                 threshold: float) -> list[tuple[str, int, int]]:
-    """The threshold_sparse rule on one cell's sigmoid(alpha): per node the two edges with the largest op weight
-    (times the edge weight), on each the best op if its sigmoid reaches ``threshold``; then the repairs the module
-    docstring names (a cell's strongest op when nothing passes, nodes reading only missing nodes dropped)."""
+    """The threshold_sparse rule on one cell's sigmoid(alpha): the DARTS rule's two edges per node and best op on
+    each (``derive_genotype``: ranked by op weight times edge weight), each kept only if its sigmoid reaches
+    ``threshold``; then the repairs the module docstring names (a cell's strongest op when nothing passes, nodes
+    reading only missing nodes dropped)."""
     w = weights.detach().cpu().float()
-    score = w if edge_weights is None else w * edge_weights.detach().cpu().float()[:, None]
-    allowed = [k for k, name in enumerate(primitives) if name != "none"]
-    gene: list[tuple[str, int, int]] = []
-    best_overall: tuple[float, str, int, int] | None = None
-    for i, node in enumerate(node_slices(steps)):
-        rows, scores = w[node].tolist(), score[node].tolist()
-        edges = sorted(range(len(rows)), key=lambda j: -max(scores[j][k] for k in allowed))[:2]
-        for j in edges:
-            k = max(allowed, key=lambda k: (rows[j][k], -k))
-            if j < 2 and (best_overall is None or rows[j][k] > best_overall[0]):  # reads a cell input
-                best_overall = (rows[j][k], primitives[k], i + 2, j)
-            if rows[j][k] >= threshold:
-                gene.append((primitives[k], i + 2, j))
-    if not gene and best_overall is not None:
-        gene = [best_overall[1:]]
+    chosen = derive_genotype(w, edge_weights, primitives, steps)  # 2 (op, input) per node, node by node
+    starts = [node.start for node in node_slices(steps)]
+    scored = [(w[starts[pos // 2] + j, primitives.index(op)].item(), op, pos // 2 + 2, j)
+              for pos, (op, j) in enumerate(chosen)]
+    gene = [(op, node, j) for value, op, node, j in scored if value >= threshold]
+    if not gene:  # the strongest op on an edge from a cell input
+        gene = [max((entry for entry in scored if entry[3] < 2), key=lambda entry: entry[0])[1:]]
     present, kept = {0, 1}, []
     for node in dict.fromkeys(to for _, to, _ in gene):
         inputs = [edge for edge in gene if edge[1] == node]

@@ -56,6 +56,12 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
     return x / keep_prob * mask
 
 
+def _preprocess(c_prev_prev: int, c_prev: int, c: int, reduction_prev: bool) -> tuple[nn.Module, nn.Module]:
+    """A cell's two input convolutions to ``c`` channels (the first halves the resolution after a reduction cell)."""
+    first = FactorizedReduce(c_prev_prev, c) if reduction_prev else ReLUConvBN(c_prev_prev, c, 1, 1, 0)
+    return first, ReLUConvBN(c_prev, c, 1, 1, 0)
+
+
 class Cell(nn.Module):
     """One cell of a genotype: node ``i`` sums two ops applied to earlier states; the output
     concatenates the states listed in ``concat``."""
@@ -64,11 +70,7 @@ class Cell(nn.Module):
                  reduction: bool, reduction_prev: bool):
         super().__init__()
         self.reduction = reduction
-        if reduction_prev:
-            self.preprocess0 = FactorizedReduce(c_prev_prev, c)
-        else:
-            self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0)
-        self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0)
+        self.preprocess0, self.preprocess1 = _preprocess(c_prev_prev, c_prev, c, reduction_prev)
         # ``_ops`` (not ``ops``) keeps the reference's state_dict keys.
         self._ops = nn.ModuleList(OPS[op](c, 2 if reduction and src < 2 else 1, True) for op, src in edges)
         self._indices = [src for _, src in edges]
@@ -102,11 +104,7 @@ class SparseCell(nn.Module):
                  reduction_prev: bool):
         super().__init__()
         self.reduction = reduction
-        if reduction_prev:
-            self.preprocess0 = FactorizedReduce(c_prev_prev, c)
-        else:
-            self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0)
-        self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0)
+        self.preprocess0, self.preprocess1 = _preprocess(c_prev_prev, c_prev, c, reduction_prev)
         self._ops = nn.ModuleDict()
         for op, node, src in edges:
             inputs = self._ops[str(node)] if str(node) in self._ops else nn.ModuleDict()
