@@ -8,6 +8,8 @@ import queue
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,11 @@ from nasbench_pc.results import compare as cmp
 from nasbench_pc.results import plots
 from nasbench_pc.results.evaluation import target_of
 from nasbench_pc.runtime.devices import check_device, default_device
-from nasbench_pc.runtime.runkit import GENOTYPE
+from nasbench_pc.runtime.files import atomic_write_text
+from nasbench_pc.runtime.lease import LeaseHeld, holder_of
+from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE
 from nasbench_pc.search import SearchConfig, run_search
+from nasbench_pc.search.config import spec_of
 from nasbench_pc.search.presets import resolve_config
 
 __getattr__ = _moved.old_names(__name__, {name: f"nasbench_pc.cli.bench:{name}" for name in ("bench", "plan_command")})
@@ -151,49 +156,134 @@ def check_sampler_options(options: dict[str, Any], methods: list[str]) -> None:
 
 def _run_in_process(jobs: list[tuple[str, int, Path]], configs: dict[str, SearchConfig], device: str,
                     out: Console) -> None:
-    """Each (method, seed) run with the method's resolved config, its seed and the device set."""
+    """Each (method, seed) run with the method's resolved config, its seed and the device set, in this process (the
+    main thread: SIGINT / SIGTERM stop a run with a checkpoint)."""
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=out) as progress:
         task = progress.add_task("searches", total=len(jobs))
-        for method, seed, run_dir in jobs:
+
+        def run(job: tuple[str, int, Path]) -> bool:
+            method, seed, run_dir = job
             progress.update(task, description=f"{method} seed {seed}")
-            config = replace(configs[method], seed=seed, device=device)
-            resume = (run_dir / "checkpoint.pt").exists()
-            run_search(config, run_dir, resume=resume)
+            try:  # resume=None: a checkpoint is continued, looked for under the run's lease
+                run_search(replace(configs[method], seed=seed, device=device), run_dir, resume=None)
+            except LeaseHeld:
+                return False
+            except ConfigError:
+                if not (run_dir / GENOTYPE).exists():
+                    raise
+                # another process finished it between our look and our start: the run is there, as wanted
             progress.advance(task)
+            return True
+
+        _drain(jobs, [run], out)
 
 
 def _run_on_devices(jobs: list[tuple[str, int, Path]], options: dict[str, Any], devices: list[str],
                     out: Console) -> None:
     """One worker process at a time per device, each pulling the next (method, seed) run."""
-    todo: queue.Queue = queue.Queue()
-    for job in jobs:
-        todo.put(job)
     failures: list[str] = []
 
-    def worker(device: str) -> None:
-        while True:
-            try:
-                method, seed, run_dir = todo.get_nowait()
-            except queue.Empty:
-                return
-            cmd = [sys.executable, "-m", "nasbench_pc", "search", "--quiet", "--method", method, "--seed", str(seed),
-                   "--device", device]
-            cmd += ["--resume", str(run_dir)] if (run_dir / "checkpoint.pt").exists() else \
-                ["--out", str(run_dir), *_cli_args(for_method(options, method))]
+    def runner(device: str) -> Callable[[tuple[str, int, Path]], bool]:
+        def run(job: tuple[str, int, Path]) -> bool:
+            method, seed, run_dir = job
+            cmd = [sys.executable, "-m", "nasbench_pc", "search", "--quiet", "--device", device]
+            # a stopped run goes on from its checkpoint, which holds its settings (--resume takes no others)
+            resume = (run_dir / CHECKPOINT).exists()
+            cmd += ["--resume", str(run_dir)] if resume else \
+                ["--method", method, "--seed", str(seed), "--out", str(run_dir),
+                 *_cli_args(for_method(options, method))]
             result = subprocess.run(cmd, capture_output=True, text=True)
-            out.print(f"{'done' if result.returncode == 0 else '[red]failed'} {method} seed {seed} on {device}")
-            if result.returncode != 0:
+            if result.returncode == LeaseHeld.exit_code or \
+                    (result.returncode != 0 and not resume and (run_dir / CHECKPOINT).exists()
+                     and not (run_dir / GENOTYPE).exists()):
+                return False  # held by another process, or it left a checkpoint meanwhile: look again later
+            if result.returncode == 0 or (run_dir / GENOTYPE).exists():
+                out.print(f"done {method} seed {seed} on {device}")
+            else:
+                out.print(f"[red]failed[/] {method} seed {seed} on {device}")
                 failures.append(f"{method} seed {seed} on {device}: {result.stderr.strip()[-400:]}")
+            return True
+        return run
 
-    threads = [threading.Thread(target=worker, args=(d,)) for d in devices]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _drain(jobs, [runner(d) for d in devices], out)
     if failures:
         raise ConfigError("Some runs failed (finished runs are kept; rerun the same command to redo only the "
                           "missing ones): " + " | ".join(failures))
+
+
+def _one_pass(jobs: list[tuple[str, int, Path]], runners: list[Callable[[tuple[str, int, Path]], bool]]
+              ) -> list[tuple[str, int, Path]]:
+    """Hand ``jobs`` out to the runners once; the jobs another process held."""
+    todo: queue.Queue = queue.Queue()
+    for job in jobs:
+        todo.put(job)
+    held: list[tuple[str, int, Path]] = []
+
+    def work(run: Callable[[tuple[str, int, Path]], bool]) -> None:
+        while True:
+            try:
+                job = todo.get_nowait()
+            except queue.Empty:
+                return
+            if not (job[2] / GENOTYPE).exists() and not run(job):
+                held.append(job)
+
+    if len(runners) == 1:
+        work(runners[0])
+    else:
+        threads = [threading.Thread(target=work, args=(run,)) for run in runners]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return held
+
+
+#: seconds between looks at runs that another process is writing
+POLL_SECONDS = 2.0
+
+
+def _drain(jobs: list[tuple[str, int, Path]], runners: list[Callable[[tuple[str, int, Path]], bool]],
+           out: Console) -> None:
+    """Run every job not finished yet, one runner per worker (the only runner in the calling thread). A runner
+    returns False when another process holds the run's lease (another driver on the same --save, another host):
+    such runs are looked at again every POLL_SECONDS until they are finished there, or their writer is gone and
+    a runner here takes them over. So two drivers on one --save search each run once and both end with it."""
+    pending = list(jobs)
+    while True:
+        held = _one_pass(pending, runners)
+        pending = [job for job in held if not (job[2] / GENOTYPE).exists()]
+        if not pending:
+            return
+        who = "; ".join(f"{m} seed {s} ({holder.describe() if (holder := holder_of(d)) else 'finishing'})"
+                        for m, s, d in pending)
+        out.print(f"waiting for {len(pending)} run(s) another process is writing: {who}", highlight=False)
+        time.sleep(POLL_SECONDS)
+
+
+def check_reuse(run_dir: Path, config: SearchConfig) -> None:
+    """A run folder already in ``--save`` is reused (finished) or continued (stopped) only when it is this
+    comparison's search: the same settings, the machine aside (``SearchConfig.spec``). Anything else (another
+    space, budget, dataset or option) is refused: its table would be reported as this one's."""
+    path = run_dir / CONFIG
+    if not path.exists():
+        return
+    try:
+        stored = spec_of(json.loads(path.read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path} cannot be read ({type(exc).__name__}), so whether that run is this comparison's "
+                          f"cannot be told. Delete {run_dir} to search it again, or choose another --save.") from None
+    wanted = config.spec()
+    differ = [k for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
+    if differ:
+        state = "finished" if (run_dir / GENOTYPE).exists() else "unfinished"
+        shown = "; ".join(f"{k} {stored.get(k, '(unset)')!r} there, {wanted.get(k, '(unset)')!r} here"
+                          for k in differ[:4]) + (f"; and {len(differ) - 4} more" if len(differ) > 4 else "")
+        raise ConfigError(f"{run_dir} holds a {state} search with other settings than this comparison asks for "
+                          f"({shown}), so it is neither reused nor continued: its results would be reported as "
+                          f"this comparison's. Choose another --save for these settings, or delete {run_dir} to "
+                          f"search it again with them.")
 
 
 def _print_rows(rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> None:
@@ -256,6 +346,7 @@ def _search_runs(ctx: click.Context, methods: tuple[str, ...], seeds: str | None
     for method in method_list:
         for seed in seed_list:
             run_dir = root / "runs" / f"{method}-seed{seed}"
+            check_reuse(run_dir, replace(configs[method], seed=seed))
             if not (run_dir / GENOTYPE).exists():  # finished runs are kept, never redone
                 jobs.append((method, seed, run_dir))
     progress_to = console if fmt == "table" else err_console  # keep stdout clean for --format json/csv/...
@@ -280,13 +371,14 @@ def _score(runs: list[cmp.RunSummary], specs: list[tuple[str, dict[str, Any]]], 
 def _save(out: Path, rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> None:
     """compare.md / .csv / .json (and ranking.csv / .json when runs were scored) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.md").write_text(cmp.to_markdown(rows, ranks))
-    (out / "compare.csv").write_text(cmp.to_csv(rows))
-    (out / "compare.json").write_text(cmp.to_json(rows))
+    atomic_write_text(out / "compare.md", cmp.to_markdown(rows, ranks))  # a reader never sees half a table,
+    atomic_write_text(out / "compare.csv", cmp.to_csv(rows))  # and two drivers' writes each land whole
+    atomic_write_text(out / "compare.json", cmp.to_json(rows))
     saved = ["compare.md", "compare.csv", "compare.json"]
     if ranks:
-        (out / "ranking.csv").write_text(cmp.ranking_csv(ranks))
-        (out / "ranking.json").write_text(json.dumps(cmp.no_nan([r.as_dict() for r in ranks]), indent=2) + "\n")
+        atomic_write_text(out / "ranking.csv", cmp.ranking_csv(ranks))
+        ranking = json.dumps(cmp.no_nan([r.as_dict() for r in ranks]), indent=2) + "\n"
+        atomic_write_text(out / "ranking.json", ranking)
         saved += ["ranking.csv", "ranking.json"]
     if fmt == "table":
         console.print(f"Saved {out}/{', '.join(saved)}")

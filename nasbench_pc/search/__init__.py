@@ -18,7 +18,7 @@ from nasbench_pc.search.streams import BatchStream, derived_seed
 __getattr__ = _moved.old_names(__name__, {  # the names nasbench_pc.search (a module) had before issue 21
     "CHECKPOINT_FORMAT": "nasbench_pc.search.checkpoint:CHECKPOINT_FORMAT",
     **{name: f"nasbench_pc.search.loop:{name}"
-       for name in ("EpochProgress", "GENOTYPE_HISTORY", "LEFTOVERS", "RUN_FILES", "alpha_entropy")},
+       for name in ("EpochProgress", "GENOTYPE_HISTORY", "RUN_FILES", "alpha_entropy")},
 })
 
 __all__ = ["BatchStream", "Reporter", "Search", "SearchConfig", "SearchResult", "derived_seed", "learning_rate",
