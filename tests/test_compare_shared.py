@@ -51,8 +51,7 @@ def test_a_run_of_another_budget_or_setting_in_save_is_refused_never_reused(tmp_
         refused = runner.invoke(main, ["compare", "darts-1st", *args, "--save", str(out), "--format", "json"])
         assert refused.exit_code == 2, refused.output
         text = _text(refused.output).replace(" ", "")  # rich wraps the long path anywhere
-        assert f"{run}holdsafinishedsearchwithothersettingsthanthiscomparisonasksfor({differs})".replace(" ", "") \
-            in text, text
+        assert f"{run}holdsafinishedsearchwithothersettingsthanaskedfor({differs})".replace(" ", "") in text, text
         assert f"Chooseanother--saveforthesesettings,ordelete{run}tosearchitagainwiththem." in text
         assert "Traceback" not in refused.output
     assert {name: (run / name).read_bytes() for name in kept} == kept  # nothing of the finished run touched

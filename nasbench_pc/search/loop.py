@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from nasbench_pc import genotypes, registry
 from nasbench_pc.api import create_supernet, method_hooks
 from nasbench_pc.console import err_console
-from nasbench_pc.errors import NasbenchError, PluginError, brief, check_finite
+from nasbench_pc.errors import ConfigError, NasbenchError, PluginError, brief, check_finite
 from nasbench_pc.runtime.data import DatasetInfo
 from nasbench_pc.runtime.devices import is_out_of_memory
 from nasbench_pc.runtime.distributed import Context, check_batch, global_batchnorm
@@ -53,6 +53,10 @@ from nasbench_pc.supernet import prepare_layout
 
 GENOTYPE_HISTORY = "genotypes.jsonl"
 RUN_FILES = (CONFIG, METRICS, GENOTYPE_HISTORY, GENOTYPE, CHECKPOINT, WRITERS)
+
+
+class AlreadyFinished(ConfigError):
+    """``run_search(resume=None)`` found the run finished once it held the folder's lease: nothing to do."""
 
 
 class Reporter(Protocol):
@@ -470,6 +474,8 @@ def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lea
             resume: bool | None, force: bool, reporter: Reporter | None, ctx: Context) -> SearchResult:
     """run_search's body, run under the run folder's lease (``writer`` and ``lease`` are None off rank 0)."""
     if resume is None:
+        if writer is not None and (writer / GENOTYPE).exists():
+            raise AlreadyFinished(f"{writer} holds the finished search already (another process ended it).")
         resume = run_dir is not None and (run_dir / CHECKPOINT).exists()
     if writer is not None and not resume:
         claim(writer, what="search", started=CHECKPOINT, finished=GENOTYPE, files=RUN_FILES, force=force,
