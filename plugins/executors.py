@@ -42,6 +42,7 @@ class Local:
 
     description = ("This machine: the searches one after another in this process, or one worker process per device "
                    "(devices=cpu,cpu or cuda:0,cuda:1; `compare --devices` sets it).")
+    default = True  # what `compare` runs its searches with when no --executor is named
     options = {"devices": "comma-separated devices, one worker process each (e.g. cuda:0,cuda:1 or cpu,cpu)"}
 
     def run(self, jobs: Sequence[SearchJob], *, save: Path, options: dict[str, str], device: str | None,

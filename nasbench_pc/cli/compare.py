@@ -174,7 +174,7 @@ def executor_options(name: str, texts: tuple[str, ...], devices: str | None) -> 
     if known is not None:
         unknown = sorted(set(options) - set(known))
         if unknown:
-            takes = ", ".join(f"{k} ({v})" for k, v in known.items()) or "none"
+            takes = ", ".join(f"{k} ({v})" for k, v in known.items()) or "nothing"
             raise ConfigError(f"The {name} executor takes no option {', '.join(map(repr, unknown))}. Its options: "
                               f"{takes}. `nasbench-pc plugins` lists the executors.")
     return executor, options
@@ -325,10 +325,11 @@ def _save(out: Path, rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str)
 @click.option("--device", help="cpu, cuda or cuda:N for every run [cuda when available].")
 @click.option("--devices", help="Run in parallel on this machine, one worker process per device: cuda:0,cuda:1,... "
               "(the local executor's devices option).")
-@click.option("--executor", "executor_name", default="local", show_default=True, metavar="NAME",
-              help="Where the searches run: local (this machine), slurm (job arrays through submitit; pip install "
-                   "'nasbench-pc[slurm]'), submitit-local, ray (pip install 'nasbench-pc[ray]'), print (print one "
-                   "`nasbench-pc search` line per run and run nothing), or an executor plugin.")
+@click.option("--executor", "executor_name", metavar="NAME",
+              help="Where the searches run [the registered default: local]: local (this machine), slurm (job "
+                   "arrays through submitit; pip install 'nasbench-pc[slurm]'), submitit-local, ray (pip install "
+                   "'nasbench-pc[ray]'), print (print one `nasbench-pc search` line per run and run nothing), or an "
+                   "executor plugin.")
 @click.option("--executor-option", "executor_option", multiple=True, metavar="KEY=VALUE",
               help="An option of the executor (repeatable): slurm passes any submitit/Slurm parameter through, e.g. "
                    "partition=gpu, gpus_per_node=1, cpus_per_task=8, mem_gb=32, timeout_min=600, signal_delay_s=120, "
@@ -362,6 +363,7 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
         torch.set_num_threads(threads)
     specs = parse_specs(evaluators)  # a bad evaluator name or option fails before any search
     metrics = metrics_of(specs)
+    executor_name = executor_name or registry.default("executor")
     executor = executor_options(executor_name, executor_option, devices)  # and a bad executor or option
     if from_runs:
         if methods or seeds:
