@@ -114,6 +114,21 @@ def register_datasets() -> dict[str, Callable[..., Any]]:
     """
 
 
+@hookspec
+def register_executors() -> dict[str, Any]:
+    """Executors by name: where ``compare`` runs its searches (this process, local workers, Slurm, Ray...).
+
+    Each value has a ``description`` (one line), ``options`` (``{name: help}`` of the ``--executor-option``
+    keys it takes; ``None`` when it passes any key through, as Slurm's parameters are) and
+    ``run(jobs, *, save, options, device, console) -> list[JobOutcome]`` that runs every
+    :class:`nasbench_pc.records.SearchJob` to its end and says how each ended
+    (:class:`nasbench_pc.records.JobOutcome`). A job is one ``nasbench-pc`` process with the job's ``argv``; its
+    results come back only as its run folder, so the driver aggregates the same table whatever ran it. A job's
+    process exits with 75 when another process holds its run folder: report it "held" and the driver retries.
+    A missing optional package is a :class:`nasbench_pc.errors.ConfigError` naming the extra to install.
+    """
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Lifecycle hooks: called (not collected) at points of a run, for loggers and callbacks. Every implementation
 # is called, in registration order, with the keyword arguments it names (any subset of the spec's). One that

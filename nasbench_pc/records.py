@@ -233,3 +233,32 @@ class Method:
 
 # read access under the old name (deprecated), after the dataclass took ``search_space`` as its init keyword
 Method.search_space = property(lambda self: self.space, doc="Deprecated name of :attr:`Method.space`.")
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    """One search of a comparison, as an executor runs it: ``nasbench-pc`` with ``argv``, a ``search ... --out
+    RUN --resume-if-stopped`` line whose same arguments start the run, continue it after a stop, a crash or a
+    requeue, and end at once when it is finished. Results come back only as the run folder ``run_dir``.
+    ``config`` is the resolved search (a :class:`nasbench_pc.search.SearchConfig`) for executors that run it in
+    their own process."""
+
+    name: str
+    method: str
+    seed: int
+    run_dir: Any  # pathlib.Path
+    argv: tuple[str, ...]
+    config: Any = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How one :class:`SearchJob` ended under an executor. ``state``: "done" (its run folder holds the finished
+    search), "failed" (``error`` says why, ``log`` where its output is), "held" (another process writes that run
+    folder: the driver looks again later) or "printed" (the ``print`` executor ran nothing)."""
+
+    name: str
+    state: str
+    job_id: str | None = None
+    log: str | None = None
+    error: str = ""

@@ -32,6 +32,7 @@ KINDS = {
     "evaluator": "register_evaluators",
     "method": "register_methods",
     "dataset": "register_datasets",
+    "executor": "register_executors",
 }
 
 # What each hook promises per entry (hookspecs.py); an entry that is not is skipped where it would crash later.
@@ -43,6 +44,7 @@ _PROMISED: dict[str, tuple[str, Callable[[Any], bool]]] = {
                   lambda v: callable(getattr(v, "evaluate", None)) and isinstance(getattr(v, "metrics", None), tuple)),
     "method": ("a nasbench_pc.interfaces.Method", lambda v: isinstance(v, Method)),
     "dataset": ("a dataset loader (a callable)", callable),
+    "executor": ("an executor (an object with run())", lambda v: callable(getattr(v, "run", None))),
 }
 
 PLUGINS_ENV = "NASBENCH_PC_PLUGINS"

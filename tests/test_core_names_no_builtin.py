@@ -25,11 +25,11 @@ CORE_WORDS = {"init_channels", "layers", "steps"}
 
 
 def builtin_names() -> set[str]:
-    """Every name a built-in plugin registers or declares: methods, spaces, samplers, normalizers, the spaces' ops
-    and shape options, the samplers' options."""
+    """Every name a built-in plugin registers or declares: methods, spaces, samplers, normalizers, executors, the
+    spaces' ops and shape options, the samplers' options."""
     built_in = {info.name for info in registry.loaded_plugins() if info.module.startswith("nasbench_pc.plugins")}
     registered = {kind: [name for plugin, names in registry.registered_by(kind).items() if plugin in built_in
-                         for name in names] for kind in ("method", "search_space", "sampler", "normalizer")}
+                         for name in names] for kind in ("method", "search_space", "sampler", "normalizer", "executor")}
     names = {name for kind_names in registered.values() for name in kind_names}
     for name in registered["search_space"]:
         space = registry.get("search_space", name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 from rich.panel import Panel
 
 from nasbench_pc import registry
@@ -16,7 +17,8 @@ from nasbench_pc.settings import SettingError
 def report_error(exc: NasbenchError) -> None:
     """One paragraph; a bad setting is named by its flag (``--lr-min``), as the user typed it."""
     text = exc.for_cli() if isinstance(exc, SettingError) else str(exc)
-    err_console.print(Panel(text, title="[bold red]error", border_style="red", expand=False))
+    # as written, never as rich markup: `pip install "nasbench-pc[slurm]"` keeps its [slurm]
+    err_console.print(Panel(escape(text), title="[bold red]error", border_style="red", expand=False))
 
 
 class Group(click.Group):

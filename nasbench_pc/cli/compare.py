@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import queue
-import subprocess
-import sys
-import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,6 @@ import click
 import torch
 from click.core import ParameterSource
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nasbench_pc import _moved, registry
@@ -27,13 +23,16 @@ from nasbench_pc.cli.search import search as search_command
 from nasbench_pc.cli.show import cell_tree
 from nasbench_pc.console import console, err_console
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.records import SearchJob
 from nasbench_pc.results import compare as cmp
 from nasbench_pc.results import plots
 from nasbench_pc.results.evaluation import target_of
 from nasbench_pc.runtime.devices import check_device, default_device
+from nasbench_pc.runtime.files import atomic_write_text
+from nasbench_pc.runtime.lease import holder_of
 from nasbench_pc.runtime.runkit import GENOTYPE
-from nasbench_pc.search import SearchConfig, run_search
 from nasbench_pc.search.presets import resolve_config
+from nasbench_pc.search.runspec import check_reuse
 
 __getattr__ = _moved.old_names(__name__, {name: f"nasbench_pc.cli.bench:{name}" for name in ("bench", "plan_command")})
 
@@ -149,51 +148,65 @@ def check_sampler_options(options: dict[str, Any], methods: list[str]) -> None:
                               f"it, or compare a method whose sampler has it{example}.")
 
 
-def _run_in_process(jobs: list[tuple[str, int, Path]], configs: dict[str, SearchConfig], device: str,
-                    out: Console) -> None:
-    """Each (method, seed) run with the method's resolved config, its seed and the device set."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=out) as progress:
-        task = progress.add_task("searches", total=len(jobs))
-        for method, seed, run_dir in jobs:
-            progress.update(task, description=f"{method} seed {seed}")
-            config = replace(configs[method], seed=seed, device=device)
-            resume = (run_dir / "checkpoint.pt").exists()
-            run_search(config, run_dir, resume=resume)
-            progress.advance(task)
+def search_argv(method: str, seed: int, run_dir: Path, options: dict[str, Any]) -> list[str]:
+    """The ``nasbench-pc search`` arguments of one comparison run, the same for every executor and every attempt:
+    ``--resume-if-stopped`` starts it, continues it after a stop or a requeue, or ends at once when it is done."""
+    return ["search", "--quiet", "--method", method, "--seed", str(seed), "--out", str(run_dir),
+            "--resume-if-stopped", *_cli_args(for_method(options, method))]
 
 
-def _run_on_devices(jobs: list[tuple[str, int, Path]], options: dict[str, Any], devices: list[str],
-                    out: Console) -> None:
-    """One worker process at a time per device, each pulling the next (method, seed) run."""
-    todo: queue.Queue = queue.Queue()
-    for job in jobs:
-        todo.put(job)
-    failures: list[str] = []
+#: seconds between looks at runs that another process is writing
+POLL_SECONDS = 2.0
 
-    def worker(device: str) -> None:
-        while True:
-            try:
-                method, seed, run_dir = todo.get_nowait()
-            except queue.Empty:
-                return
-            cmd = [sys.executable, "-m", "nasbench_pc", "search", "--quiet", "--method", method, "--seed", str(seed),
-                   "--device", device]
-            cmd += ["--resume", str(run_dir)] if (run_dir / "checkpoint.pt").exists() else \
-                ["--out", str(run_dir), *_cli_args(for_method(options, method))]
-            result = subprocess.run(cmd, capture_output=True, text=True)
-            out.print(f"{'done' if result.returncode == 0 else '[red]failed'} {method} seed {seed} on {device}")
-            if result.returncode != 0:
-                failures.append(f"{method} seed {seed} on {device}: {result.stderr.strip()[-400:]}")
 
-    threads = [threading.Thread(target=worker, args=(d,)) for d in devices]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        raise ConfigError("Some runs failed (finished runs are kept; rerun the same command to redo only the "
-                          "missing ones): " + " | ".join(failures))
+def executor_options(name: str, texts: tuple[str, ...], devices: str | None) -> tuple[Any, dict[str, str]]:
+    """The executor ``name`` and its ``--executor-option`` KEY=VALUE pairs (``--devices`` is local's
+    ``devices``); an unknown executor or key is refused before any run."""
+    executor = registry.get("executor", name)
+    options = dict(parse_option(text) for text in texts)
+    options = {k: str(v) for k, v in options.items()}
+    if devices:
+        if "devices" not in (executor.options or {}):
+            raise ConfigError(f"--devices runs one worker process per device on this machine (the local executor); "
+                              f"the {name} executor places its jobs itself. Drop --devices, or use --executor local.")
+        options["devices"] = devices
+    known = executor.options
+    if known is not None:
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            takes = ", ".join(f"{k} ({v})" for k, v in known.items()) or "nothing"
+            raise ConfigError(f"The {name} executor takes no option {', '.join(map(repr, unknown))}. Its options: "
+                              f"{takes}. `nasbench-pc plugins` lists the executors.")
+    return executor, options
+
+
+def _execute(jobs: list[SearchJob], executor: Any, name: str, options: dict[str, str], save: Path,
+             device: str | None, out: Console) -> bool:
+    """Run ``jobs`` with the executor until each is finished (False: the executor only printed them). A run
+    another process holds (another driver on the same --save, a job of an earlier call still running) is looked
+    at again every POLL_SECONDS until it is finished there, or its writer is gone and a job here takes it over:
+    so two drivers on one --save search each run once and both end with every run."""
+    pending, failed = list(jobs), []
+    while pending:
+        outcomes = {o.name: o for o in executor.run(pending, save=save, options=options, device=device,
+                                                     console=out)}
+        if all(outcomes[job.name].state == "printed" for job in pending):
+            return False
+        failed += [outcomes[job.name] for job in pending if outcomes[job.name].state == "failed"]
+        pending = [job for job in pending if outcomes[job.name].state == "held" and not (job.run_dir / GENOTYPE)
+                   .exists()]
+        if pending:
+            who = "; ".join(f"{job.method} seed {job.seed} ("
+                            f"{holder.describe() if (holder := holder_of(job.run_dir)) else 'finishing'})"
+                            for job in pending)
+            out.print(f"waiting for {len(pending)} run(s) another process is writing: {who}", highlight=False)
+            time.sleep(POLL_SECONDS)
+    if failed:
+        raise ConfigError(f"{len(failed)} of {len(jobs)} searches failed under the {name} executor (finished runs are "
+                          f"kept; run the same command again to redo only the missing ones): " + " | ".join(
+                              f"{o.name}{' (job ' + o.job_id + ')' if o.job_id else ''}"
+                              f"{', log ' + o.log if o.log else ''}: {o.error[-400:]}" for o in failed))
+    return True
 
 
 def _print_rows(rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> None:
@@ -236,9 +249,10 @@ def _print_rows(rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> N
 
 
 def _search_runs(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, baseline: str | None,
-                 save: str | None, fmt: str, device: str | None, devices: str | None, options: dict[str, Any]
-                 ) -> list[cmp.RunSummary]:
-    """Run every (method, seed) not finished yet in the comparison's folder, then read them all back."""
+                 save: str | None, fmt: str, device: str | None, executor: tuple[Any, str, dict[str, str]],
+                 options: dict[str, Any]) -> list[cmp.RunSummary] | None:
+    """Run every (method, seed) not finished yet in the comparison's folder, then read them all back (None: the
+    executor only printed the searches)."""
     method_list, seed_list = _split_methods_and_seeds(methods, seeds)
     given = {k: v for k, v in options.items()
              if ctx.get_parameter_source(k) not in (ParameterSource.DEFAULT, None)}
@@ -256,14 +270,18 @@ def _search_runs(ctx: click.Context, methods: tuple[str, ...], seeds: str | None
     for method in method_list:
         for seed in seed_list:
             run_dir = root / "runs" / f"{method}-seed{seed}"
+            config = replace(configs[method], seed=seed)
+            check_reuse(run_dir, config)
             if not (run_dir / GENOTYPE).exists():  # finished runs are kept, never redone
-                jobs.append((method, seed, run_dir))
+                jobs.append(SearchJob(name=run_dir.name, method=method, seed=seed, run_dir=run_dir,
+                                      argv=tuple(search_argv(method, seed, run_dir, given)), config=config))
     progress_to = console if fmt == "table" else err_console  # keep stdout clean for --format json/csv/...
-    if devices:
-        _run_on_devices(jobs, given, [d.strip() for d in devices.split(",") if d.strip()], progress_to)
-    else:
-        dev = check_device(device or default_device())
-        _run_in_process(jobs, configs, dev, progress_to)
+    chosen, name, executor_opts = executor
+    if jobs and not _execute(jobs, chosen, name, executor_opts, root, device, progress_to):
+        err_console.print(f"{len(jobs)} searches printed, none run. Run them (each line is one job: the same line "
+                          f"starts, continues or skips its run), then aggregate with `nasbench-pc compare --from "
+                          f"'{root / 'runs' / '*'}'`.", highlight=False)
+        return None
     return [cmp.load_run(root / "runs" / f"{m}-seed{s}") for m in method_list for s in seed_list]
 
 
@@ -280,13 +298,14 @@ def _score(runs: list[cmp.RunSummary], specs: list[tuple[str, dict[str, Any]]], 
 def _save(out: Path, rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str) -> None:
     """compare.md / .csv / .json (and ranking.csv / .json when runs were scored) in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.md").write_text(cmp.to_markdown(rows, ranks))
-    (out / "compare.csv").write_text(cmp.to_csv(rows))
-    (out / "compare.json").write_text(cmp.to_json(rows))
+    atomic_write_text(out / "compare.md", cmp.to_markdown(rows, ranks))  # a reader never sees half a table,
+    atomic_write_text(out / "compare.csv", cmp.to_csv(rows))  # and two drivers' writes each land whole
+    atomic_write_text(out / "compare.json", cmp.to_json(rows))
     saved = ["compare.md", "compare.csv", "compare.json"]
     if ranks:
-        (out / "ranking.csv").write_text(cmp.ranking_csv(ranks))
-        (out / "ranking.json").write_text(json.dumps(cmp.no_nan([r.as_dict() for r in ranks]), indent=2) + "\n")
+        atomic_write_text(out / "ranking.csv", cmp.ranking_csv(ranks))
+        ranking = json.dumps(cmp.no_nan([r.as_dict() for r in ranks]), indent=2) + "\n"
+        atomic_write_text(out / "ranking.json", ranking)
         saved += ["ranking.csv", "ranking.json"]
     if fmt == "table":
         console.print(f"Saved {out}/{', '.join(saved)}")
@@ -304,14 +323,24 @@ def _save(out: Path, rows: list[cmp.MethodRow], ranks: list[cmp.Rank], fmt: str)
               show_default=True, help="What to print.")
 @click.option("--plot", type=click.Path(file_okay=False), help="Write PNG plots to this folder (needs matplotlib).")
 @click.option("--device", help="cpu, cuda or cuda:N for every run [cuda when available].")
-@click.option("--devices", help="Run in parallel, one process per device: cuda:0,cuda:1,...")
+@click.option("--devices", help="Run in parallel on this machine, one worker process per device: cuda:0,cuda:1,... "
+              "(the local executor's devices option).")
+@click.option("--executor", "executor_name", metavar="NAME",
+              help="Where the searches run [the registered default: local]: local (this machine), slurm (job "
+                   "arrays through submitit; pip install 'nasbench-pc[slurm]'), submitit-local, ray (pip install "
+                   "'nasbench-pc[ray]'), print (print one `nasbench-pc search` line per run and run nothing), or an "
+                   "executor plugin.")
+@click.option("--executor-option", "executor_option", multiple=True, metavar="KEY=VALUE",
+              help="An option of the executor (repeatable): slurm passes any submitit/Slurm parameter through, e.g. "
+                   "partition=gpu, gpus_per_node=1, cpus_per_task=8, mem_gb=32, timeout_min=600, signal_delay_s=120, "
+                   "array_parallelism=8.")
 @click.option("--threads", type=int, help="CPU threads for PyTorch.")
 @evaluate_options
 @click.pass_context
 def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, baseline: str | None,
             from_runs: tuple[str, ...], save: str | None, fmt: str, plot: str | None, device: str | None,
-            devices: str | None, threads: int | None, evaluators: tuple[str, ...], benchmark_file: str | None,
-            **options: Any) -> None:
+            devices: str | None, executor_name: str, executor_option: tuple[str, ...], threads: int | None,
+            evaluators: tuple[str, ...], benchmark_file: str | None, **options: Any) -> None:
     """Run METHODS x seeds on identical data, splits, budget and device, and compare them.
 
     \b
@@ -321,6 +350,8 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
     nasbench-pc compare darts-1st pc-darts --space nas-bench-201 --epochs 2
     nasbench-pc compare --from 'out/runs/*'   # aggregate earlier runs, from any machine
     nasbench-pc compare darts pc-darts --seeds 0 1 2 --evaluate proxy-train --evaluate synflow
+    nasbench-pc compare darts-1st pc-darts --seeds 0 1 2 --executor slurm --executor-option partition=gpu \\
+        --executor-option gpus_per_node=1 --executor-option timeout_min=600 --save /shared/cmp
 
     With no METHODS: every method that declares a default_rank, in its order (the built-ins: darts, pc-darts,
     pc-only, en-only). Memory and step time are also given as ratios to --baseline (default: the first method named,
@@ -332,6 +363,8 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
         torch.set_num_threads(threads)
     specs = parse_specs(evaluators)  # a bad evaluator name or option fails before any search
     metrics = metrics_of(specs)
+    executor_name = executor_name or registry.default("executor")
+    executor = executor_options(executor_name, executor_option, devices)  # and a bad executor or option
     if from_runs:
         if methods or seeds:
             raise ConfigError("--from aggregates finished runs; drop the method names and --seeds (they come from "
@@ -341,7 +374,11 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
     else:
         if baseline is None and methods:
             baseline = resolve_method(methods[0]).name  # what the user put first is what they compare against
-        runs = _search_runs(ctx, methods, seeds, baseline, save, fmt, device, devices, options)
+        searched = _search_runs(ctx, methods, seeds, baseline, save, fmt, device,
+                                (executor[0], executor_name, executor[1]), options)
+        if searched is None:  # --executor print: nothing ran, nothing to aggregate yet
+            return
+        runs = searched
     if specs:
         _score(runs, specs, device, benchmark_file, fmt)
     cmp.attach_saved_bytes(runs)

@@ -20,9 +20,10 @@ from nasbench_pc.console import console
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.runtime import distributed
 from nasbench_pc.runtime.devices import check_device, default_device
-from nasbench_pc.runtime.runkit import CONFIG
-from nasbench_pc.search import SearchConfig, SearchResult, load_run_config, run_search
+from nasbench_pc.runtime.runkit import CONFIG, GENOTYPE
+from nasbench_pc.search import AlreadyFinished, SearchConfig, SearchResult, load_run_config, run_search
 from nasbench_pc.search.presets import PRESETS, resolve_config
+from nasbench_pc.search.runspec import check_reuse
 
 
 def genotype_table(genotype: Any) -> Table:
@@ -120,11 +121,14 @@ class _DefaultMethod(click.Option):
               "directory (its config.json decides every option but --device).")
 @click.option("--force", is_flag=True, help="Start over in an --out folder that holds another search, replacing "
               "its files.")
+@click.option("--resume-if-stopped", is_flag=True, help="With --out: continue the search there if the folder holds an "
+              "unfinished one of these very settings (a requeued or re-run cluster job), end at once if it holds the "
+              "finished one, refuse one of other settings. What compare's workers and cluster jobs run.")
 @click.option("--threads", type=int, help="CPU threads for PyTorch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary; print only the run directory.")
 @click.pass_context
 def search(ctx: click.Context, method: str, preset: str, out: str | None, resume: str | None, force: bool,
-           threads: int | None, quiet: bool, **options: Any) -> None:
+           resume_if_stopped: bool, threads: int | None, quiet: bool, **options: Any) -> None:
     """Search a cell architecture with METHOD's bilevel optimisation and write a run directory.
 
     \b
@@ -142,6 +146,9 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
              if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
     dist_ctx = distributed.init_from_env(options["device"] or default_device())
     try:
+        if resume_if_stopped and (resume or force or not out):
+            raise ConfigError("--resume-if-stopped goes with --out and the search's settings (it decides by itself "
+                              "whether to start, continue or leave the run); drop --resume / --force, or give --out.")
         if resume:
             extra = sorted(given - {"device"}) + (["force"] if force else [])
             if extra:
@@ -160,18 +167,22 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             default = Path("runs") / f"{config.method}-{config.dataset}-{stamp}"
             run_dir = Path(dist_ctx.broadcast_object(str(Path(out) if out else default)))
+        wanted: bool | None = bool(resume)
+        if resume_if_stopped:
+            check_reuse(run_dir, config, elsewhere="another --out")
+            if (run_dir / GENOTYPE).exists():  # finished already (an earlier attempt of this job): nothing to do
+                click.echo(str(run_dir))
+                return
+            wanted = None  # continue a checkpoint if there is one, looked for under the run's lease
         if dist_ctx.is_main and not quiet:
             console.print(Panel(_config_table(config, dist_ctx), title=f"[bold]search {config.method}",
                                 subtitle=str(run_dir), expand=False))
         # Ctrl-C / SIGTERM: run_search stops at a step boundary and raises Interrupted (exit 128 + signal)
-        if quiet or not dist_ctx.is_main:
-            result = run_search(config, run_dir, resume=bool(resume), force=force, ctx=dist_ctx)
-        else:
-            with Progress(TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), console=console) as progress:
-                done = _epochs_done(run_dir) if resume else 0
-                result = run_search(config, run_dir, resume=bool(resume), force=force, ctx=dist_ctx,
-                                    reporter=ConsoleReporter(progress, done, config.epochs))
+        try:
+            result = _run(config, run_dir, wanted, force, dist_ctx, quiet)
+        except AlreadyFinished:  # --resume-if-stopped: another attempt of this job ended it meanwhile
+            click.echo(str(run_dir))
+            return
         if dist_ctx.is_main:
             if quiet:
                 click.echo(str(run_dir))
@@ -180,6 +191,18 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
                 console.print(genotypes.to_text(result.genotype), soft_wrap=True, markup=False, highlight=False)
     finally:
         distributed.shutdown()
+
+
+def _run(config: SearchConfig, run_dir: Path, resume: bool | None, force: bool, dist_ctx: distributed.Context,
+         quiet: bool) -> SearchResult:
+    """run_search, with a progress bar on rank 0 unless ``quiet``."""
+    if quiet or not dist_ctx.is_main:
+        return run_search(config, run_dir, resume=resume, force=force, ctx=dist_ctx)
+    with Progress(TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), console=console) as progress:
+        done = _epochs_done(run_dir) if resume is not False else 0
+        return run_search(config, run_dir, resume=resume, force=force, ctx=dist_ctx,
+                          reporter=ConsoleReporter(progress, done, config.epochs))
 
 
 def _epochs_done(run_dir: Path) -> int:

@@ -49,7 +49,7 @@ from nasbench_pc.runtime.data import DatasetInfo, get_dataset
 from nasbench_pc.runtime.devices import check_device, is_out_of_memory
 from nasbench_pc.runtime.files import atomic_torch_save, atomic_write_text
 from nasbench_pc.runtime.interrupt import StopSignals
-from nasbench_pc.runtime.rundir import claim
+from nasbench_pc.runtime.rundir import claim, writing
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, topk_correct
 
 __getattr__ = _moved.old_names(__name__, {  # the names this module had before issue 21
@@ -247,11 +247,11 @@ def train(config: TrainConfig, out: str | Path, *, device: str | torch.device = 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a directory path for the training run.")
     device = _device(device)
-    claim(out, what="training run", started=CHECKPOINT, finished=MODEL_DIR, files=RUN_FILES, force=force,
-          resume=f"nasbench-pc train --resume {out}")
-    out.mkdir(parents=True, exist_ok=True)
-    with _memory_guard(config, out):
-        return _fit(config, out, None, device, workers, progress or TrainProgress())
+    with writing(out, RUN_FILES):
+        claim(out, what="training run", started=CHECKPOINT, finished=MODEL_DIR, files=RUN_FILES, force=force,
+              resume=f"nasbench-pc train --resume {out}")
+        with _memory_guard(config, out):
+            return _fit(config, out, None, device, workers, progress or TrainProgress())
 
 
 def resume(run_dir: str | Path, *, device: str | torch.device = "cpu", workers: int = 0,
@@ -280,7 +280,7 @@ def resume(run_dir: str | Path, *, device: str | torch.device = "cpu", workers: 
             f"{' '.join(str(exc).split())[:200]}): it was edited or written by another version of nasbench-pc. "
             f"Start the run again with --force, or resume it with the version that wrote it."
         ) from None
-    with _memory_guard(config, run_dir):
+    with writing(run_dir, RUN_FILES), _memory_guard(config, run_dir):
         return _fit(config, run_dir, ckpt, device, workers, progress or TrainProgress())
 
 

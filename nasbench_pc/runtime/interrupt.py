@@ -1,4 +1,7 @@
-"""Graceful stops: Ctrl-C (SIGINT) and SIGTERM end a search or training run at a step boundary.
+"""Graceful stops: Ctrl-C (SIGINT), SIGTERM and SIGUSR2 end a search or training run at a step boundary.
+
+SIGUSR2 is Slurm's warning before a time limit or a preemption (``--signal=USR2@SECONDS``, what submitit asks
+for); a search run as a Slurm job gets it directly too, since Slurm signals every process of the job step.
 
 A long run installs :class:`StopSignals` around its loop. The first signal only sets a flag; the
 loop finishes the step it is in, writes a checkpoint and raises :class:`Interrupted`, whose message
@@ -15,7 +18,7 @@ from types import FrameType, TracebackType
 
 from nasbench_pc.errors import NasbenchError
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGUSR2] if hasattr(signal, "SIGUSR2") else []))
 
 
 class Interrupted(NasbenchError):
@@ -27,7 +30,7 @@ class Interrupted(NasbenchError):
 
 
 class StopSignals:
-    """Context manager: while active, SIGINT/SIGTERM set :attr:`signum` instead of raising.
+    """Context manager: while active, SIGINT/SIGTERM/SIGUSR2 set :attr:`signum` instead of raising.
 
     Outside the main thread (where Python cannot install handlers) it does nothing, and the run
     stops the usual way.

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.runtime.files import atomic_write_text, leftovers
+from nasbench_pc.runtime.lease import Lease
+
+#: one line per process that wrote a run folder (its lease holder: host, pid, job, start, why it took over)
+WRITERS = "writers.jsonl"
 
 
 def claim(out: Path, *, what: str, started: str, finished: str, files: Sequence[str], force: bool,
@@ -34,3 +42,25 @@ def claim(out: Path, *, what: str, started: str, finished: str, files: Sequence[
                           f"results. Choose another --out, or pass --force to replace it.")
     raise ConfigError(f"{out} already holds an unfinished {what}. Continue it with `{resume}`, choose another "
                       f"--out, or pass --force to start over there.")
+
+
+@contextmanager
+def writing(out: Path, files: Sequence[str]) -> Iterator[Lease]:
+    """Hold ``out``'s lease (one writer per run folder, across processes and hosts; a live holder elsewhere
+    raises :class:`~nasbench_pc.runtime.lease.LeaseHeld`) and, under it, remove what killed atomic writes of
+    ``files`` left behind (only the holder may: another writer's staging file may be half-written right now)."""
+    lease = Lease(out).acquire()
+    try:
+        for path in leftovers(out, files):
+            path.unlink(missing_ok=True)
+        yield lease
+    finally:
+        lease.release()
+
+
+def record_writer(out: Path, lease: Lease, **extra: object) -> None:
+    """Append the lease holder to ``out``'s writers.jsonl (rewritten atomically: only the holder writes it)."""
+    path = out / WRITERS
+    before = path.read_text() if path.exists() else ""
+    line = json.dumps({**asdict(lease.me), "took_over": lease.took_over, **extra})
+    atomic_write_text(path, before + line + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -21,6 +22,15 @@ from nasbench_pc.settings import (
     validate,
     values_of,
 )
+
+#: settings that say where a search runs, not what it computes (another host may mount the data elsewhere, another
+#: GPU may take channels_last): a run folder is reused across them (``compare``), never across any other
+HOST_SETTINGS = ("device", "workers", "data_root", "download", "channels_last")
+
+
+def spec_of(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored or resolved search config without :data:`HOST_SETTINGS`, JSON-normalised (tuples as lists)."""
+    return json.loads(json.dumps({k: v for k, v in config.items() if k not in HOST_SETTINGS}))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +86,11 @@ class SearchConfig(SearchHParams, DataSettings):
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def spec(self) -> dict[str, Any]:
+        """What makes two runs the same search, whichever machine runs them: every setting but
+        :data:`HOST_SETTINGS`, in its JSON form (as config.json stores it)."""
+        return spec_of(self.to_dict())
 
     def method_record(self) -> Method:
         """The method as this search runs it: its sampler and normalizer, or those ``sampler`` / ``normalizer``

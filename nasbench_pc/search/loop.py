@@ -34,13 +34,14 @@ import torch.nn.functional as F
 from nasbench_pc import genotypes, registry
 from nasbench_pc.api import create_supernet, method_hooks
 from nasbench_pc.console import err_console
-from nasbench_pc.errors import NasbenchError, PluginError, brief, check_finite
+from nasbench_pc.errors import ConfigError, NasbenchError, PluginError, brief, check_finite
 from nasbench_pc.runtime.data import DatasetInfo
 from nasbench_pc.runtime.devices import is_out_of_memory
 from nasbench_pc.runtime.distributed import Context, check_batch, global_batchnorm
-from nasbench_pc.runtime.files import atomic_write_bytes, temporary_path
+from nasbench_pc.runtime.files import atomic_write_bytes
 from nasbench_pc.runtime.interrupt import StopSignals
-from nasbench_pc.runtime.rundir import claim
+from nasbench_pc.runtime.lease import Lease
+from nasbench_pc.runtime.rundir import WRITERS, claim, record_writer, writing
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, scheduled_lr
 from nasbench_pc.search import stages
 from nasbench_pc.search.architect import Architect
@@ -51,9 +52,11 @@ from nasbench_pc.search.streams import batch_loader, derived_seed, search_data
 from nasbench_pc.supernet import prepare_layout
 
 GENOTYPE_HISTORY = "genotypes.jsonl"
-RUN_FILES = (CONFIG, METRICS, GENOTYPE_HISTORY, GENOTYPE, CHECKPOINT)
-# what an atomic write (nasbench_pc.runtime.files) killed half-way leaves behind: garbage, removed on every start
-LEFTOVERS = tuple(temporary_path(Path(name)).name for name in RUN_FILES)
+RUN_FILES = (CONFIG, METRICS, GENOTYPE_HISTORY, GENOTYPE, CHECKPOINT, WRITERS)
+
+
+class AlreadyFinished(ConfigError):
+    """``run_search(resume=None)`` found the run finished once it held the folder's lease: nothing to do."""
 
 
 class Reporter(Protocol):
@@ -447,9 +450,12 @@ class Search:
 
 
 
-def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = False, force: bool = False,
+def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool | None = False, force: bool = False,
                reporter: Reporter | None = None, ctx: Context | None = None) -> SearchResult:
     """Run (or, with ``resume``, continue) a search; rank 0 writes ``run_dir`` unless it is None.
+
+    ``resume=None`` continues the checkpoint in ``run_dir`` when there is one, decided under the folder's lease (a
+    driver cannot know beforehand whether another process has written one meanwhile).
 
     A ``run_dir`` holding another search is refused unless ``force`` (then its files are replaced).
     With a ``run_dir``, SIGINT / SIGTERM stop after the current step with a checkpoint and raise
@@ -457,15 +463,28 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
     """
     ctx = ctx or Context()
     writer = run_dir if ctx.is_main else None
+    if writer is None:
+        return _search(config, run_dir, None, None, resume=resume, force=force, reporter=reporter, ctx=ctx)
+    # one writer per run folder, across processes and hosts (a live one makes this start refuse: LeaseHeld)
+    with writing(writer, RUN_FILES) as lease:
+        return _search(config, run_dir, writer, lease, resume=resume, force=force, reporter=reporter, ctx=ctx)
+
+
+def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lease: Lease | None, *,
+            resume: bool | None, force: bool, reporter: Reporter | None, ctx: Context) -> SearchResult:
+    """run_search's body, run under the run folder's lease (``writer`` and ``lease`` are None off rank 0)."""
+    if resume is None:
+        if writer is not None and (writer / GENOTYPE).exists():
+            raise AlreadyFinished(f"{writer} holds the finished search already (another process ended it).")
+        resume = run_dir is not None and (run_dir / CHECKPOINT).exists()
     if writer is not None and not resume:
-        claim(writer, what="search", started=CHECKPOINT, finished=GENOTYPE, files=RUN_FILES + LEFTOVERS,
-              force=force, resume=f"nasbench-pc search --resume {writer}")
+        claim(writer, what="search", started=CHECKPOINT, finished=GENOTYPE, files=RUN_FILES, force=force,
+              resume=f"nasbench-pc search --resume {writer}")
+    if writer is not None and lease is not None:
+        record_writer(writer, lease, resumed=resume)
     search = Search(config, ctx=ctx)
     clock = time.perf_counter() - (restore(search, run_dir) if resume else 0.0)  # seconds across resumes
     if writer is not None:
-        writer.mkdir(parents=True, exist_ok=True)
-        for name in LEFTOVERS:
-            (writer / name).unlink(missing_ok=True)
         meta = {"config": config.to_dict(), "method": search.method.to_dict(),
                 "dataset": asdict(search.info), "world_size": ctx.world_size,
                 "backend": ctx.backend, "versions": versions(),
@@ -482,6 +501,8 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool = Fal
         state = search.state_dict()  # on every rank: it gathers theirs
         if writer is not None:
             state["seconds"] = time.perf_counter() - clock
+            if lease is not None:
+                lease.check()  # taken over (this process looked dead): write nothing more
             save_checkpoint(state, writer / CHECKPOINT)
 
     out_of_memory = False
