@@ -7,8 +7,9 @@ genotype's collapse check) and :class:`Metric` (one number an evaluator returns)
 
 from __future__ import annotations
 
+import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import InitVar, asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -249,6 +250,12 @@ class SearchJob:
     run_dir: Any  # pathlib.Path
     argv: tuple[str, ...]
     config: Any = None
+
+
+def search_command(argv: Sequence[str], device: str | None = None) -> list[str]:
+    """The process a :class:`SearchJob` is: ``nasbench-pc ARGV`` with this interpreter (``--device`` when given),
+    as every executor starts it."""
+    return [sys.executable, "-m", "nasbench_pc", *argv, *(["--device", device] if device else [])]
 
 
 @dataclass(frozen=True)

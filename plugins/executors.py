@@ -11,7 +11,6 @@ from __future__ import annotations
 import queue
 import shlex
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -23,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nasbench_pc import hookimpl
-from nasbench_pc.records import JobOutcome, SearchJob
+from nasbench_pc.records import JobOutcome, SearchJob, search_command
 from nasbench_pc.runtime.devices import check_device, default_device
 from nasbench_pc.runtime.lease import LeaseHeld
 from nasbench_pc.runtime.runkit import GENOTYPE
@@ -79,8 +78,7 @@ def _on_devices(jobs: Sequence[SearchJob], devices: list[str], console: Console)
 
     def runner(device: str) -> Callable[[SearchJob], JobOutcome]:
         def run(job: SearchJob) -> JobOutcome:
-            cmd = [sys.executable, "-m", "nasbench_pc", *job.argv, "--device", device]
-            result = subprocess.run(cmd, capture_output=True, text=True)
+            result = subprocess.run(search_command(job.argv, device), capture_output=True, text=True)
             if result.returncode == LeaseHeld.exit_code:
                 return JobOutcome(job.name, "held")
             if result.returncode == 0 or (job.run_dir / GENOTYPE).exists():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from rich.console import Console
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.records import JobOutcome, SearchJob
+from nasbench_pc.records import JobOutcome, SearchJob, search_command
 from nasbench_pc.runtime.lease import LeaseHeld
 
 ERROR_TAIL = 1500
@@ -55,7 +54,7 @@ def _die_with_parent() -> None:
 
 def run_line(argv: Sequence[str], device: str | None) -> tuple[str, str]:
     """What one task runs (on a Ray worker): the search line; ("done" | "held", "") or raises with its stderr."""
-    cmd = [sys.executable, "-m", "nasbench_pc", *argv, *(["--device", device] if device else [])]
+    cmd = search_command(argv, device)
     result = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent)
     if result.returncode == LeaseHeld.exit_code:
         return "held", ""

@@ -22,7 +22,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from rich.console import Console
 
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
-from nasbench_pc.records import JobOutcome, SearchJob
+from nasbench_pc.records import JobOutcome, SearchJob, search_command
 from nasbench_pc.runtime.lease import LeaseHeld
 
 #: AutoExecutor's parameters that every cluster shares; any other key is the cluster's own (slurm_KEY)
@@ -57,16 +56,13 @@ class SearchTask:
         self.argv, self.device = list(argv), device
         self._child: subprocess.Popen | None = None
 
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "nasbench_pc", *self.argv, *(["--device", self.device] if self.device else [])]
-
     def __call__(self) -> str:
-        self._child = subprocess.Popen(self.command())
+        self._child = subprocess.Popen(search_command(self.argv, self.device))
         code = self._child.wait()
         if code == LeaseHeld.exit_code:
             return "held"
         if code != 0:
-            raise RuntimeError(f"`{' '.join(self.command())}` exited with status {code}")
+            raise RuntimeError(f"`{' '.join(search_command(self.argv, self.device))}` exited with status {code}")
         return "done"
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
