@@ -120,11 +120,19 @@ def register_executors() -> dict[str, Any]:
 
     Each value has a ``description`` (one line), ``options`` (``{name: help}`` of the ``--executor-option``
     keys it takes; ``None`` when it passes any key through, as Slurm's parameters are) and
-    ``run(jobs, *, save, options, device, console) -> list[JobOutcome]`` that runs every
+    ``run(jobs, *, save, options, device, console, board) -> list[JobOutcome]`` that runs every
     :class:`nasbench_pc.records.SearchJob` to its end and says how each ended
-    (:class:`nasbench_pc.records.JobOutcome`). A job is one ``nasbench-pc`` process with the job's ``argv``; its
-    results come back only as its run folder, so the driver aggregates the same table whatever ran it. A job's
-    process exits with 75 when another process holds its run folder: report it "held" and the driver retries.
+    (:class:`nasbench_pc.records.JobOutcome`). A job is one ``nasbench-pc`` process with the job's ``argv``
+    (``search_command(job.argv, device, processes)``: torchrun for several processes); its results come back only
+    as its run folder, so the driver aggregates the same table whatever ran it. ``board``
+    (:class:`nasbench_pc.results.board.JobBoard`) is the live status: call ``board.submitted(job, job_id, log)``
+    for each job handed to an engine (kept in the comparison's ledger), ``board.update(job, state, ...)`` as it
+    changes, and look up ``board.earlier(job)`` to reattach to a job an earlier driver submitted that still lives
+    instead of submitting it again. ``nasbench_pc.runtime.jobs.ended_as(code, run_dir, ...)`` reads a finished
+    job's exit status: "held" (75: another process holds its run folder; the driver retries), "cancelled"
+    (``compare --cancel`` asked it to stop), "done". Optional: ``cancel(submissions, *, save, console)`` stops
+    jobs an earlier driver submitted (``compare --cancel``; runs also stop on their own, through the stop
+    request written into their folders), and ``live = False`` for an executor that runs nothing (``print``).
     A missing optional package is a :class:`nasbench_pc.errors.ConfigError` naming the extra to install.
     """
 

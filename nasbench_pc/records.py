@@ -252,17 +252,23 @@ class SearchJob:
     config: Any = None
 
 
-def search_command(argv: Sequence[str], device: str | None = None) -> list[str]:
+def search_command(argv: Sequence[str], device: str | None = None, processes: int = 1) -> list[str]:
     """The process a :class:`SearchJob` is: ``nasbench-pc ARGV`` with this interpreter (``--device`` when given),
-    as every executor starts it."""
-    return [sys.executable, "-m", "nasbench_pc", *argv, *(["--device", device] if device else [])]
+    as every executor starts it; with several ``processes`` (a job of several GPUs), torchrun on this node
+    starting that many (``nasbench_pc.runtime.torchrun``: torchrun that leaves Slurm's USR2 to its workers)."""
+    tail = ["-m", "nasbench_pc", *argv, *(["--device", device] if device else [])]
+    if processes > 1:
+        return [sys.executable, "-m", "nasbench_pc.runtime.torchrun", "--standalone", "--nproc_per_node",
+                str(processes), *tail]
+    return [sys.executable, *tail]
 
 
 @dataclass(frozen=True)
 class JobOutcome:
     """How one :class:`SearchJob` ended under an executor. ``state``: "done" (its run folder holds the finished
     search), "failed" (``error`` says why, ``log`` where its output is), "held" (another process writes that run
-    folder: the driver looks again later) or "printed" (the ``print`` executor ran nothing)."""
+    folder: the driver looks again later), "cancelled" (it stopped on ``compare --cancel``'s request, its
+    checkpoint kept) or "printed" (the ``print`` executor ran nothing)."""
 
     name: str
     state: str

@@ -19,11 +19,13 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from nasbench_pc import hookimpl
 from nasbench_pc.records import JobOutcome, SearchJob, search_command
+from nasbench_pc.results.board import JobBoard
 from nasbench_pc.runtime.devices import check_device, default_device
+from nasbench_pc.runtime.interrupt import Interrupted
+from nasbench_pc.runtime.jobs import ended_as, stop_requested
 from nasbench_pc.runtime.lease import LeaseHeld
 from nasbench_pc.runtime.runkit import GENOTYPE
 from nasbench_pc.search import AlreadyFinished, run_search
@@ -45,47 +47,63 @@ class Local:
     options = {"devices": "comma-separated devices, one worker process each (e.g. cuda:0,cuda:1 or cpu,cpu)"}
 
     def run(self, jobs: Sequence[SearchJob], *, save: Path, options: dict[str, str], device: str | None,
-            console: Console) -> list[JobOutcome]:
+            console: Console, board: JobBoard) -> list[JobOutcome]:
         devices = [d.strip() for d in options.get("devices", "").split(",") if d.strip()]
         if devices:
-            return _on_devices(jobs, devices, console)
-        return _in_process(jobs, check_device(device or default_device()), console)
+            return _on_devices(jobs, devices, console, board)
+        return _in_process(jobs, check_device(device or default_device()), console, board)
 
 
-def _in_process(jobs: Sequence[SearchJob], device: str, console: Console) -> list[JobOutcome]:
+def _in_process(jobs: Sequence[SearchJob], device: str, console: Console, board: JobBoard) -> list[JobOutcome]:
     """Each run in this process, in the main thread (SIGINT / SIGTERM stop a run with a checkpoint and stop the
     comparison; an error stops it too, as it always did in-process)."""
     outcomes = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
-        task = progress.add_task("searches", total=len(jobs))
-        for job in jobs:
-            progress.update(task, description=f"{job.method} seed {job.seed}")
-            state = "done"
-            try:  # resume=None: a checkpoint is continued, looked for under the run's lease
-                run_search(replace(job.config, device=device), job.run_dir, resume=None)
-            except LeaseHeld:
-                state = "held"
-            except AlreadyFinished:
-                pass  # another process finished it between our look and our start: the run is there, as wanted
-            outcomes.append(JobOutcome(job.name, state))
-            progress.advance(task)
+    for job in jobs:
+        if outcomes and outcomes[-1].state == "cancelled":  # `compare --cancel`: start nothing more
+            outcomes.append(JobOutcome(job.name, "cancelled"))
+            board.update(job, "cancelled")
+            continue
+        state = "done"
+        try:  # resume=None: a checkpoint is continued, looked for under the run's lease
+            run_search(replace(job.config, device=device), job.run_dir, resume=None)
+        except LeaseHeld:
+            state = "held"
+        except AlreadyFinished:
+            pass  # another process finished it between our look and our start: the run is there, as wanted
+        except Interrupted:
+            if not stop_requested(job.run_dir):
+                raise  # Ctrl-C / SIGTERM of this process: the comparison stops here
+            state = "cancelled"  # `compare --cancel`: this run stopped with its checkpoint; the next ones stop too
+        board.update(job, state)
+        if state == "done":
+            console.print(f"done {job.name}", highlight=False)
+        outcomes.append(JobOutcome(job.name, state))
     return outcomes
 
 
-def _on_devices(jobs: Sequence[SearchJob], devices: list[str], console: Console) -> list[JobOutcome]:
+def _on_devices(jobs: Sequence[SearchJob], devices: list[str], console: Console,
+                board: JobBoard) -> list[JobOutcome]:
     """One worker process at a time per device, each pulling the next run."""
+
+    cancelled = threading.Event()
 
     def runner(device: str) -> Callable[[SearchJob], JobOutcome]:
         def run(job: SearchJob) -> JobOutcome:
+            if cancelled.is_set():  # `compare --cancel` stopped a run: start nothing more
+                board.update(job, "cancelled")
+                return JobOutcome(job.name, "cancelled")
+            board.update(job, "queued", job_id=device)
             result = subprocess.run(search_command(job.argv, device), capture_output=True, text=True)
-            if result.returncode == LeaseHeld.exit_code:
-                return JobOutcome(job.name, "held")
-            if result.returncode == 0 or (job.run_dir / GENOTYPE).exists():
-                console.print(f"done {job.method} seed {job.seed} on {device}", highlight=False)
-                return JobOutcome(job.name, "done", job_id=f"{device}")
-            console.print(f"[red]failed[/] {job.method} seed {job.seed} on {device}", highlight=False)
-            return JobOutcome(job.name, "failed", job_id=device, error=tail(result.stderr))
+            state = ended_as(result.returncode, job.run_dir, held_code=LeaseHeld.exit_code, finished=GENOTYPE)
+            board.update(job, state or "failed", error=tail(result.stderr) if state is None else "")
+            if state is None:
+                console.print(f"[red]failed[/] {job.name} on {device}", highlight=False)
+                return JobOutcome(job.name, "failed", job_id=device, error=tail(result.stderr))
+            if state == "done":
+                console.print(f"done {job.name} on {device}", highlight=False)
+            if state == "cancelled":
+                cancelled.set()
+            return JobOutcome(job.name, state, job_id=device)
         return run
 
     return parallel(jobs, [runner(d) for d in devices])
@@ -121,9 +139,10 @@ class Print:
     description = ("Run nothing: print one `nasbench-pc search ...` line per run (for an sbatch --array script of "
                    "your own); then aggregate with `nasbench-pc compare --from 'SAVE/runs/*'`.")
     options: dict[str, str] = {}
+    live = False  # nothing runs: no status table
 
     def run(self, jobs: Sequence[SearchJob], *, save: Path, options: dict[str, str], device: str | None,
-            console: Console) -> list[JobOutcome]:
+            console: Console, board: JobBoard) -> list[JobOutcome]:
         for job in jobs:
             click.echo(shlex.join(["nasbench-pc", *job.argv, *(["--device", device] if device else [])]))
         return [JobOutcome(job.name, "printed") for job in jobs]

@@ -7,14 +7,21 @@ default 3) and, being the same line, continues the run from its last checkpoint;
 the run over once the dead writer's pid is gone (same host) or its heartbeat is stale (another host).
 
 Options (``--executor-option KEY=VALUE``): ``address`` (a running cluster, e.g. ``auto`` or
-``ray://head:10001``; default: start a local Ray for this call), ``gpus``, ``cpus``, ``retries``.
+``ray://head:10001``; default: start a local Ray for this call), ``gpus``, ``cpus``, ``retries``, ``processes``
+(search processes per task, started by torchrun; default one per GPU of the task).
+
+Ray's tasks belong to the driver: stopping ``compare`` ends them (their runs keep their last checkpoint), and
+running it again submits the unfinished runs anew, which continue from there.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +30,10 @@ from rich.console import Console
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.records import JobOutcome, SearchJob, search_command
+from nasbench_pc.results.board import JobBoard
+from nasbench_pc.runtime.jobs import ended_as
 from nasbench_pc.runtime.lease import LeaseHeld
+from nasbench_pc.runtime.runkit import GENOTYPE
 
 ERROR_TAIL = 1500
 
@@ -52,18 +62,34 @@ def _die_with_parent() -> None:
         pass
 
 
-def run_line(argv: Sequence[str], device: str | None) -> tuple[str, str]:
-    """What one task runs (on a Ray worker): the search line; ("done" | "held", "") or raises with its stderr."""
-    cmd = search_command(argv, device)
+def run_line(argv: Sequence[str], run_dir: str, device: str | None, processes: int = 1) -> str:
+    """What one task runs (on a Ray worker): the search line; "done", "held" or "cancelled", or raises with its
+    stderr."""
+    cmd = search_command(argv, device, processes)
     result = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent)
-    if result.returncode == LeaseHeld.exit_code:
-        return "held", ""
+    state = ended_as(result.returncode, Path(run_dir), held_code=LeaseHeld.exit_code, finished=GENOTYPE)
+    if state is not None:
+        return state
     if result.returncode < 0:
         raise SearchKilled(f"`{' '.join(cmd)}` was killed by signal {-result.returncode}")
-    if result.returncode != 0:
-        raise RuntimeError(f"`{' '.join(cmd)}` exited with status {result.returncode}: "
-                           f"{result.stderr.strip()[-ERROR_TAIL:]}")
-    return "done", ""
+    raise RuntimeError(f"`{' '.join(cmd)}` exited with status {result.returncode}: "
+                       f"{result.stderr.strip()[-ERROR_TAIL:]}")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Ray's own messages (a task's retry, from its C++ core) go to this process's stdout; while Ray runs, file
+    descriptor 1 points at stderr, so that stdout keeps only what compare prints (``--format json`` stays
+    parseable)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class Ray:
@@ -72,43 +98,60 @@ class Ray:
     options = {"address": "a running Ray cluster (auto, ray://head:10001) [start a local one]",
                "gpus": "GPUs per task [1 where the cluster has GPUs, else 0]",
                "cpus": "CPUs per task [1]",
-               "retries": "retries of a task whose process or node died [3]"}
+               "retries": "retries of a task whose process or node died [3]",
+               "processes": "search processes per task, started by torchrun [one per GPU of the task]"}
 
     def run(self, jobs: Sequence[SearchJob], *, save: Path, options: dict[str, str], device: str | None,
-            console: Console) -> list[JobOutcome]:
+            console: Console, board: JobBoard) -> list[JobOutcome]:
         ray = _ray()
         try:
             cpus, retries = float(options.get("cpus", 1)), int(options.get("retries", 3))
-            gpus_given = options.get("gpus")
+            gpus_given, processes_given = options.get("gpus"), options.get("processes")
             gpus = float(gpus_given) if gpus_given is not None else None
+            processes = int(processes_given) if processes_given is not None else None
         except ValueError as exc:
-            raise ConfigError(f"A ray executor option is not a number ({exc}); cpus, gpus and retries take numbers.")\
-                from None
+            raise ConfigError(f"A ray executor option is not a number ({exc}); cpus, gpus, retries and processes "
+                              f"take numbers.") from None
+        with _stdout_to_stderr():
+            return self._run(ray, jobs, device, console, board, address=options.get("address"), cpus=cpus, gpus=gpus,
+                             retries=retries, processes=processes)
+
+    def _run(self, ray: Any, jobs: Sequence[SearchJob], device: str | None, console: Console, board: JobBoard, *,
+             address: str | None, cpus: float, gpus: float | None, retries: int, processes: int | None
+             ) -> list[JobOutcome]:
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(address=options.get("address"), include_dashboard=False, log_to_driver=False,
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
         try:
             if gpus is None:
                 gpus = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+            per_task = processes if processes is not None else max(int(gpus), 1)
             task = ray.remote(run_line).options(num_cpus=cpus, num_gpus=gpus, max_retries=retries,
                                                 retry_exceptions=[SearchKilled])
-            refs = [task.remote(list(job.argv), device) for job in jobs]
+            refs = [task.remote(list(job.argv), str(job.run_dir), device, per_task) for job in jobs]
+            for job, ref in zip(jobs, refs, strict=True):
+                board.submitted(job, ref.hex()[:16])
             console.print(f"submitted {len(jobs)} searches as Ray tasks ({cpus:g} CPU, {gpus:g} GPU each, "
                           f"{retries} retries)", highlight=False)
-            outcomes = []
-            for job, ref in zip(jobs, refs, strict=True):
+            outcomes: dict[str, JobOutcome] = {}
+            waiting = dict(zip(refs, jobs, strict=True))
+            while waiting:
+                ready, _ = ray.wait(list(waiting), num_returns=1)
+                job = waiting.pop(ready[0])
                 try:
-                    state, _ = ray.get(ref)
+                    state = ray.get(ready[0])
                 except Exception as exc:  # the task's RuntimeError, or Ray's for a task that died past its retries
-                    outcomes.append(JobOutcome(job.name, "failed", job_id=ref.hex()[:16],
-                                               error=" ".join(str(exc).split())[-ERROR_TAIL:]))
-                    console.print(f"[red]failed[/] {job.method} seed {job.seed}", highlight=False)
+                    error = " ".join(str(exc).split())[-ERROR_TAIL:]
+                    outcomes[job.name] = JobOutcome(job.name, "failed", job_id=ready[0].hex()[:16], error=error)
+                    board.update(job, "failed", error=error)
+                    console.print(f"[red]failed[/] {job.name}", highlight=False)
                 else:
-                    outcomes.append(JobOutcome(job.name, state, job_id=ref.hex()[:16]))
+                    outcomes[job.name] = JobOutcome(job.name, state, job_id=ready[0].hex()[:16])
+                    board.update(job, state)
                     if state == "done":
-                        console.print(f"done {job.method} seed {job.seed}", highlight=False)
-            return outcomes
+                        console.print(f"done {job.name}", highlight=False)
+            return [outcomes[job.name] for job in jobs]
         finally:
             if started_here:
                 ray.shutdown()

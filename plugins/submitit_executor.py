@@ -22,6 +22,7 @@ import json
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,10 @@ from rich.console import Console
 from nasbench_pc import hookimpl
 from nasbench_pc.errors import ConfigError
 from nasbench_pc.records import JobOutcome, SearchJob, search_command
+from nasbench_pc.results.board import JobBoard
+from nasbench_pc.runtime.jobs import Submission, ended_as, stop_requested
 from nasbench_pc.runtime.lease import LeaseHeld
+from nasbench_pc.runtime.runkit import GENOTYPE
 
 #: AutoExecutor's parameters that every cluster shares; any other key is the cluster's own (slurm_KEY)
 GENERIC = ("timeout_min", "mem_gb", "gpus_per_node", "cpus_per_task", "nodes", "tasks_per_node", "name",
@@ -50,20 +54,22 @@ def _submitit() -> Any:
 
 class SearchTask:
     """What one job runs: ``nasbench-pc ARGV`` as a child process (pickled by submitit; importable as
-    ``nasbench_pc.plugins.submitit_executor.SearchTask`` in the job)."""
+    ``nasbench_pc.plugins.submitit_executor.SearchTask`` in the job), torchrun for several ``processes``."""
 
-    def __init__(self, argv: Sequence[str], device: str | None = None):
-        self.argv, self.device = list(argv), device
+    def __init__(self, argv: Sequence[str], run_dir: str, device: str | None = None, processes: int = 1):
+        self.argv, self.run_dir, self.device, self.processes = list(argv), run_dir, device, processes
         self._child: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        return search_command(self.argv, self.device, self.processes)
+
     def __call__(self) -> str:
-        self._child = subprocess.Popen(search_command(self.argv, self.device))
+        self._child = subprocess.Popen(self.command())
         code = self._child.wait()
-        if code == LeaseHeld.exit_code:
-            return "held"
-        if code != 0:
-            raise RuntimeError(f"`{' '.join(search_command(self.argv, self.device))}` exited with status {code}")
-        return "done"
+        state = ended_as(code, Path(self.run_dir), held_code=LeaseHeld.exit_code, finished=GENOTYPE)
+        if state is None:
+            raise RuntimeError(f"`{' '.join(self.command())}` exited with status {code}")
+        return state
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """submitit's handler of Slurm's USR2: let the search write its mid-epoch checkpoint, then requeue."""
@@ -71,13 +77,16 @@ class SearchTask:
         if child is not None and child.poll() is None:
             child.send_signal(signal.SIGTERM)  # a second signal during its checkpoint write is ignored
             child.wait()
-        return _submitit().helpers.DelayedSubmission(SearchTask(self.argv, self.device))
+        if stop_requested(Path(self.run_dir)):
+            return None  # `compare --cancel`: not requeued
+        return _submitit().helpers.DelayedSubmission(SearchTask(self.argv, self.run_dir, self.device,
+                                                                self.processes))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"argv": self.argv, "device": self.device}
+        return {"argv": self.argv, "run_dir": self.run_dir, "device": self.device, "processes": self.processes}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.argv, self.device, self._child = state["argv"], state["device"], None
+        self.__init__(state["argv"], state["run_dir"], state["device"], state["processes"])  # type: ignore[misc]
 
 
 def parameters(options: dict[str, str]) -> dict[str, Any]:
@@ -90,6 +99,28 @@ def parameters(options: dict[str, str]) -> dict[str, Any]:
             value = text
         params[key if key in GENERIC or key.startswith("slurm_") else f"slurm_{key}"] = value
     return params
+
+
+def processes_per_job(params: dict[str, Any], given: str | None) -> int:
+    """How many search processes a job runs: ``processes=N`` when given, else one per GPU of the job."""
+    try:
+        count = int(given) if given is not None else int(params.get("gpus_per_node") or 1)
+    except (TypeError, ValueError):
+        wrong = given or params.get("gpus_per_node")
+        raise ConfigError(f"processes and gpus_per_node take whole numbers (got {wrong!r}).") from None
+    if count > 1 and int(params.get("nodes") or 1) > 1:
+        raise ConfigError("A search job runs on one node (torchrun --standalone, one process per GPU); nodes>1 is not "
+                          "supported. Drop --executor-option nodes=..., or run torchrun across nodes yourself (docs/"
+                          "search.md).")
+    if count > 1 and int(params.get("tasks_per_node") or 1) > 1:
+        raise ConfigError("With several processes per job, torchrun starts them: leave tasks_per_node at 1.")
+    return max(count, 1)
+
+
+#: Slurm states of a job that is not over (it runs, or will)
+LIVE = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "COMPLETING", "SUSPENDED",
+        "RESIZING", "SIGNALING", "STAGE_OUT")
+POLL_SECONDS = 2.0
 
 
 class Submitit:
@@ -107,7 +138,7 @@ class Submitit:
             "pip install 'nasbench-pc[slurm]'.")
 
     def run(self, jobs: Sequence[SearchJob], *, save: Path, options: dict[str, str], device: str | None,
-            console: Console) -> list[JobOutcome]:
+            console: Console, board: JobBoard) -> list[JobOutcome]:
         submitit = _submitit()
         if self.cluster == "slurm" and shutil.which("sbatch") is None:
             raise ConfigError("The slurm executor submits with sbatch, which is not on this machine's PATH: run "
@@ -115,10 +146,12 @@ class Submitit:
                               "to the cluster), or choose another --executor (local, submitit-local, ray, print).")
         opts = dict(options)
         max_timeouts = int(opts.pop("max_num_timeout", "3"))
+        given_processes = opts.pop("processes", None)
         folder = save / "jobs" / "%j"
         kwargs: dict[str, Any] = {"slurm_max_num_timeout": max_timeouts} if self.cluster == "slurm" else {}
         executor = submitit.AutoExecutor(folder=folder, cluster=self.cluster, **kwargs)
         params = {"name": "nasbench-pc", "timeout_min": 24 * 60, **parameters(opts)}
+        processes = processes_per_job(params, given_processes)
         if self.cluster == "local":  # submitit's local executor knows no slurm_* parameters
             params = {k: v for k, v in params.items() if not k.startswith("slurm_")}
         try:
@@ -126,28 +159,82 @@ class Submitit:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"submitit refused an --executor-option of the {self.cluster} executor: "
                               f"{' '.join(str(exc).split())[:600]}") from None
-        try:
-            with executor.batch():
-                handles = [executor.submit(SearchTask(job.argv, device)) for job in jobs]
-        except Exception as exc:  # sbatch's refusal (bad partition, limits) comes back as submitit's error
-            raise ConfigError(f"The cluster refused the {len(jobs)} jobs (nothing was lost; finished runs are kept): "
-                              f"{' '.join(str(exc).split())[:800]}") from None
-        console.print(f"submitted {len(jobs)} searches as {self.cluster} jobs "
-                      f"{', '.join(h.job_id for h in handles)} (logs: {save / 'jobs'})", highlight=False)
-        outcomes = []
-        for job, handle in zip(jobs, handles, strict=True):
-            log = str(handle.paths.stderr)
+        handles = self._reattach(jobs, folder, board, console) if self.cluster == "slurm" else {}
+        fresh = [job for job in jobs if job.name not in handles]
+        if fresh:
             try:
-                state = handle.result()
-            except Exception as exc:
-                outcomes.append(JobOutcome(job.name, "failed", job_id=handle.job_id, log=log,
-                                           error=_error_tail(handle, exc)))
-                console.print(f"[red]failed[/] {job.method} seed {job.seed} (job {handle.job_id})", highlight=False)
-            else:
-                outcomes.append(JobOutcome(job.name, state, job_id=handle.job_id, log=log))
+                with executor.batch():
+                    submitted = [executor.submit(SearchTask(job.argv, str(job.run_dir), device, processes))
+                                 for job in fresh]
+            except Exception as exc:  # sbatch's refusal (bad partition, limits) comes back as submitit's error
+                raise ConfigError(f"The cluster refused the {len(fresh)} jobs (nothing was lost; finished runs are "
+                                  f"kept): {' '.join(str(exc).split())[:800]}") from None
+            for job, handle in zip(fresh, submitted, strict=True):
+                board.submitted(job, handle.job_id, str(handle.paths.stderr))
+                handles[job.name] = handle
+            console.print(f"submitted {len(fresh)} searches as {self.cluster} jobs "
+                          f"{', '.join(h.job_id for h in submitted)} (logs: {save / 'jobs'})", highlight=False)
+        return self._watch(jobs, handles, board, console)
+
+    def _reattach(self, jobs: Sequence[SearchJob], folder: Path, board: JobBoard, console: Console) -> dict[str, Any]:
+        """The jobs an earlier driver submitted that Slurm still runs or holds: watched again, not resubmitted."""
+        submitit = _submitit()
+        found = {}
+        for job in jobs:
+            earlier = board.earlier(job)
+            if earlier is None:
+                continue
+            handle = submitit.SlurmJob(folder=folder, job_id=earlier.job_id)
+            if handle.state.split()[0] in LIVE:
+                found[job.name] = handle
+                board.update(job, "queued", job_id=earlier.job_id, log=earlier.log)
+        if found:
+            console.print(f"reattached to {len(found)} live slurm jobs of an earlier call: "
+                          f"{', '.join(h.job_id for h in found.values())}", highlight=False)
+        return found
+
+    def _watch(self, jobs: Sequence[SearchJob], handles: dict[str, Any], board: JobBoard,
+               console: Console) -> list[JobOutcome]:
+        """Wait for every job, reporting each as it ends."""
+        outcomes: dict[str, JobOutcome] = {}
+        while len(outcomes) < len(jobs):
+            for job in jobs:
+                handle = handles[job.name]
+                if job.name in outcomes or not handle.done():
+                    continue
+                log = str(handle.paths.stderr)
+                try:
+                    state = handle.result()
+                except Exception as exc:
+                    if stop_requested(job.run_dir):  # scancel'ed or stopped by `compare --cancel`
+                        outcomes[job.name] = JobOutcome(job.name, "cancelled", job_id=handle.job_id, log=log)
+                        board.update(job, "cancelled")
+                        continue
+                    outcomes[job.name] = JobOutcome(job.name, "failed", job_id=handle.job_id, log=log,
+                                                    error=_error_tail(handle, exc))
+                    board.update(job, "failed", log=log, error=outcomes[job.name].error)
+                    console.print(f"[red]failed[/] {job.name} (job {handle.job_id})",
+                                  highlight=False)
+                    continue
+                outcomes[job.name] = JobOutcome(job.name, state, job_id=handle.job_id, log=log)
+                board.update(job, state)
                 if state == "done":
-                    console.print(f"done {job.method} seed {job.seed} (job {handle.job_id})", highlight=False)
-        return outcomes
+                    console.print(f"done {job.name} (job {handle.job_id})", highlight=False)
+            if len(outcomes) < len(jobs):
+                time.sleep(POLL_SECONDS)
+        return [outcomes[job.name] for job in jobs]
+
+    def cancel(self, submissions: Sequence[Submission], *, save: Path, console: Console) -> list[str]:
+        """``compare --cancel``: scancel the jobs that still run or wait (Slurm sends them SIGTERM: a running search
+        writes its checkpoint first); the job ids cancelled."""
+        if self.cluster != "slurm":
+            return []  # submitit-local jobs are processes of their driver: the stop requests end them
+        submitit = _submitit()
+        live = [s.job_id for s in submissions
+                if submitit.SlurmJob(folder=save / "jobs" / "%j", job_id=s.job_id).state.split()[0] in LIVE]
+        if live:
+            subprocess.run(["scancel", *live], check=False, capture_output=True)
+        return live
 
 
 def _error_tail(handle: Any, exc: Exception) -> str:

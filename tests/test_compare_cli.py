@@ -163,11 +163,51 @@ def test_compare_runs_the_methods_on_the_space_given(tmp_path, monkeypatch):
     assert (config["space"], config["space_options"], config["sampler_options"]) == (
         "nas-bench-201",
         {"init_channels": 8, "cells_per_stage": 1, "track_running_stats": True, "checkpoint_cells": False}, {"k": 4})
-    # runs of two spaces are never one table
+    # runs of two spaces are never one table: one table each
     darts = tmp_path / "darts"
     assert runner.invoke(main, ["compare", "darts-1st", *TINY, "--save", str(darts)]).exit_code == 0
-    mixed = runner.invoke(main, ["compare", "--from", str(out / "runs" / "*"), "--from", str(darts / "runs" / "*")])
-    assert mixed.exit_code == 2 and "different search spaces" in mixed.output
+    both = ["--from", str(out / "runs" / "*"), "--from", str(darts / "runs" / "*")]
+    mixed = runner.invoke(main, ["compare", *both, "--format", "json"])
+    assert mixed.exit_code == 0, mixed.output
+    tables = json.loads(mixed.output)
+    assert {space: [r["method"] for r in rows] for space, rows in tables.items()} == {
+        "nas-bench-201": ["darts-1st", "pc-darts"], "darts": ["darts-1st"]}
+    assert _untimed(tables["nas-bench-201"]) == _untimed(rows)
+    assert _untimed(tables["darts"]) == _untimed(json.loads((darts / "compare.json").read_text()))
+    csv = runner.invoke(main, ["compare", *both, "--format", "csv"])
+    assert csv.exit_code == 2 and "--format csv prints one table, and these runs come from 2 search spaces" in \
+        " ".join(csv.output.replace("│", " ").split())
+
+
+def _untimed(rows: list[dict]) -> list[dict]:
+    timing = ("step_seconds", "time_vs_baseline", "epoch_seconds", "search_hours", "images_per_second")
+    return [{k: v for k, v in row.items() if not any(t in k for t in timing)} for row in rows]
+
+
+def test_several_spaces_in_one_call_give_one_table_each_under_one_save(tmp_path, monkeypatch):
+    monkeypatch.setattr(console, "width", 200)
+    runner = CliRunner()
+    save = tmp_path / "both"
+    # each space takes the shape options it has: --layers goes to darts, cells_per_stage to nas-bench-201
+    result = runner.invoke(main, ["compare", "darts-1st", "--space", "darts", "--space", "nas-bench-201", *TINY,
+                                  "--space-option", "cells_per_stage=1", "--save", str(save), "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    assert "## darts\n" in result.output and "## nas-bench-201\n" in result.output
+    for space, skips in (("darts", 8), ("nas-bench-201", 6)):
+        [row] = json.loads((save / space / "compare.json").read_text())
+        assert (row["space"], row["skip_edges"], row["method"]) == (space, skips, "darts-1st")
+        config = json.loads((save / space / "runs" / "darts-1st-seed0" / "config.json").read_text())["config"]
+        assert config["space"] == space and config["space_options"]["init_channels"] == 4
+    assert json.loads((save / "darts" / "runs" / "darts-1st-seed0" / "config.json").read_text())["config"][
+        "space_options"]["layers"] == 3
+    alone = tmp_path / "alone"  # the darts table is the one a single-space comparison gives
+    assert runner.invoke(main, ["compare", "darts-1st", *TINY, "--save", str(alone)]).exit_code == 0
+    assert _untimed(json.loads((save / "darts" / "compare.json").read_text())) == _untimed(
+        json.loads((alone / "compare.json").read_text()))
+    wrong = runner.invoke(main, ["compare", "darts-1st", "--space", "darts", "--space", "nas-bench-201", *TINY,
+                                 "--space-option", "depth=3"])
+    assert wrong.exit_code == 2 and "No compared search space has the option 'depth' (darts, nas-bench-201)" in \
+        " ".join(wrong.output.replace("│", " ").split())
 
 
 def test_bench_and_plan_measure_the_space_given(tmp_path, monkeypatch):

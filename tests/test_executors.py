@@ -6,8 +6,10 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from click.testing import CliRunner
 
 from nasbench_pc import genotypes
 from nasbench_pc.cli import main
+from nasbench_pc.runtime.jobs import Ledger
 
 TINY = ["--epochs", "1", "--limit", "64", "--steps-per-epoch", "2", "--batch-size", "8", "--init-channels", "4",
         "--layers", "3", "--image-size", "16"]
@@ -81,11 +84,13 @@ def test_print_runs_nothing_and_its_lines_run_by_hand_give_the_same_table(tmp_pa
     assert lines[0] == ("nasbench-pc search --quiet --method darts-1st --seed 0 --out "
                         f"{save}/runs/darts-1st-seed0 --resume-if-stopped " + " ".join(TINY))
     assert "2 searches printed, none run" in _text(printed.stderr)
-    for line in lines:  # what a user's array script does with them
-        argv = shlex.split(line)
-        assert argv[0] == "nasbench-pc"
-        done = _cli(*argv[1:])
-        assert done.returncode == 0, done.stderr
+    assert all(shlex.split(line)[0] == "nasbench-pc" for line in lines)
+    tasks = [subprocess.Popen([sys.executable, "-m", "nasbench_pc", *shlex.split(line)[1:]], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+             for line in lines]  # what a user's array script does with them: the tasks run side by side
+    for task in tasks:
+        _, stderr = task.communicate(timeout=600)
+        assert task.returncode == 0, stderr
     again = _cli(*shlex.split(lines[0])[1:])  # a line run again (a requeued array task) ends at once
     assert again.returncode == 0 and again.stdout.strip() == f"{save}/runs/darts-1st-seed0"
     table = _cli("compare", "--from", f"{save}/runs/*", "--format", "json")
@@ -175,7 +180,25 @@ SLOW = ["--method", "pc-darts", "--seed", "0", "--epochs", "3", "--warmup-epochs
         "--layers", "3", "--image-size", "8", "--batch-size", "16"]
 
 
-def test_a_preempted_slurm_job_checkpoints_requeues_and_ends_bit_for_bit(tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """The SLOW search run once without a stop: what every interrupted, requeued or retried one must end as."""
+    whole = tmp_path_factory.mktemp("uninterrupted") / "run"
+    ref = _cli("search", *SLOW, "--out", whole, "--quiet")
+    assert ref.returncode == 0, ref.stderr
+    return whole
+
+
+def _same_end(whole: Path, run: Path) -> None:
+    """Bit for bit: architecture parameters, weights and BN statistics, and the genotype."""
+    full, cut = (torch.load(d / "checkpoint.pt", weights_only=True) for d in (whole, run))
+    assert full["epoch"] == cut["epoch"] == 3
+    for name, tensor in full["model"].items():
+        assert torch.equal(tensor, cut["model"][name]), name
+    assert genotypes.load(run / "genotype.json") == genotypes.load(whole / "genotype.json")
+
+
+def test_a_preempted_slurm_job_checkpoints_requeues_and_ends_bit_for_bit(tmp_path, uninterrupted):
     pytest.importorskip("submitit", reason='submitit is the [slurm] extra: pip install "nasbench-pc[slurm]"')
     _need_slurm()
     save = tmp_path / "save"
@@ -200,56 +223,34 @@ def test_a_preempted_slurm_job_checkpoints_requeues_and_ends_bit_for_bit(tmp_pat
     assert writers[0]["job"] == writers[1]["job"]  # the same Slurm job, its run taken over after the requeue
     epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
-
-    whole = tmp_path / "whole"
-    ref = _cli("search", *SLOW, "--out", whole, "--quiet")
-    assert ref.returncode == 0, ref.stderr
-    full, cut = (torch.load(d / "checkpoint.pt", weights_only=True) for d in (whole, run))
-    assert full["epoch"] == cut["epoch"] == 3
-    for name, tensor in full["model"].items():  # architecture parameters, weights and BN statistics
-        assert torch.equal(tensor, cut["model"][name]), name
-    assert genotypes.load(run / "genotype.json") == genotypes.load(whole / "genotype.json")
+    _same_end(uninterrupted, run)
     # the search stopped at a step boundary with its checkpoint (Slurm's USR2, or the task's SIGTERM after it)
     logs = " ".join(p.read_text(errors="replace") for p in (save / "jobs").rglob("*.err"))
     assert "received: the search stopped after finishing its current step and saved a checkpoint" in _text(logs)
 
 
-def test_ray_runs_one_task_per_run_and_gives_the_same_table(tmp_path, seed0):
-    pytest.importorskip("ray", reason='ray is the [ray] extra: pip install "nasbench-pc[ray]"')
-    save = tmp_path / "save"
-    result = _cli("compare", "darts-1st", "pc-darts", *TINY, "--save", save, "--format", "json",
-                  "--executor", "ray", "--executor-option", "cpus=1")
-    assert result.returncode == 0, result.stderr
-    assert _rows(result.stdout) == seed0
-    assert "submitted 2 searches as Ray tasks (1 CPU, 0 GPU each, 3 retries)" in _text(result.stderr)
-
-
-def test_a_killed_ray_task_is_retried_and_continues_bit_for_bit(tmp_path):
+def test_ray_gives_the_same_table_and_a_killed_task_is_retried_and_continues_bit_for_bit(tmp_path, uninterrupted):
     pytest.importorskip("ray", reason='ray is the [ray] extra: pip install "nasbench-pc[ray]"')
     save = tmp_path / "save"
     run = save / "runs" / "pc-darts-seed0"
     driver = subprocess.Popen(
         [sys.executable, "-m", "nasbench_pc", "compare", "pc-darts", *SLOW[4:], "--save", str(save), "--format",
-         "json", "--executor", "ray"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.time() + 300
-    while not (run / "checkpoint.pt").exists() or not (run / "writers.jsonl").exists():
-        assert driver.poll() is None and time.time() < deadline, driver.communicate()
-        time.sleep(0.1)
+         "json", "--executor", "ray", "--executor-option", "cpus=1"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    _wait_for(lambda: (run / "checkpoint.pt").exists() and (run / "writers.jsonl").exists(), "a checkpoint")
     victim = json.loads((run / "writers.jsonl").read_text().splitlines()[0])["pid"]
     os.kill(victim, 9)  # the search process dies without warning (as the OOM killer does it)
     stdout, stderr = driver.communicate(timeout=600)
     assert driver.returncode == 0, stderr
+    assert "submitted 1 searches as Ray tasks (1 CPU, 0 GPU each, 3 retries)" in _text(stderr)
     writers = [json.loads(line) for line in (run / "writers.jsonl").read_text().splitlines()]
     assert [w["resumed"] for w in writers] == [False, True], writers  # retried once, from the checkpoint
     assert writers[1]["took_over"] == f"its process {victim} on {writers[0]['host']} no longer exists"
-    whole = tmp_path / "whole"
-    ref = _cli("search", *SLOW, "--out", whole, "--quiet")
+    _same_end(uninterrupted, run)
+    # the table is the uninterrupted run's (timing aside)
+    ref = _cli("compare", "--from", uninterrupted, "--format", "json")
     assert ref.returncode == 0, ref.stderr
-    full, cut = (torch.load(d / "checkpoint.pt", weights_only=True) for d in (whole, run))
-    for name, tensor in full["model"].items():
-        assert torch.equal(tensor, cut["model"][name]), name
-    assert genotypes.load(run / "genotype.json") == genotypes.load(whole / "genotype.json")
+    assert _rows(stdout) == _rows(ref.stdout), (stdout, stderr)
 
 
 def test_ray_missing_is_one_clear_paragraph(tmp_path, monkeypatch):
@@ -258,3 +259,109 @@ def test_ray_missing_is_one_clear_paragraph(tmp_path, monkeypatch):
                                        "ray"])
     assert result.exit_code == 2, result.output
     assert 'Install the extra: pip install "nasbench-pc[ray]".' in _text(result.output)
+
+
+LONG = ["--epochs", "10", "--warmup-epochs", "1", "--limit", "320", "-C", "4", "--layers", "3", "--image-size", "8",
+        "--batch-size", "16"]
+
+
+def _stderr_lines(process: subprocess.Popen) -> list[str]:
+    """The lines a process writes to stderr, collected as they come (in a thread)."""
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True).start()
+    return lines
+
+
+def _wait_for(condition, what: str, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_a_stopped_driver_reattaches_cancel_stops_the_job_and_the_same_command_goes_on(tmp_path):
+    pytest.importorskip("submitit", reason='submitit is the [slurm] extra: pip install "nasbench-pc[slurm]"')
+    _need_slurm()
+    save = tmp_path / "save"
+    run = save / "runs" / "pc-darts-seed0"
+    line = ["compare", "pc-darts", *LONG, "--save", str(save), "--format", "json", "--executor", "slurm"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    start = [sys.executable, "-m", "nasbench_pc", *line]
+    first = subprocess.Popen(start, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _wait_for(lambda: (run / "checkpoint.pt").exists(), "the first checkpoint")
+    first.send_signal(signal.SIGINT)  # Ctrl-C: the driver stops, its Slurm job does not
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 130, stderr
+    assert "The driver stopped (Ctrl-C). Finished runs are kept" in _text(stderr)
+    assert f"`nasbench-pc compare --cancel {save}` stops them." in _text(stderr)
+    [job] = [entry.job_id for entry in Ledger(save).entries()]
+    queue = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True).stdout.split("\n")
+    assert f"{job} RUNNING" in queue
+
+    second = subprocess.Popen(start, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    said = _stderr_lines(second)
+    _wait_for(lambda: any("reattached" in text for text in said), "the second driver to reattach")
+    assert f"reattached to 1 live slurm jobs of an earlier call: {job}" in _text(" ".join(said))
+    cancel = _cli("compare", "--cancel", save)
+    assert cancel.returncode == 0, cancel.stderr
+    assert f"Asked 1 unfinished runs in {save} to stop and cancelled jobs {job}" in _text(cancel.stdout)
+    assert f"Stopped: no run in {save} is being written" in _text(cancel.stdout)
+    second.wait(timeout=300)
+    said_all = _text(" ".join(said))
+    assert second.returncode == 143, said_all
+    assert "submitted" not in said_all  # never submitted again
+    assert "1 of 1 searches stopped on `compare --cancel` (their checkpoints are kept" in said_all
+    state = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job, "-o", "State"], capture_output=True,
+                           text=True).stdout.split()
+    assert state and state[0].startswith("CANCELLED"), state
+    done_before = len((run / "metrics.jsonl").read_text().splitlines())
+    assert (run / "checkpoint.pt").exists() and not (run / "genotype.json").exists() and 1 <= done_before < 10
+
+    third = _cli(*line)  # the same command: a new job continues the checkpoint
+    assert third.returncode == 0, third.stderr
+    assert "submitted 1 searches as slurm jobs" in _text(third.stderr)
+    writers = [json.loads(w) for w in (run / "writers.jsonl").read_text().splitlines()]
+    assert [w["resumed"] for w in writers] == [False, True] and writers[1]["job"] != job
+    epochs = [json.loads(m)["epoch"] for m in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(1, 11))
+    assert not (run / ".stop-request").exists()
+
+
+def test_cancel_stops_an_in_process_comparison_and_the_same_command_goes_on(tmp_path):
+    save = tmp_path / "save"
+    runs = save / "runs"
+    line = ["compare", "pc-darts", "--seeds", "0", "1", *LONG[2:], "--epochs", "3", "--save", str(save), "--format",
+            "json"]
+    driver = subprocess.Popen([sys.executable, "-m", "nasbench_pc", *line], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"})
+    _wait_for(lambda: (runs / "pc-darts-seed0" / "checkpoint.pt").exists(), "the first checkpoint")
+    cancel = _cli("compare", "--cancel", save)
+    assert cancel.returncode == 0, cancel.stderr
+    assert f"Asked 1 unfinished runs in {save} to stop;" in _text(cancel.stdout)
+    stdout, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 143 and stdout == "", stderr
+    text = _text(stderr)
+    assert "2 of 2 searches stopped on `compare --cancel`" in text
+    assert "pc-darts seed 0 cancelled" in text and "pc-darts seed 1 cancelled" in text
+    assert not (runs / "pc-darts-seed1").exists()  # the queue started nothing more
+
+    again = _cli(*line)
+    assert again.returncode == 0, again.stderr
+    assert [r["seeds"] for r in json.loads(again.stdout)] == [[0, 1]]
+    seed0 = [json.loads(w)["resumed"] for w in (runs / "pc-darts-seed0" / "writers.jsonl").read_text().splitlines()]
+    seed1 = [json.loads(w)["resumed"] for w in (runs / "pc-darts-seed1" / "writers.jsonl").read_text().splitlines()]
+    assert (seed0, seed1) == ([False, True], [False])
+    epochs = [json.loads(m)["epoch"] for m in (runs / "pc-darts-seed0" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
+def test_a_job_of_two_processes_runs_its_search_under_torchrun(tmp_path):
+    pytest.importorskip("submitit", reason='submitit is the [slurm] extra: pip install "nasbench-pc[slurm]"')
+    save = tmp_path / "save"
+    result = _cli("compare", "darts-1st", *TINY, "--save", save, "--format", "json", "--executor", "submitit-local",
+                  "--executor-option", "processes=2")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((save / "runs" / "darts-1st-seed0" / "config.json").read_text())
+    assert (config["world_size"], config["backend"]) == (2, "gloo")  # two processes, one process group
+    assert [r["method"] for r in json.loads(result.stdout)] == ["darts-1st"]

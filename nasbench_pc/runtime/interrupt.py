@@ -1,5 +1,8 @@
 """Graceful stops: Ctrl-C (SIGINT), SIGTERM and SIGUSR2 end a search or training run at a step boundary.
 
+A stop request on disk (``RUN/.stop-request``, what ``compare --cancel`` writes into every unfinished run of a
+comparison, on any host sharing the folder) is read as SIGTERM is, within a second of being written.
+
 SIGUSR2 is Slurm's warning before a time limit or a preemption (``--signal=USR2@SECONDS``, what submitit asks
 for); a search run as a Slurm job gets it directly too, since Slurm signals every process of the job step.
 
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
+from pathlib import Path
 from types import FrameType, TracebackType
 
 from nasbench_pc.errors import NasbenchError
@@ -36,16 +41,24 @@ class StopSignals:
     stops the usual way.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, request_file: Path | None = None) -> None:
         self.signum: int | None = None
+        self.request_file, self.by_request = request_file, False
+        self._looked = 0.0
         self._previous: dict[int, object] = {}
 
     @property
     def requested(self) -> bool:
+        if self.signum is None and self.request_file is not None and time.monotonic() - self._looked >= 1.0:
+            self._looked = time.monotonic()  # at most one stat a second, however short the steps
+            if self.request_file.exists():
+                self.signum, self.by_request = signal.SIGTERM, True
         return self.signum is not None
 
     @property
     def name(self) -> str:
+        if self.by_request:
+            return f"A stop request ({self.request_file})"
         return signal.Signals(self.signum).name if self.signum is not None else ""
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

@@ -231,6 +231,13 @@ class Lease:
         self.release()
 
 
+def is_live(holder: Holder, stale_after: float = STALE_SECONDS) -> bool:
+    """Whether ``holder`` may still be writing, as a new writer on this host would judge it (a dead pid here, or a
+    stale heartbeat elsewhere, is not; a requeued job's own old lease, seen from outside that job, still is)."""
+    me = Holder.me()
+    return takeover_reason(holder, me, stale_after) is None or holder.token == me.token
+
+
 def holder_of(run_dir: Path) -> Holder | None:
     """The current lease of ``run_dir`` (for status displays), or None."""
     return read_holder(run_dir / LEASE)

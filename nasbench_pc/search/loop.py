@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -39,7 +40,8 @@ from nasbench_pc.runtime.data import DatasetInfo
 from nasbench_pc.runtime.devices import is_out_of_memory
 from nasbench_pc.runtime.distributed import Context, check_batch, global_batchnorm
 from nasbench_pc.runtime.files import atomic_write_bytes
-from nasbench_pc.runtime.interrupt import StopSignals
+from nasbench_pc.runtime.interrupt import Interrupted, StopSignals
+from nasbench_pc.runtime.jobs import STOP_REQUEST, clear_stop, stop_requested
 from nasbench_pc.runtime.lease import Lease
 from nasbench_pc.runtime.rundir import WRITERS, claim, record_writer, writing
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, scheduled_lr
@@ -476,7 +478,13 @@ def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lea
     if resume is None:
         if writer is not None and (writer / GENOTYPE).exists():
             raise AlreadyFinished(f"{writer} holds the finished search already (another process ended it).")
+        if stop_requested(run_dir):  # `compare --cancel` asked this comparison's runs to stop: a job that
+            raise Interrupted(f"A stop request ({run_dir / STOP_REQUEST}) is in {run_dir}, so this job did not "
+                              f"start its search (nothing was changed). Run the comparison again to go on.",
+                              signal.SIGTERM)  # starts after the request stops at once
         resume = run_dir is not None and (run_dir / CHECKPOINT).exists()
+    elif writer is not None:
+        clear_stop(writer)  # a search started or continued by hand is wanted, whatever was asked before
     if writer is not None and not resume:
         claim(writer, what="search", started=CHECKPOINT, finished=GENOTYPE, files=RUN_FILES, force=force,
               resume=f"nasbench-pc search --resume {writer}")
@@ -507,7 +515,7 @@ def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lea
 
     out_of_memory = False
     try:
-        with StopSignals() if run_dir is not None else contextlib.nullcontext() as stop:
+        with StopSignals(run_dir / STOP_REQUEST) if run_dir is not None else contextlib.nullcontext() as stop:
             stopping = (lambda: ctx.any_rank(stop.requested)) if stop else (lambda: False)
             while search.epoch < config.epochs:
                 record = search.train_epoch(reporter if ctx.is_main else None, stopping)
