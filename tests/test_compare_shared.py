@@ -78,6 +78,8 @@ def test_devices_workers_continue_a_run_stopped_by_sigterm(tmp_path):
 
     driver = _cli("compare", "darts-1st", "pc-darts", "--seeds", "0", *slow, "--devices", "cpu,cpu", "--save", save,
                   "--format", "json")
+    whole = tmp_path / "whole"  # the uninterrupted run, side by side with the driver
+    ref = _cli("search", "--quiet", "--method", "darts-1st", "--seed", "0", "--device", "cpu", "--out", whole, *slow)
     stdout, stderr = driver.communicate(timeout=600)
     assert driver.returncode == 0, stderr
     rows = json.loads(stdout)
@@ -87,8 +89,6 @@ def test_devices_workers_continue_a_run_stopped_by_sigterm(tmp_path):
     assert epochs == [1, 2]
 
     # and it ends where an uninterrupted run ends (CPU, one thread, fixed seed)
-    whole = tmp_path / "whole"
-    ref = _cli("search", "--quiet", "--method", "darts-1st", "--seed", "0", "--device", "cpu", "--out", whole, *slow)
     assert ref.wait(timeout=600) == 0, ref.stderr.read()
     assert (run / "genotype.json").read_text() == (whole / "genotype.json").read_text()
 
