@@ -261,7 +261,7 @@ def test_ray_missing_is_one_clear_paragraph(tmp_path, monkeypatch):
     assert 'Install the extra: pip install "nasbench-pc[ray]".' in _text(result.output)
 
 
-LONG = ["--epochs", "4", "--warmup-epochs", "1", "--limit", "320", "-C", "4", "--layers", "3", "--image-size", "8",
+LONG = ["--epochs", "10", "--warmup-epochs", "1", "--limit", "320", "-C", "4", "--layers", "3", "--image-size", "8",
         "--batch-size", "16"]
 
 
@@ -290,15 +290,13 @@ def test_a_stopped_driver_reattaches_cancel_stops_the_job_and_the_same_command_g
     first = subprocess.Popen(start, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     _wait_for(lambda: (run / "checkpoint.pt").exists(), "the first checkpoint")
     [job] = [entry.job_id for entry in Ledger(save).entries()]
-    # the job is held still (SIGSTOP through Slurm) until the cancel, so that it is alive then however fast it runs
-    subprocess.run(["scontrol", "suspend", job], check=True, capture_output=True)
     first.send_signal(signal.SIGINT)  # Ctrl-C: the driver stops, its Slurm job does not
     _, stderr = first.communicate(timeout=120)
     assert first.returncode == 130, stderr
     assert "The driver stopped (Ctrl-C). Finished runs are kept" in _text(stderr)
     assert f"`nasbench-pc compare --cancel {save}` stops them." in _text(stderr)
     queue = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True).stdout.split("\n")
-    assert f"{job} SUSPENDED" in queue
+    assert f"{job} RUNNING" in queue
 
     second = subprocess.Popen(start, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     said = _stderr_lines(second)
@@ -317,7 +315,7 @@ def test_a_stopped_driver_reattaches_cancel_stops_the_job_and_the_same_command_g
                            text=True).stdout.split()
     assert state and state[0].startswith("CANCELLED"), state
     done_before = len((run / "metrics.jsonl").read_text().splitlines())
-    assert (run / "checkpoint.pt").exists() and not (run / "genotype.json").exists() and 1 <= done_before < 4
+    assert (run / "checkpoint.pt").exists() and not (run / "genotype.json").exists() and 1 <= done_before < 10
 
     third = _cli(*line)  # the same command: a new job continues the checkpoint
     assert third.returncode == 0, third.stderr
@@ -325,7 +323,7 @@ def test_a_stopped_driver_reattaches_cancel_stops_the_job_and_the_same_command_g
     writers = [json.loads(w) for w in (run / "writers.jsonl").read_text().splitlines()]
     assert [w["resumed"] for w in writers] == [False, True] and writers[1]["job"] != job
     epochs = [json.loads(m)["epoch"] for m in (run / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2, 3, 4]
+    assert epochs == list(range(1, 11))
     assert not (run / ".stop-request").exists()
 
 
