@@ -128,7 +128,7 @@ def register_executors() -> dict[str, Any]:
     (:class:`nasbench_pc.results.board.JobBoard`) is the live status: call ``board.submitted(job, job_id, log)``
     for each job handed to an engine (kept in the comparison's ledger), ``board.update(job, state, ...)`` as it
     changes, and look up ``board.earlier(job)`` to reattach to a job an earlier driver submitted that still lives
-    instead of submitting it again. ``nasbench_pc.runtime.jobs.ended_as(code, run_dir, ...)`` reads a finished
+    instead of submitting it again. ``nasbench_pc.runtime.jobs.ended_as(code, run_dir)`` reads a finished
     job's exit status: "held" (75: another process holds its run folder; the driver retries), "cancelled"
     (``compare --cancel`` asked it to stop), "done". Optional: ``cancel(submissions, *, save, console)`` stops
     jobs an earlier driver submitted (``compare --cancel``; runs also stop on their own, through the stop

@@ -27,7 +27,6 @@ from nasbench_pc.runtime.devices import check_device, default_device
 from nasbench_pc.runtime.interrupt import Interrupted
 from nasbench_pc.runtime.jobs import ended_as, stop_requested
 from nasbench_pc.runtime.lease import LeaseHeld
-from nasbench_pc.runtime.runkit import GENOTYPE
 from nasbench_pc.search import AlreadyFinished, run_search
 
 #: how much of a failed worker's stderr an outcome keeps
@@ -94,7 +93,7 @@ def _on_devices(jobs: Sequence[SearchJob], devices: list[str], console: Console,
                 return JobOutcome(job.name, "cancelled")
             board.update(job, "queued", job_id=device)
             result = subprocess.run(search_command(job.argv, device), capture_output=True, text=True)
-            state = ended_as(result.returncode, job.run_dir, held_code=LeaseHeld.exit_code, finished=GENOTYPE)
+            state = ended_as(result.returncode, job.run_dir)
             board.update(job, state or "failed", error=tail(result.stderr) if state is None else "")
             if state is None:
                 console.print(f"[red]failed[/] {job.name} on {device}", highlight=False)

@@ -32,8 +32,6 @@ from nasbench_pc.errors import ConfigError
 from nasbench_pc.records import JobOutcome, SearchJob, search_command
 from nasbench_pc.results.board import JobBoard
 from nasbench_pc.runtime.jobs import ended_as
-from nasbench_pc.runtime.lease import LeaseHeld
-from nasbench_pc.runtime.runkit import GENOTYPE
 
 ERROR_TAIL = 1500
 
@@ -67,7 +65,7 @@ def run_line(argv: Sequence[str], run_dir: str, device: str | None, processes: i
     stderr."""
     cmd = search_command(argv, device, processes)
     result = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent)
-    state = ended_as(result.returncode, Path(run_dir), held_code=LeaseHeld.exit_code, finished=GENOTYPE)
+    state = ended_as(result.returncode, Path(run_dir))
     if state is not None:
         return state
     if result.returncode < 0:

@@ -34,8 +34,6 @@ from nasbench_pc.errors import ConfigError
 from nasbench_pc.records import JobOutcome, SearchJob, search_command
 from nasbench_pc.results.board import JobBoard
 from nasbench_pc.runtime.jobs import Submission, ended_as, stop_requested
-from nasbench_pc.runtime.lease import LeaseHeld
-from nasbench_pc.runtime.runkit import GENOTYPE
 
 #: AutoExecutor's parameters that every cluster shares; any other key is the cluster's own (slurm_KEY)
 GENERIC = ("timeout_min", "mem_gb", "gpus_per_node", "cpus_per_task", "nodes", "tasks_per_node", "name",
@@ -66,7 +64,7 @@ class SearchTask:
     def __call__(self) -> str:
         self._child = subprocess.Popen(self.command())
         code = self._child.wait()
-        state = ended_as(code, Path(self.run_dir), held_code=LeaseHeld.exit_code, finished=GENOTYPE)
+        state = ended_as(code, Path(self.run_dir))
         if state is None:
             raise RuntimeError(f"`{' '.join(self.command())}` exited with status {code}")
         return state

@@ -79,17 +79,16 @@ def test_a_later_driver_finds_every_earlier_drivers_submissions(tmp_path, monkey
 def test_a_jobs_exit_status_reads_as_done_held_cancelled_or_failed(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    ended = {"held_code": 75, "finished": "genotype.json"}
-    assert jobs.ended_as(75, run, **ended) == "held"
-    assert jobs.ended_as(1, run, **ended) is None  # failed
-    assert jobs.ended_as(143, run, **ended) is None  # a stop nobody asked for through the folder: not cancelled
+    assert jobs.ended_as(75, run) == "held"
+    assert jobs.ended_as(1, run) is None  # failed
+    assert jobs.ended_as(143, run) is None  # a stop nobody asked for through the folder: not cancelled
     jobs.request_stop(run, "test")
-    assert jobs.ended_as(143, run, **ended) == "cancelled"
-    assert jobs.ended_as(1, run, **ended) == "cancelled"  # torchrun exits 1 whatever its processes did
+    assert jobs.ended_as(143, run) == "cancelled"
+    assert jobs.ended_as(1, run) == "cancelled"  # torchrun exits 1 whatever its processes did
     with Lease(run):
-        assert jobs.ended_as(1, run, **ended) == "held"  # a live writer that is not this job's
+        assert jobs.ended_as(1, run) == "held"  # a live writer that is not this job's
     (run / "genotype.json").write_text("{}")
-    assert jobs.ended_as(1, run, **ended) == "done"
+    assert jobs.ended_as(1, run) == "done"
     jobs.clear_stop(run)
     assert not jobs.stop_requested(run)
 

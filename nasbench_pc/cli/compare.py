@@ -219,11 +219,12 @@ def _execute(jobs: list[SearchJob], executor: Any, name: str, options: dict[str,
     for job in jobs:  # this call wants these runs: an earlier `compare --cancel` request is withdrawn
         clear_stop(job.run_dir)
     board = JobBoard(jobs, executor=name, save=save, several_spaces=several_spaces)
+    live = getattr(executor, "live", True)
     shown = Live(board, console=out, refresh_per_second=1, redirect_stdout=False, redirect_stderr=False) \
-        if getattr(executor, "live", True) else contextlib.nullcontext()
-    pending, failed, cancelled, waited_for = list(jobs), [], [], ""
+        if live else contextlib.nullcontext()
+    pending, failed, cancelled, waited_for = list(jobs), [], [], []
     try:
-        with _end_line(out, getattr(executor, "live", True)), shown:
+        with _end_line(out, live), shown:
             while pending:
                 outcomes = {o.name: o for o in executor.run(pending, save=save, options=options, device=device,
                                                              console=out, board=board)}
@@ -235,13 +236,13 @@ def _execute(jobs: list[SearchJob], executor: Any, name: str, options: dict[str,
                            and not (job.run_dir / GENOTYPE).exists()]
                 for job in pending:
                     board.update(job, "held")
-                who = "; ".join(f"{job.name} ("
-                                f"{holder.describe() if (holder := holder_of(job.run_dir)) else 'finishing'})"
-                                for job in pending)
-                if pending and who.split(" (")[0] != waited_for.split(" (")[0]:
+                if pending and [job.name for job in pending] != waited_for:  # said once per set of held runs
+                    who = "; ".join(f"{job.name} ("
+                                    f"{holder.describe() if (holder := holder_of(job.run_dir)) else 'finishing'})"
+                                    for job in pending)
                     out.print(f"waiting for {len(pending)} run(s) another process is writing: {who}",
                               highlight=False)
-                waited_for = who
+                waited_for = [job.name for job in pending]
                 if pending:
                     time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:

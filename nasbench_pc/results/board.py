@@ -136,10 +136,6 @@ class JobBoard:
             return "stopped"
         return row.state
 
-    def counts(self) -> Counter:
-        with self._lock:
-            return Counter(self.state(row) for row in self.rows.values())
-
     def __rich__(self) -> Table:
         with self._lock:
             rows = list(self.rows.values())

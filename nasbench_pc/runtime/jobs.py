@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nasbench_pc.runtime.files import atomic_write_text
-from nasbench_pc.runtime.lease import holder_of, is_live
+from nasbench_pc.runtime.lease import LeaseHeld, holder_of, is_live
+from nasbench_pc.runtime.runkit import GENOTYPE
 
 STOP_REQUEST = ".stop-request"
 JOBS = "jobs"
@@ -42,14 +43,14 @@ def clear_stop(run_dir: Path) -> None:
     (run_dir / STOP_REQUEST).unlink(missing_ok=True)
 
 
-def ended_as(code: int, run_dir: Path, *, held_code: int, finished: str) -> str | None:
+def ended_as(code: int, run_dir: Path) -> str | None:
     """How a job's search process that exited with ``code`` ended: "done", "held" (another writer has the run),
     "cancelled" (it stopped on ``compare --cancel``'s request, checkpoint kept) or None (it failed)."""
-    if code == 0 or (run_dir / finished).exists():
+    if code == 0 or (run_dir / GENOTYPE).exists():
         return "done"
     # torchrun (a multi-process job) exits 1 whatever its processes did: the folder says what happened then
     holder = holder_of(run_dir)
-    if code == held_code or (holder is not None and is_live(holder)):  # ours is released when ours exits
+    if code == LeaseHeld.exit_code or (holder is not None and is_live(holder)):  # ours is released when ours exits
         return "held"
     if stop_requested(run_dir):
         return "cancelled"
