@@ -121,6 +121,25 @@ LIVE = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIG
 POLL_SECONDS = 2.0
 
 
+def slurm_states(job_ids: Sequence[str]) -> dict[str, str]:
+    """Each job's Slurm state (its first word: "CANCELLED by 0" is CANCELLED), read with one ``sacct`` call; a job
+    sacct does not list yet (just submitted) is missing.
+
+    Read here rather than through submitit's ``done()``: submitit counts every state outside its short list as
+    finished and stops asking about such a job, so a SUSPENDED job (``scontrol suspend``, a gang-scheduled
+    partition) would read as ended and keep reading so after it resumed."""
+    if not job_ids:
+        return {}
+    listed = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
+                            capture_output=True, text=True, check=False).stdout
+    states = {}
+    for line in listed.splitlines():
+        job_id, _, state = line.partition("|")
+        if job_id in job_ids and state.split():
+            states[job_id] = state.split()[0]
+    return states
+
+
 class Submitit:
     """The searches as submitit jobs on ``cluster`` ("slurm" or "local")."""
 
@@ -177,15 +196,13 @@ class Submitit:
     def _reattach(self, jobs: Sequence[SearchJob], folder: Path, board: JobBoard, console: Console) -> dict[str, Any]:
         """The jobs an earlier driver submitted that Slurm still runs or holds: watched again, not resubmitted."""
         submitit = _submitit()
+        earlier = {job.name: e for job in jobs if (e := board.earlier(job)) is not None}
+        states = slurm_states([e.job_id for e in earlier.values()])
         found = {}
         for job in jobs:
-            earlier = board.earlier(job)
-            if earlier is None:
-                continue
-            handle = submitit.SlurmJob(folder=folder, job_id=earlier.job_id)
-            if handle.state.split()[0] in LIVE:
-                found[job.name] = handle
-                board.update(job, "queued", job_id=earlier.job_id, log=earlier.log)
+            if job.name in earlier and states.get(earlier[job.name].job_id) in LIVE:
+                found[job.name] = submitit.SlurmJob(folder=folder, job_id=earlier[job.name].job_id)
+                board.update(job, "queued", job_id=earlier[job.name].job_id, log=earlier[job.name].log)
         if found:
             console.print(f"reattached to {len(found)} live slurm jobs of an earlier call: "
                           f"{', '.join(h.job_id for h in found.values())}", highlight=False)
@@ -196,9 +213,10 @@ class Submitit:
         """Wait for every job, reporting each as it ends."""
         outcomes: dict[str, JobOutcome] = {}
         while len(outcomes) < len(jobs):
+            over = self._over([handles[job.name] for job in jobs if job.name not in outcomes])
             for job in jobs:
                 handle = handles[job.name]
-                if job.name in outcomes or not handle.done():
+                if job.name in outcomes or handle.job_id not in over:
                     continue
                 log = str(handle.paths.stderr)
                 try:
@@ -222,14 +240,26 @@ class Submitit:
                 time.sleep(POLL_SECONDS)
         return [outcomes[job.name] for job in jobs]
 
+    def _over(self, handles: Sequence[Any]) -> set[str]:
+        """The job ids among ``handles`` that have ended (their result is written, or Slurm no longer runs or holds
+        them); submitit's own record of those is refreshed so that ``result()`` does not wait on it."""
+        if self.cluster != "slurm":
+            return {h.job_id for h in handles if h.done()}  # local processes: submitit reads their exit itself
+        states = slurm_states([h.job_id for h in handles])
+        over = set()
+        for handle in handles:
+            if handle.paths.result_pickle.exists() or (handle.job_id in states and states[handle.job_id] not in LIVE):
+                handle.done(force_check=True)
+                over.add(handle.job_id)
+        return over
+
     def cancel(self, submissions: Sequence[Submission], *, save: Path, console: Console) -> list[str]:
         """``compare --cancel``: scancel the jobs that still run or wait (Slurm sends them SIGTERM: a running search
         writes its checkpoint first); the job ids cancelled."""
         if self.cluster != "slurm":
             return []  # submitit-local jobs are processes of their driver: the stop requests end them
-        submitit = _submitit()
-        live = [s.job_id for s in submissions
-                if submitit.SlurmJob(folder=save / "jobs" / "%j", job_id=s.job_id).state.split()[0] in LIVE]
+        states = slurm_states([s.job_id for s in submissions])
+        live = [s.job_id for s in submissions if states.get(s.job_id) in LIVE]
         if live:
             subprocess.run(["scancel", *live], check=False, capture_output=True)
         return live

@@ -43,8 +43,10 @@ def check(net: torch.nn.Module, params: list[torch.Tensor], batch: int) -> dict[
 
 def main() -> None:
     results = {}
-    for method, width, k in [(m, c, k) for m in ("pc-darts", "pc-only") for c in (4, 8) for k in (2, 4)] + [
-            ("darts", 4, None), ("darts", 8, None)]:
+    # each method at both widths and (partial channels) both K, in two of the four pairs: the AVX2 kernel fault
+    # showed at every one of them, and the three subprocesses of the matrix run on CI's two cores
+    for method, width, k in [("pc-darts", 4, 2), ("pc-darts", 8, 4), ("pc-only", 4, 4), ("pc-only", 8, 2),
+                             ("darts", 4, None), ("darts", 8, None)]:
         torch.manual_seed(0)
         net = nbp.create_supernet(method, init_channels=width, layers=5, **({} if k is None else {"k": k}))
         results[f"{method} C={width} K={k}"] = check(net, net.arch_parameters(), 32)

@@ -237,7 +237,8 @@ def test_ray_gives_the_same_table_and_a_killed_task_is_retried_and_continues_bit
         [sys.executable, "-m", "nasbench_pc", "compare", "pc-darts", *SLOW[4:], "--save", str(save), "--format",
          "json", "--executor", "ray", "--executor-option", "cpus=1"], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    _wait_for(lambda: (run / "checkpoint.pt").exists() and (run / "writers.jsonl").exists(), "a checkpoint")
+    _wait_for(lambda: (run / "checkpoint.pt").exists() and (run / "writers.jsonl").exists(), "a checkpoint",
+              driver)
     victim = json.loads((run / "writers.jsonl").read_text().splitlines()[0])["pid"]
     os.kill(victim, 9)  # the search process dies without warning (as the OOM killer does it)
     stdout, stderr = driver.communicate(timeout=600)
@@ -261,7 +262,7 @@ def test_ray_missing_is_one_clear_paragraph(tmp_path, monkeypatch):
     assert 'Install the extra: pip install "nasbench-pc[ray]".' in _text(result.output)
 
 
-LONG = ["--epochs", "10", "--warmup-epochs", "1", "--limit", "320", "-C", "4", "--layers", "3", "--image-size", "8",
+LONG = ["--epochs", "4", "--warmup-epochs", "1", "--limit", "320", "-C", "4", "--layers", "3", "--image-size", "8",
         "--batch-size", "16"]
 
 
@@ -272,9 +273,14 @@ def _stderr_lines(process: subprocess.Popen) -> list[str]:
     return lines
 
 
-def _wait_for(condition, what: str, timeout: float = 300) -> None:
+def _wait_for(condition, what: str, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Wait until ``condition()`` holds while ``process`` (the driver) still runs: a driver that ended fails at once,
+    with what it said."""
     deadline = time.time() + timeout
     while not condition():
+        if process.poll() is not None:
+            out, err = process.communicate()
+            pytest.fail(f"waiting for {what}, the driver ended with status {process.returncode}:\n{out}\n{err}")
         assert time.time() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
 
@@ -288,19 +294,21 @@ def test_a_stopped_driver_reattaches_cancel_stops_the_job_and_the_same_command_g
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     start = [sys.executable, "-m", "nasbench_pc", *line]
     first = subprocess.Popen(start, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    _wait_for(lambda: (run / "checkpoint.pt").exists(), "the first checkpoint")
+    _wait_for(lambda: (run / "checkpoint.pt").exists(), "the first checkpoint", first)
     [job] = [entry.job_id for entry in Ledger(save).entries()]
+    # the job is held still (SIGSTOP through Slurm) until the cancel, so that it is alive then however fast it runs
+    subprocess.run(["scontrol", "suspend", job], check=True, capture_output=True)
     first.send_signal(signal.SIGINT)  # Ctrl-C: the driver stops, its Slurm job does not
     _, stderr = first.communicate(timeout=120)
     assert first.returncode == 130, stderr
     assert "The driver stopped (Ctrl-C). Finished runs are kept" in _text(stderr)
     assert f"`nasbench-pc compare --cancel {save}` stops them." in _text(stderr)
     queue = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True).stdout.split("\n")
-    assert f"{job} RUNNING" in queue
+    assert f"{job} SUSPENDED" in queue
 
     second = subprocess.Popen(start, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     said = _stderr_lines(second)
-    _wait_for(lambda: any("reattached" in text for text in said), "the second driver to reattach")
+    _wait_for(lambda: any("reattached" in text for text in said), "the second driver to reattach", second)
     assert f"reattached to 1 live slurm jobs of an earlier call: {job}" in _text(" ".join(said))
     cancel = _cli("compare", "--cancel", save)
     assert cancel.returncode == 0, cancel.stderr
@@ -315,7 +323,7 @@ def test_a_stopped_driver_reattaches_cancel_stops_the_job_and_the_same_command_g
                            text=True).stdout.split()
     assert state and state[0].startswith("CANCELLED"), state
     done_before = len((run / "metrics.jsonl").read_text().splitlines())
-    assert (run / "checkpoint.pt").exists() and not (run / "genotype.json").exists() and 1 <= done_before < 10
+    assert (run / "checkpoint.pt").exists() and not (run / "genotype.json").exists() and 1 <= done_before < 4
 
     third = _cli(*line)  # the same command: a new job continues the checkpoint
     assert third.returncode == 0, third.stderr
@@ -323,7 +331,7 @@ def test_a_stopped_driver_reattaches_cancel_stops_the_job_and_the_same_command_g
     writers = [json.loads(w) for w in (run / "writers.jsonl").read_text().splitlines()]
     assert [w["resumed"] for w in writers] == [False, True] and writers[1]["job"] != job
     epochs = [json.loads(m)["epoch"] for m in (run / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == list(range(1, 11))
+    assert epochs == [1, 2, 3, 4]
     assert not (run / ".stop-request").exists()
 
 
@@ -335,11 +343,11 @@ def test_cancel_stops_an_in_process_comparison_and_the_same_command_goes_on(tmp_
     driver = subprocess.Popen([sys.executable, "-m", "nasbench_pc", *line], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"})
-    _wait_for(lambda: (runs / "pc-darts-seed0" / "checkpoint.pt").exists(), "the first checkpoint")
+    _wait_for(lambda: (runs / "pc-darts-seed0" / "checkpoint.pt").exists(), "the first checkpoint", driver)
     driver.send_signal(signal.SIGSTOP)  # held still until the request is on disk, however fast the search runs
     cancel = subprocess.Popen([sys.executable, "-m", "nasbench_pc", "compare", "--cancel", str(save)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: (runs / "pc-darts-seed0" / ".stop-request").exists(), "the stop request")
+    _wait_for(lambda: (runs / "pc-darts-seed0" / ".stop-request").exists(), "the stop request", cancel)
     driver.send_signal(signal.SIGCONT)
     said, err = cancel.communicate(timeout=300)
     assert cancel.returncode == 0, err
