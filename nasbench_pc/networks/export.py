@@ -6,7 +6,8 @@ derived network; ``num_classes``; ``model_args`` with the genotype and the netwo
 came from), ``model.safetensors`` when there are trained weights, and a README model card.
 ``timm.create_model("local-dir:DIR", pretrained=True)`` rebuilds the network and loads the weights,
 given that ``nasbench_pc`` is installed and imported (it registers every space's models:
-``darts_cifar`` / ``darts_imagenet``, ``nasbench201_cifar``, ...).
+``darts_cifar`` / ``darts_imagenet``, ``nasbench201_cifar``, ...). :func:`write_onnx` adds ``model.onnx``, checked
+against onnxruntime (:mod:`nasbench_pc.networks.onnx_export`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import safetensors.torch
+import timm
 import torch
 from timm.models import get_pretrained_cfg
 
 from nasbench_pc import genotypes, registry
 from nasbench_pc.errors import ConfigError, GenotypeError
 from nasbench_pc.networks.cost import derived_network, model_cost, network_spec
+from nasbench_pc.networks.onnx_export import (
+    BATCH_AXIS,
+    INPUT_NAME,
+    ONNX_NAME,
+    OUTPUT_NAME,
+    TOLERANCE,
+    OnnxCheck,
+    check_onnx,
+    export_onnx,
+)
 from nasbench_pc.records import NetworkSpec
 from nasbench_pc.runtime.files import atomic_write_bytes, atomic_write_text
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE
@@ -33,6 +45,9 @@ from nasbench_pc.search.config import SearchConfig
 CHECKPOINT_FORMAT = "nasbench-pc/train-checkpoint"
 TRAIN_RUN_KIND = "train"  # the "kind" in a train run's config.json (search runs hold a checkpoint.pt too)
 WEIGHTS_NAME = "model.safetensors"
+#: The seed under which the network of an untrained folder is initialised for its ONNX export, so that
+#: ``torch.manual_seed(0)`` before ``timm.create_model("local-dir:DIR")`` gives the weights model.onnx holds.
+ONNX_INIT_SEED = 0
 #: model_args that are not the network's shape.
 _NOT_SHAPE = ("genotype", "num_classes", "in_chans")
 
@@ -185,6 +200,7 @@ def write_folder(spec: ExportSpec, out: str | Path) -> Path:
         atomic_write_bytes(weights, safetensors.torch.save(tensors))
     else:
         weights.unlink(missing_ok=True)  # a stale file would be loaded as if it belonged to this architecture
+    (out / ONNX_NAME).unlink(missing_ok=True)  # likewise; write_onnx writes this architecture's
     atomic_write_text(out / CONFIG, json.dumps(config, indent=2) + "\n")
     atomic_write_text(out / "README.md", model_card(spec, cost.describe(), out))
     return out
@@ -250,6 +266,59 @@ def model_card(spec: ExportSpec, cost: str, out: Path) -> str:
     ]
     if spec.recipe:
         lines += ["## Training recipe", "", "```json", json.dumps(spec.recipe, indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def write_onnx(spec: ExportSpec, out: str | Path) -> OnnxCheck:
+    """Add ``model.onnx`` to the folder :func:`write_folder` wrote for ``spec``, check it against onnxruntime and
+    record the check in the folder's config.json (``nasbench_pc.onnx``) and model card.
+
+    The network exported is the one the folder loads as, ``timm.create_model("local-dir:OUT")`` in eval mode (an
+    untrained folder's under ``torch.manual_seed(ONNX_INIT_SEED)``; the caller's random state is left as it was).
+    A network the exporter cannot export, or whose ONNX logits differ from PyTorch's, is a ConfigError; the timm
+    folder stays as written.
+    """
+    out = Path(out)
+    config = json.loads((out / CONFIG).read_text())
+    input_size = tuple(config["pretrained_cfg"]["input_size"])
+    name = f"{spec.network_name} network ({spec.architecture})"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ONNX_INIT_SEED)
+        model = timm.create_model(f"local-dir:{out}", pretrained=spec.state_dict is not None)
+    export_onnx(model, out / ONNX_NAME, input_size, name)
+    check = check_onnx(model, out / ONNX_NAME, input_size, name)
+    config["nasbench_pc"]["onnx"] = check.as_dict()
+    atomic_write_text(out / CONFIG, json.dumps(config, indent=2) + "\n")
+    card = (out / "README.md").read_text()
+    atomic_write_text(out / "README.md", card + onnx_card(spec, check, input_size, config["num_classes"], out))
+    return check
+
+
+def onnx_card(spec: ExportSpec, check: OnnxCheck, input_size: tuple[int, ...], num_classes: int, out: Path) -> str:
+    """The model card's ONNX section: what model.onnx holds, the check it passed, how to run it."""
+    shape = " x ".join(str(d) for d in input_size)
+    weights = ("the trained weights" if spec.state_dict is not None else
+               f"untrained: the initial weights `timm.create_model` gives after `torch.manual_seed({ONNX_INIT_SEED})`")
+    lines = [
+        "",
+        "## ONNX",
+        "",
+        f"`{ONNX_NAME}` holds the network in eval mode ({weights}): input `{INPUT_NAME}` ({BATCH_AXIS} x {shape}, "
+        f"normalised with `pretrained_cfg`'s mean and std), output `{OUTPUT_NAME}` ({BATCH_AXIS} x {num_classes}); "
+        f"the {BATCH_AXIS} axis is dynamic, the image size fixed. Written by torch's TorchScript-based exporter at "
+        f"ONNX opset {check.opset}.",
+        "",
+        f"Checked on export: one random input through PyTorch and onnxruntime, {check.describe()}; an export "
+        f"differing by {TOLERANCE:g} or more is refused.",
+        "",
+        "```python",
+        "import onnxruntime",
+        "",
+        f"session = onnxruntime.InferenceSession('{out / ONNX_NAME}', providers=['CPUExecutionProvider'])",
+        f"logits = session.run(['{OUTPUT_NAME}'], {{'{INPUT_NAME}': images}})[0]  # images: float32, NCHW",
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
