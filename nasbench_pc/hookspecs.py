@@ -137,31 +137,55 @@ def register_executors() -> dict[str, Any]:
     """
 
 
+@hookspec
+def register_loggers() -> dict[str, Any]:
+    """Loggers by name: what ``--log NAME`` (search, compare) switches on for a run.
+
+    Each value has a ``description`` (one line) and ``check()``, which raises
+    :class:`nasbench_pc.errors.ConfigError` (naming the extra to install) when the logger cannot run here; it is
+    called before the run starts. The logger itself is made of lifecycle hook implementations (below) that act when
+    their name is among the run's ``loggers``; a lifecycle hook implementation that names no logger (the built-in
+    metrics.jsonl writer) runs for every run.
+    """
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Lifecycle hooks: called (not collected) at points of a run, for loggers and callbacks. Every implementation
 # is called, in registration order, with the keyword arguments it names (any subset of the spec's). One that
 # raises stops the command with a PluginError naming the plugin; by then the finished epochs are on disk and
 # the run resumes. ``kind`` is "search" or "train"; ``run_dir`` is None for a search run through the Python API
-# without a folder; ``config`` is the run's settings as saved in its config.json (a dict).
+# without a folder; ``config`` is the run's settings as saved in its config.json (a dict); ``loggers`` the names
+# ``--log`` switched on for the run (a tuple, often empty).
 
 
 @hookspec
-def on_run_start(kind: str, run_dir: Path | None, config: dict[str, Any], history: list[dict[str, Any]]) -> None:
+def on_run_start(kind: str, run_dir: Path | None, config: dict[str, Any], history: list[dict[str, Any]],
+                 loggers: tuple[str, ...]) -> None:
     """Before the first epoch of a run, or of a resumed one; ``history`` holds the epochs finished before (the
     records metrics.jsonl keeps; empty for a new run)."""
 
 
 @hookspec
 def on_epoch_end(kind: str, run_dir: Path | None, config: dict[str, Any], record: dict[str, Any],
-                 history: list[dict[str, Any]]) -> None:
+                 history: list[dict[str, Any]], loggers: tuple[str, ...]) -> None:
     """After each epoch, once its checkpoint is written: ``record`` is the epoch's metrics line (search: loss,
     accuracy, the architecture weights, the genotype, ...; train: loss, top-1, test accuracy, ...), ``history``
     every record so far, ``record`` last. The built-in metrics.jsonl writer is an implementation of this hook."""
 
 
 @hookspec
+def on_step_end(kind: str, run_dir: Path | None, config: dict[str, Any], step: int, values: dict[str, float],
+                loggers: tuple[str, ...]) -> None:
+    """After each weight step of a run that ``--log`` names a logger for (never otherwise: it is the hot path).
+    ``step`` counts the run's weight steps from 1 (epoch e's steps follow the e-1 epochs before it; a resumed run
+    goes on counting); ``values`` holds that step's ``train_loss`` and ``train_acc`` (of its batch), ``lr``,
+    ``epoch`` (from 1), and for a search ``arch_loss`` (when the step updated the architecture), one
+    ``alpha_entropy_<cell>`` per cell type and ``skip_connects`` of the genotype derived now."""
+
+
+@hookspec
 def on_run_end(kind: str, run_dir: Path | None, config: dict[str, Any], history: list[dict[str, Any]],
-               result: dict[str, Any]) -> None:
+               result: dict[str, Any], loggers: tuple[str, ...]) -> None:
     """After the last epoch of a run that finished (not one stopped by Ctrl-C): ``result`` holds the genotype (a
     search's, as JSON) and, for a train run, its exported model folder."""
 

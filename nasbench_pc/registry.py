@@ -33,6 +33,7 @@ KINDS = {
     "method": "register_methods",
     "dataset": "register_datasets",
     "executor": "register_executors",
+    "logger": "register_loggers",
 }
 
 # What each hook promises per entry (hookspecs.py); an entry that is not is skipped where it would crash later.
@@ -45,6 +46,7 @@ _PROMISED: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "method": ("a nasbench_pc.interfaces.Method", lambda v: isinstance(v, Method)),
     "dataset": ("a dataset loader (a callable)", callable),
     "executor": ("an executor (an object with run())", lambda v: callable(getattr(v, "run", None))),
+    "logger": ("a logger (an object with check())", lambda v: callable(getattr(v, "check", None))),
 }
 
 PLUGINS_ENV = "NASBENCH_PC_PLUGINS"
@@ -344,8 +346,17 @@ def get(kind: str, name: str) -> Any:
     return entries[name]
 
 
+def loggers(names: str | None) -> tuple[str, ...]:
+    """The loggers ``--log`` names (comma-separated), each registered and able to run here (its ``check()``: a
+    missing extra is a ConfigError naming it); () for None."""
+    chosen = tuple(dict.fromkeys(name.strip() for name in (names or "").split(",") if name.strip()))
+    for name in chosen:
+        get("logger", name).check()
+    return chosen
+
+
 #: The lifecycle hooks (hookspecs.py), called by :func:`notify`.
-LIFECYCLE = ("on_run_start", "on_epoch_end", "on_run_end", "on_evaluation_done")
+LIFECYCLE = ("on_run_start", "on_step_end", "on_epoch_end", "on_run_end", "on_evaluation_done")
 
 
 def notify(hook: str, *, after: str = "", **kwargs: Any) -> None:

@@ -504,6 +504,7 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
         raise ConfigError("--format csv prints one table, and several --space give one table per space (their columns "
                           "differ). Use --format json (an object per space), or --save (SAVE/SPACE/compare.csv each).")
     specs = parse_specs(evaluators)  # a bad evaluator name or option fails before any search
+    registry.loggers(options.get("log"))  # and an unknown --log, or one whose extra is missing
     metrics = metrics_of(specs)
     executor_name = executor_name or registry.default("executor")
     executor = executor_options(executor_name, executor_option, devices)  # and a bad executor or option

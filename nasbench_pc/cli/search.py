@@ -118,7 +118,7 @@ class _DefaultMethod(click.Option):
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Run directory "
               "[runs/<method>-<dataset>-<timestamp>].")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue the search in this run "
-              "directory (its config.json decides every option but --device).")
+              "directory (its config.json decides every option but --device and --log).")
 @click.option("--force", is_flag=True, help="Start over in an --out folder that holds another search, replacing "
               "its files.")
 @click.option("--resume-if-stopped", is_flag=True, help="With --out: continue the search there if the folder holds an "
@@ -150,15 +150,17 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
             raise ConfigError("--resume-if-stopped goes with --out and the search's settings (it decides by itself "
                               "whether to start, continue or leave the run); drop --resume / --force, or give --out.")
         if resume:
-            extra = sorted(given - {"device"}) + (["force"] if force else [])
+            extra = sorted(given - {"device", "log"}) + (["force"] if force else [])
             if extra:
-                raise ConfigError(f"--resume takes every option but --device from {Path(resume) / CONFIG}; drop "
+                raise ConfigError(f"--resume takes every option but --device and --log from {Path(resume) / CONFIG}; "
+                                  f"drop "
                                   f"{', '.join('--' + g.replace('_', '-') for g in extra)} "
                                   f"(or start a new search with another --out).")
             run_dir = Path(resume)
             config = load_run_config(run_dir)
             device = _check_device(options["device"] or config.device, dist_ctx)
-            config = SearchConfig.from_dict({**config.to_dict(), "device": device})
+            log = options["log"] if "log" in given else config.log  # the loggers it had, unless --log says others
+            config = SearchConfig.from_dict({**config.to_dict(), "device": device, "log": log})
         else:
             overrides = {k: v for k, v in options.items() if k in given}
             overrides.update(plugin_overrides(overrides))

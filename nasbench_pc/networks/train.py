@@ -336,7 +336,8 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
         first_epoch, step, running = run.restore(ckpt)  # the last thing before the loop (it may set the RNG)
     settings = config.to_dict()
     kept = f"The checkpoint of every finished epoch is kept; `nasbench-pc train --resume {out}` goes on."
-    registry.notify("on_run_start", kind="train", run_dir=out, config=settings, history=run.history, after=kept)
+    registry.notify("on_run_start", kind="train", run_dir=out, config=settings, history=run.history, loggers=(),
+                    after=kept)
     progress.start(config, info, math.ceil(len(train_data) / hp.batch_size), first_epoch, step)
     with StopSignals() as stop:
         for epoch in range(first_epoch, hp.epochs):
@@ -352,13 +353,14 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
             step, running = 0, _Running()
             run.save(epoch + 1, step, running)
             registry.notify("on_epoch_end", kind="train", run_dir=out, config=settings, record=record,
-                            history=run.history, after=kept)
+                            history=run.history, loggers=(), after=kept)
             progress.epoch(record)
             if stop.requested:
                 raise stop.interrupted("training", str(out), f"nasbench-pc train --resume {out}")
     model_dir = write_folder(spec_from_checkpoint(load_checkpoint(out / CHECKPOINT), str(out)), out / MODEL_DIR)
     registry.notify("on_run_end", kind="train", run_dir=out, config=settings, history=run.history,
-                    result={"model_dir": str(model_dir)}, after=f"The trained model is kept in {model_dir}.")
+                    result={"model_dir": str(model_dir)}, loggers=(),
+                    after=f"The trained model is kept in {model_dir}.")
     return TrainResult(run_dir=out, model_dir=model_dir, history=run.history)
 
 

@@ -25,7 +25,7 @@ from nasbench_pc.settings import (
 
 #: settings that say where a search runs, not what it computes (another host may mount the data elsewhere, another
 #: GPU may take channels_last): a run folder is reused across them (``compare``), never across any other
-HOST_SETTINGS = ("device", "workers", "data_root", "download", "channels_last")
+HOST_SETTINGS = ("device", "workers", "data_root", "download", "channels_last", "log")
 
 
 def spec_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +70,8 @@ class SearchConfig(SearchHParams, DataSettings):
     amp: str | None = setting(None, "Mixed precision for the weight steps and first-order architecture steps "
                               "(second-order ones stay in float32).", choices=("bf16",))
     channels_last: bool = setting(False, "channels_last memory format (CUDA only).")
+    log: str | None = setting(None, "Loggers besides metrics.jsonl, comma-separated (`nasbench-pc plugins` lists "
+                              "them): tensorboard writes RUN/tensorboard/ (pip install 'nasbench-pc[tensorboard]').")
 
     def __post_init__(self) -> None:
         if self.space is None:  # frozen: set once, to the space the method searches

@@ -161,6 +161,8 @@ class Search:
                                    optimizer=self._arch_optimizer())
         self.epoch = 0  # epochs finished
         self.progress = EpochProgress()  # of the epoch after them
+        #: called after every weight step with (the run's step count, the step's values) when a logger wants them
+        self.on_step: Callable[[int, dict[str, float]], None] | None = None
         self.history: list[dict[str, Any]] = []
 
     # -- one step --------------------------------------------------------------------------------------------------
@@ -319,6 +321,9 @@ class Search:
                 if arch_loss is not None:
                     stats["arch_loss"] = arch_loss
                 reporter.step(step, stats)
+            if self.on_step is not None:
+                self.on_step(epoch * steps + step + 1, self._step_values(epoch, lr, loss_sum, correct, len(batch[1]),
+                                                                         arch_loss))
             if stopping():
                 return None
         totals = progress.totals.clone()
@@ -330,6 +335,19 @@ class Search:
         if reporter:
             reporter.epoch_end(record)
         return record
+
+    def _step_values(self, epoch: int, lr: float, loss_sum: float, correct: float, count: int,
+                     arch_loss: float | None) -> dict[str, float]:
+        """One weight step's values for the loggers (``on_step_end``): its batch's loss and accuracy, the learning
+        rate, the architecture loss when it updated the architecture, and the architecture's state now."""
+        arch = self.space.arch_record(self.model)
+        values = {"epoch": epoch + 1, "train_loss": loss_sum / count, "train_acc": correct / count, "lr": lr,
+                  **{f"alpha_entropy_{key.removeprefix('alphas_')}": alpha_entropy(rows)
+                     for key, rows in arch.items() if key.startswith("alphas_")},
+                  "skip_connects": self.space.stats(self.model.genotype()).skip_connects}
+        if arch_loss is not None:
+            values["arch_loss"] = arch_loss
+        return values
 
     def _epoch_record(self, epoch: int, lr: float, arch_step: bool, totals: torch.Tensor,
                       arch_metrics: dict[str, float], progress: EpochProgress, method_values: dict[str, Any]
@@ -464,6 +482,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool | Non
     :class:`~nasbench_pc.runtime.interrupt.Interrupted`.
     """
     ctx = ctx or Context()
+    registry.loggers(config.log)  # an unknown logger, or one whose extra is missing: before the folder is touched
     writer = run_dir if ctx.is_main else None
     if writer is None:
         return _search(config, run_dir, None, None, resume=resume, force=force, reporter=reporter, ctx=ctx)
@@ -475,6 +494,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool | Non
 def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lease: Lease | None, *,
             resume: bool | None, force: bool, reporter: Reporter | None, ctx: Context) -> SearchResult:
     """run_search's body, run under the run folder's lease (``writer`` and ``lease`` are None off rank 0)."""
+    loggers = registry.loggers(config.log)
     if resume is None:
         if writer is not None and (writer / GENOTYPE).exists():
             raise AlreadyFinished(f"{writer} holds the finished search already (another process ended it).")
@@ -503,7 +523,11 @@ def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lea
                    f"on.") if run_dir is not None else ""
     if ctx.is_main:  # the run log (metrics.jsonl) rewrites itself from history: lines after the checkpoint go
         registry.notify("on_run_start", kind="search", run_dir=writer, config=config.to_dict(),
-                        history=search.history, after=resume_hint)
+                        history=search.history, loggers=loggers, after=resume_hint)
+        if loggers:
+            search.on_step = lambda step, values: registry.notify(
+                "on_step_end", kind="search", run_dir=writer, config=config.to_dict(), step=step, values=values,
+                loggers=loggers, after=resume_hint)
 
     def save() -> None:
         state = search.state_dict()  # on every rank: it gathers theirs
@@ -522,7 +546,7 @@ def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lea
                 save()
                 if ctx.is_main and record is not None:
                     registry.notify("on_epoch_end", kind="search", run_dir=writer, config=config.to_dict(),
-                                    record=record, history=search.history, after=resume_hint)
+                                    record=record, history=search.history, loggers=loggers, after=resume_hint)
                 if record is None or (search.epoch < config.epochs and stopping()):
                     raise stop.interrupted("search", str(run_dir), f"nasbench-pc search --resume {run_dir}")
     except (torch.OutOfMemoryError, RuntimeError) as exc:
@@ -539,7 +563,7 @@ def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lea
         atomic_write_bytes(writer / GENOTYPE, (genotypes.to_json(genotype) + "\n").encode())
     if ctx.is_main:
         registry.notify("on_run_end", kind="search", run_dir=writer, config=config.to_dict(), history=search.history,
-                        result={"genotype": genotypes.to_dict(genotype)},
+                        result={"genotype": genotypes.to_dict(genotype)}, loggers=loggers,
                         after=f"The finished search is kept in {run_dir}." if run_dir else "")
     return SearchResult(run_dir=writer, dataset=search.info, genotype=genotype, history=search.history,
                         seconds=time.perf_counter() - clock,
