@@ -150,6 +150,10 @@ class Evaluator(Protocol):
     metrics), ``"data"`` (the search's dataset) or ``"benchmark"`` (a tabular benchmark file, ``--benchmark-file``).
     ``options`` are its option defaults; a value given on the command line must have the default's type (a None
     default takes anything). ``metrics`` are what it returns, with their directions.
+
+    Optional: ``check(target)`` raises :class:`nasbench_pc.errors.ConfigError` when it cannot score what ``target``
+    will hold (a benchmark file missing or unreadable, a search of another space); ``search --track`` calls it before
+    the search starts, with ``target.genotype`` None and ``target.search`` the search's config.
     """
 
     description: str

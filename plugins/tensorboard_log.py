@@ -34,6 +34,7 @@ from typing import Any
 
 from nasbench_pc import genotypes, hookimpl, registry
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.search.config import HOST_SETTINGS
 
 NAME = "tensorboard"
 FOLDER = "tensorboard"
@@ -237,7 +238,7 @@ def hparams_of(config: dict[str, Any]) -> dict[str, Any]:
     ``space_options.layers`` ...), the host's settings left out."""
     out: dict[str, Any] = {}
     for key, value in config.items():
-        if key in ("device", "workers", "data_root", "download", "log"):
+        if key in HOST_SETTINGS:
             continue
         if isinstance(value, dict):
             out.update({f"{key}.{k}": v for k, v in value.items() if isinstance(v, (bool, int, float, str))})

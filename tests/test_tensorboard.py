@@ -159,3 +159,18 @@ def test_an_unknown_logger_names_the_ones_there_are(tmp_path):
     text = " ".join(result.output.replace("│", " ").split())
     assert "tensorbord" in text and "tensorboard" in text
     assert not (tmp_path / "s").exists()
+
+
+def test_train_logs_its_steps_and_epochs(tmp_path):
+    out = tmp_path / "train"
+    result = CliRunner().invoke(main, ["train", "PC_DARTS_cifar", "--limit", "24", "--epochs", "2", "--batch-size",
+                                       "12", "-C", "4", "--layers", "3", "--out", str(out), "--log", "tensorboard",
+                                       "-q"])
+    assert result.exit_code == 0, result.output
+    events = _events(out / "tensorboard")
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert _scalars(events, "epoch/test_top1") == [(r["epoch"], pytest.approx(r["test_top1"], rel=1e-6, abs=1e-7))
+                                                  for r in records]
+    assert [s for s, _ in _scalars(events, "step/train_loss")] == [1, 2, 3, 4]  # 24 images, batches of 12
+    assert "images" not in events.Tags() or not events.Tags()["images"]  # no architecture to draw
+    assert _scalars(events, "hparams/test_top1") == [(2, pytest.approx(records[-1]["test_top1"], rel=1e-6))]

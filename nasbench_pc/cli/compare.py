@@ -45,7 +45,8 @@ __getattr__ = _moved.old_names(__name__, {name: f"nasbench_pc.cli.bench:{name}" 
 
 # every search option but these is passed through unchanged (the search command defines and documents them, from
 # the settings' own definitions): a new search setting reaches compare without a line here
-_NOT_SHARED = ("method", "seed", "device", "out", "resume", "force", "threads", "quiet", "space")
+# benchmark_file: compare's own (--evaluate's), also handed to the searches when they --track
+_NOT_SHARED = ("method", "seed", "device", "out", "resume", "force", "threads", "quiet", "space", "benchmark_file")
 _SEARCH_PARAMS = {p.name: p for p in search_command.params}
 _SHARED = tuple(name for name in _SEARCH_PARAMS if name not in _NOT_SHARED)
 
@@ -505,6 +506,8 @@ def compare(ctx: click.Context, methods: tuple[str, ...], seeds: str | None, bas
                           "differ). Use --format json (an object per space), or --save (SAVE/SPACE/compare.csv each).")
     specs = parse_specs(evaluators)  # a bad evaluator name or option fails before any search
     registry.loggers(options.get("log"))  # and an unknown --log, or one whose extra is missing
+    if options.get("track") and benchmark_file:
+        options["benchmark_file"] = benchmark_file  # the tracked lookups read compare's --benchmark-file
     metrics = metrics_of(specs)
     executor_name = executor_name or registry.default("executor")
     executor = executor_options(executor_name, executor_option, devices)  # and a bad executor or option

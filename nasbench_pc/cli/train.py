@@ -121,9 +121,11 @@ class _RecipeOption(click.Option):
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available).")
 @click.option("--workers", type=int, default=None, help="DataLoader workers (default: 2 on CUDA, 0 on CPU).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--log", default=None, help="Loggers besides metrics.jsonl, comma-separated: tensorboard writes "
+              "RUN/tensorboard/ (pip install 'nasbench-pc[tensorboard]'). Not stored: give it again with --resume.")
 @click.pass_context
 def train_command(ctx: click.Context, source: str | None, resume_dir: Path | None, device: str | None,
-                  workers: int | None, quiet: bool, **options: Any) -> None:
+                  workers: int | None, quiet: bool, log: str | None, **options: Any) -> None:
     """Train SOURCE's network from scratch and export it for timm.
 
     SOURCE is a genotype of any search space: a published name, a genotype.json, a search run directory,
@@ -146,7 +148,7 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
                 f"with it. Drop them, or start a new run with another --out."
             )
         run_dir = resume_dir
-        run = partial(resume, run_dir, device=device, workers=workers, progress=progress)
+        run = partial(resume, run_dir, device=device, workers=workers, progress=progress, log=log)
     else:
         if source is None:
             raise ConfigError("Name the genotype to train (e.g. `nasbench-pc train PC_DARTS_cifar`), or pass "
@@ -158,7 +160,8 @@ def train_command(ctx: click.Context, source: str | None, resume_dir: Path | Non
         run_dir = options.pop("out") or _default_out(source, options["dataset"])
         force = options.pop("force")
         config = make_config(source, **options, **hparams)
-        run = partial(train, config, run_dir, device=device, workers=workers, progress=progress, force=force)
+        run = partial(train, config, run_dir, device=device, workers=workers, progress=progress, force=force,
+                      log=log)
     try:
         result = run()
     except KeyboardInterrupt:  # outside the training steps (loading data, writing model/); they stop cleanly

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -200,6 +200,8 @@ class _Run:
     optimizer: torch.optim.Optimizer
     device: torch.device
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: called after every batch with (the run's step count, the step's values) when a logger wants them
+    on_step: Callable[[int, dict[str, float]], None] | None = None
 
     def save(self, epoch: int, step: int, running: _Running) -> None:
         """Checkpoint after ``epoch`` finished epochs and ``step`` batches of the next one (0: at its start),
@@ -240,9 +242,10 @@ class _Run:
 
 
 def train(config: TrainConfig, out: str | Path, *, device: str | torch.device = "cpu", workers: int = 0,
-          progress: TrainProgress | None = None, force: bool = False) -> TrainResult:
+          progress: TrainProgress | None = None, force: bool = False, log: str | None = None) -> TrainResult:
     """Train ``config`` into the run directory ``out``. A folder that holds a training run, finished or not, is
-    refused unless ``force``, which removes that run's files first."""
+    refused unless ``force``, which removes that run's files first. ``log`` names loggers (``--log``)."""
+    loggers = registry.loggers(log)  # an unknown logger, or its extra missing: before the folder is touched
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a directory path for the training run.")
@@ -251,12 +254,14 @@ def train(config: TrainConfig, out: str | Path, *, device: str | torch.device = 
         claim(out, what="training run", started=CHECKPOINT, finished=MODEL_DIR, files=RUN_FILES, force=force,
               resume=f"nasbench-pc train --resume {out}")
         with _memory_guard(config, out):
-            return _fit(config, out, None, device, workers, progress or TrainProgress())
+            return _fit(config, out, None, device, workers, progress or TrainProgress(), loggers)
 
 
 def resume(run_dir: str | Path, *, device: str | torch.device = "cpu", workers: int = 0,
-           progress: TrainProgress | None = None) -> TrainResult:
-    """Continue the run in ``run_dir`` from its checkpoint (the last finished epoch, or mid-epoch)."""
+           progress: TrainProgress | None = None, log: str | None = None) -> TrainResult:
+    """Continue the run in ``run_dir`` from its checkpoint (the last finished epoch, or mid-epoch); ``log`` names
+    loggers (``--log``; a training run does not store them: give them again)."""
+    loggers = registry.loggers(log)
     run_dir = Path(run_dir)
     if not is_train_run(run_dir):
         raise ConfigError(
@@ -281,7 +286,7 @@ def resume(run_dir: str | Path, *, device: str | torch.device = "cpu", workers: 
             f"Start the run again with --force, or resume it with the version that wrote it."
         ) from None
     with writing(run_dir, RUN_FILES), _memory_guard(config, run_dir):
-        return _fit(config, run_dir, ckpt, device, workers, progress or TrainProgress())
+        return _fit(config, run_dir, ckpt, device, workers, progress or TrainProgress(), loggers)
 
 
 def _device(device: str | torch.device) -> torch.device:
@@ -308,7 +313,7 @@ def _memory_guard(config: TrainConfig, out: Path) -> Iterator[None]:
 
 
 def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: torch.device, workers: int,
-         progress: TrainProgress) -> TrainResult:
+         progress: TrainProgress, loggers: tuple[str, ...] = ()) -> TrainResult:
     hp = config.hparams
     train_data, info = _load_data(config, "train")
     test_data, _ = _load_data(config, "test")
@@ -336,8 +341,12 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
         first_epoch, step, running = run.restore(ckpt)  # the last thing before the loop (it may set the RNG)
     settings = config.to_dict()
     kept = f"The checkpoint of every finished epoch is kept; `nasbench-pc train --resume {out}` goes on."
-    registry.notify("on_run_start", kind="train", run_dir=out, config=settings, history=run.history, loggers=(),
+    registry.notify("on_run_start", kind="train", run_dir=out, config=settings, history=run.history, loggers=loggers,
                     after=kept)
+    if loggers:
+        run.on_step = lambda step, values: registry.notify(
+            "on_step_end", kind="train", run_dir=out, config=settings, step=step, values=values, loggers=loggers,
+            after=kept)
     progress.start(config, info, math.ceil(len(train_data) / hp.batch_size), first_epoch, step)
     with StopSignals() as stop:
         for epoch in range(first_epoch, hp.epochs):
@@ -353,13 +362,13 @@ def _fit(config: TrainConfig, out: Path, ckpt: dict[str, Any] | None, device: to
             step, running = 0, _Running()
             run.save(epoch + 1, step, running)
             registry.notify("on_epoch_end", kind="train", run_dir=out, config=settings, record=record,
-                            history=run.history, loggers=(), after=kept)
+                            history=run.history, loggers=loggers, after=kept)
             progress.epoch(record)
             if stop.requested:
                 raise stop.interrupted("training", str(out), f"nasbench-pc train --resume {out}")
     model_dir = write_folder(spec_from_checkpoint(load_checkpoint(out / CHECKPOINT), str(out)), out / MODEL_DIR)
     registry.notify("on_run_end", kind="train", run_dir=out, config=settings, history=run.history,
-                    result={"model_dir": str(model_dir)}, loggers=(),
+                    result={"model_dir": str(model_dir)}, loggers=loggers,
                     after=f"The trained model is kept in {model_dir}.")
     return TrainResult(run_dir=out, model_dir=model_dir, history=run.history)
 
@@ -407,6 +416,9 @@ def _train_epoch(run: _Run, data: Dataset, epoch: int, step: int, running: _Runn
         running.top5 += top5
         running.count += n
         progress.step(epoch, running.loss_sum / running.count, running.top1 / running.count, n)
+        if run.on_step is not None:
+            run.on_step(epoch * len(batches) + done, {"epoch": epoch + 1, "train_loss": loss.item(),
+                                                      "train_acc": float(top1) / n, "lr": lr})
         if stop.requested:
             run.save(epoch, done, replace(running, seconds=running.seconds + time.perf_counter() - started))
             raise stop.interrupted("training", str(run.out), f"nasbench-pc train --resume {run.out}")

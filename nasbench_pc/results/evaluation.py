@@ -247,7 +247,7 @@ def evaluate(target: EvaluationTarget, name: str, given: Mapping[str, Any] | Non
     started = time.perf_counter()
     metrics = evaluator.evaluate(replace(target, work_dir=target.evaluations_dir / key), **options)
     seconds = time.perf_counter() - started
-    metrics = _checked(name, evaluator, metrics)
+    metrics = checked_metrics(name, evaluator, metrics)
     target.evaluations_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({
         "format": _RECORD_FORMAT, "evaluator": name, "options": _jsonable(options), "metrics": metrics,
@@ -264,7 +264,7 @@ def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(options), default=str))
 
 
-def _checked(name: str, evaluator: Evaluator, metrics: Any) -> dict[str, float]:
+def checked_metrics(name: str, evaluator: Evaluator, metrics: Any) -> dict[str, float]:
     """The evaluator's result as {key: float} holding every declared metric; a plugin error otherwise."""
     keys = [m.key for m in evaluator.metrics]
     if not isinstance(metrics, dict) or any(k not in metrics for k in keys):

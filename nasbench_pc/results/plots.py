@@ -111,6 +111,40 @@ def accuracy_curves(runs: list[RunSummary], path: Path) -> Path:
     return path
 
 
+def tracked_curves(runs: list[RunSummary], path: Path) -> Path | None:
+    """The metrics the searches tracked after every epoch (``search --track``; a lookup's ground truth) above their
+    skip-connect counts and the supernet's architecture-split accuracy, one colour per method; None when no run
+    tracked anything."""
+    keys = list(dict.fromkeys(k for run in runs for r in run.history for k in (r.get("tracked") or {})))
+    if not keys:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(keys) + 1, 1, figsize=(7, 2.6 * (len(keys) + 1)), sharex=True, squeeze=False)
+    colors = dict(zip(dict.fromkeys(r.method for r in runs), plt.cm.tab10.colors))
+    for run in runs:
+        epochs = [r["epoch"] for r in run.history]
+        label = f"{run.method} s{run.seed}"
+        for ax, key in zip(axes[:-1, 0], keys, strict=True):
+            values = [(r.get("tracked") or {}).get(key, float("nan")) for r in run.history]
+            percent = all(v != v or 0 <= v <= 1 for v in values)  # fractions are shown as percentages
+            ax.plot(epochs, [100 * v if percent else v for v in values], color=colors[run.method], marker="o",
+                    markersize=3, label=f"{label} (tracked)")
+            ax.plot(epochs, [100 * r["arch_acc"] if percent else float("nan") for r in run.history],
+                    color=colors[run.method], linestyle=":", linewidth=0.8)
+            ax.set_ylabel(f"{key}{' %' if percent else ''}", fontsize=8)
+        axes[-1, 0].plot(epochs, [r.get("skip_connects", float("nan")) for r in run.history],
+                         color=colors[run.method], marker="o", markersize=3, label=label)
+    axes[0, 0].set_title("The derived cell after each epoch (dotted: the supernet's architecture-split accuracy)",
+                         fontsize=9)
+    axes[0, 0].legend(fontsize=7)
+    axes[-1, 0].set_ylabel("skip connections")
+    axes[-1, 0].set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def memory_vs_batch(runs: list[RunSummary], path: Path, batches: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
                     ) -> Path:
     """Bytes saved for backward against batch size for each method's supernet (affine in the batch,
@@ -174,6 +208,9 @@ def comparison_plots(runs: list[RunSummary], rows: list[MethodRow], out: Path, m
     trajectories = arch_trajectories(runs, out / "arch_trajectories.png")
     if trajectories:
         written.append(trajectories)
+    tracked = tracked_curves(runs, out / "tracked.png")
+    if tracked:
+        written.append(tracked)
     if metrics:
         written.append(score_scatter(runs, metrics, out / "supernet_vs_scores.png"))
     for row in rows:

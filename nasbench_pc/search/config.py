@@ -25,7 +25,7 @@ from nasbench_pc.settings import (
 
 #: settings that say where a search runs, not what it computes (another host may mount the data elsewhere, another
 #: GPU may take channels_last): a run folder is reused across them (``compare``), never across any other
-HOST_SETTINGS = ("device", "workers", "data_root", "download", "channels_last", "log")
+HOST_SETTINGS = ("device", "workers", "data_root", "download", "channels_last", "log", "track", "benchmark_file")
 
 
 def spec_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +70,11 @@ class SearchConfig(SearchHParams, DataSettings):
     amp: str | None = setting(None, "Mixed precision for the weight steps and first-order architecture steps "
                               "(second-order ones stay in float32).", choices=("bf16",))
     channels_last: bool = setting(False, "channels_last memory format (CUDA only).")
+    track: str | None = setting(None, "Evaluators scored on the derived cell after every epoch, into metrics.jsonl "
+                                "under 'tracked' (nas-bench-201 with --benchmark-file, synflow, ...; "
+                                "NAME:key=value,... for options).")
+    benchmark_file: str | None = setting(None, "The tabular benchmark file a tracked lookup reads (--track "
+                                         "nas-bench-201).")
     log: str | None = setting(None, "Loggers besides metrics.jsonl, comma-separated (`nasbench-pc plugins` lists "
                               "them): tensorboard writes RUN/tensorboard/ (pip install 'nasbench-pc[tensorboard]').")
 

@@ -45,7 +45,7 @@ from nasbench_pc.runtime.jobs import STOP_REQUEST, clear_stop, stop_requested
 from nasbench_pc.runtime.lease import Lease
 from nasbench_pc.runtime.rundir import WRITERS, claim, record_writer, writing
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, scheduled_lr
-from nasbench_pc.search import stages
+from nasbench_pc.search import stages, tracking
 from nasbench_pc.search.architect import Architect
 from nasbench_pc.search.budget import out_of_memory_error
 from nasbench_pc.search.checkpoint import CHECKPOINT_FORMAT, restore, save_checkpoint, versions
@@ -483,6 +483,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool | Non
     """
     ctx = ctx or Context()
     registry.loggers(config.log)  # an unknown logger, or one whose extra is missing: before the folder is touched
+    tracking.trackers(config)  # and what --track names (a missing or unreadable benchmark file)
     writer = run_dir if ctx.is_main else None
     if writer is None:
         return _search(config, run_dir, None, None, resume=resume, force=force, reporter=reporter, ctx=ctx)
@@ -495,6 +496,7 @@ def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lea
             resume: bool | None, force: bool, reporter: Reporter | None, ctx: Context) -> SearchResult:
     """run_search's body, run under the run folder's lease (``writer`` and ``lease`` are None off rank 0)."""
     loggers = registry.loggers(config.log)
+    tracked = tracking.trackers(config) if ctx.is_main else []
     if resume is None:
         if writer is not None and (writer / GENOTYPE).exists():
             raise AlreadyFinished(f"{writer} holds the finished search already (another process ended it).")
@@ -543,6 +545,9 @@ def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lea
             stopping = (lambda: ctx.any_rank(stop.requested)) if stop else (lambda: False)
             while search.epoch < config.epochs:
                 record = search.train_epoch(reporter if ctx.is_main else None, stopping)
+                if tracked and record is not None:  # into the history before the checkpoint holds it
+                    record[tracking.TRACKED] = tracking.score(
+                        tracked, config, search.model, writer / tracking.FOLDER if writer else None)
                 save()
                 if ctx.is_main and record is not None:
                     registry.notify("on_epoch_end", kind="search", run_dir=writer, config=config.to_dict(),

@@ -115,6 +115,16 @@ class Nb201Lookup:
     metrics = (Metric("nb201_test_acc", "NB201 test acc %", percent=True, fmt=".2f"),
                Metric("nb201_valid_acc", "NB201 valid acc %", percent=True, fmt=".2f"))
 
+    def check(self, target: EvaluationTarget) -> None:
+        """Before a search that tracks this lookup (``--track nas-bench-201``): a search of the NAS-Bench-201 space,
+        and a benchmark file that exists and reads (read here once; :func:`load_api` keeps it for the epochs)."""
+        space = target.search.get("space")
+        if space != SPACE:
+            raise ConfigError(f"--track nas-bench-201 looks the derived cell up in NAS-Bench-201, and this search "
+                              f"runs on the {space} search space. Search with --space {SPACE}, or track an evaluator "
+                              f"that scores any cell (synflow, proxy-train).")
+        load_api(_benchmark_path(target.benchmark_file))
+
     def evaluate(self, target: EvaluationTarget, *, dataset: str, hp: int) -> dict[str, float]:
         """Look ``target``'s cell up: ``dataset`` is one of :data:`DATASETS`, ``hp`` the schedule (12 or 200
         epochs)."""
