@@ -23,6 +23,7 @@ from rich.console import Console
 from nasbench_pc import hookimpl
 from nasbench_pc.records import JobOutcome, SearchJob, search_command
 from nasbench_pc.results.board import JobBoard
+from nasbench_pc.results.tracking import tracking
 from nasbench_pc.runtime.devices import check_device, default_device
 from nasbench_pc.runtime.interrupt import Interrupted
 from nasbench_pc.runtime.jobs import ended_as, stop_requested
@@ -64,7 +65,8 @@ def _in_process(jobs: Sequence[SearchJob], device: str, console: Console, board:
             continue
         state = "done"
         try:  # resume=None: a checkpoint is continued, looked for under the run's lease
-            run_search(replace(job.config, device=device), job.run_dir, resume=None)
+            config = replace(job.config, device=device)
+            run_search(config, job.run_dir, resume=None, track=tracking(config))
         except LeaseHeld:
             state = "held"
         except AlreadyFinished:

@@ -118,7 +118,7 @@ def test_an_unreadable_file_or_another_space_is_refused_before_any_work(tmp_path
 
 
 def test_options_of_a_tracked_evaluator_follow_its_name():
-    from nasbench_pc.search.tracking import split_specs
+    from nasbench_pc.results.tracking import split_specs
 
     assert split_specs("nas-bench-201:hp=12,dataset=cifar100,synflow") == [
         "nas-bench-201:hp=12,dataset=cifar100", "synflow"]

@@ -32,6 +32,7 @@ from nasbench_pc.results import compare as cmp
 from nasbench_pc.results import plots
 from nasbench_pc.results.board import JobBoard
 from nasbench_pc.results.evaluation import target_of
+from nasbench_pc.results.tracking import tracking
 from nasbench_pc.runtime.devices import check_device, default_device
 from nasbench_pc.runtime.files import atomic_write_text
 from nasbench_pc.runtime.interrupt import Interrupted
@@ -384,6 +385,7 @@ def _search_runs(ctx: click.Context, methods: tuple[str, ...], seeds: str | None
         configs = {method: resolve_config(method, given.get("preset", "quick"),
                                           **_config_overrides(for_method(wanted, method))) for method in method_list}
         cmp.check_one_space({method: config.space for method, config in configs.items()})
+        tracking(next(iter(configs.values())))  # what --track names, and its benchmark file: before any search
         folder = root / space if len(space_list) > 1 else root
         folders.append(folder)
         for method in method_list:

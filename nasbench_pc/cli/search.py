@@ -18,6 +18,7 @@ from nasbench_pc.cli._plugin_options import method_option, plugin_option_flags, 
 from nasbench_pc.cli._settings import settings_options
 from nasbench_pc.console import console
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.results.tracking import tracking
 from nasbench_pc.runtime import distributed
 from nasbench_pc.runtime.devices import check_device, default_device
 from nasbench_pc.runtime.runkit import CONFIG, GENOTYPE
@@ -197,13 +198,14 @@ def search(ctx: click.Context, method: str, preset: str, out: str | None, resume
 
 def _run(config: SearchConfig, run_dir: Path, resume: bool | None, force: bool, dist_ctx: distributed.Context,
          quiet: bool) -> SearchResult:
-    """run_search, with a progress bar on rank 0 unless ``quiet``."""
+    """run_search, with a progress bar on rank 0 unless ``quiet``; ``--track`` checked before it starts."""
+    track = tracking(config) if dist_ctx.is_main else None  # rank 0 scores and writes the records
     if quiet or not dist_ctx.is_main:
-        return run_search(config, run_dir, resume=resume, force=force, ctx=dist_ctx)
+        return run_search(config, run_dir, resume=resume, force=force, ctx=dist_ctx, track=track)
     with Progress(TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TextColumn("{task.fields[stats]}"), console=console) as progress:
         done = _epochs_done(run_dir) if resume is not False else 0
-        return run_search(config, run_dir, resume=resume, force=force, ctx=dist_ctx,
+        return run_search(config, run_dir, resume=resume, force=force, ctx=dist_ctx, track=track,
                           reporter=ConsoleReporter(progress, done, config.epochs))
 
 

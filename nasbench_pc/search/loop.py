@@ -45,7 +45,7 @@ from nasbench_pc.runtime.jobs import STOP_REQUEST, clear_stop, stop_requested
 from nasbench_pc.runtime.lease import Lease
 from nasbench_pc.runtime.rundir import WRITERS, claim, record_writer, writing
 from nasbench_pc.runtime.runkit import CHECKPOINT, CONFIG, GENOTYPE, METRICS, accuracy, peak_memory, scheduled_lr
-from nasbench_pc.search import stages, tracking
+from nasbench_pc.search import stages
 from nasbench_pc.search.architect import Architect
 from nasbench_pc.search.budget import out_of_memory_error
 from nasbench_pc.search.checkpoint import CHECKPOINT_FORMAT, restore, save_checkpoint, versions
@@ -98,6 +98,8 @@ def alpha_entropy(probabilities: list[list[float]]) -> float:
     return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean())
 
 
+#: the key of an epoch record that holds the metrics ``--track`` scored (nasbench_pc.results.tracking)
+TRACKED = "tracked"
 #: the orders of one search step's two halves a method may ask for (``SearchHooks.step_order``); the first is DARTS'
 STEP_ORDERS = ("arch_then_weight", "weight_then_arch")
 _KEPT = "The checkpoint and metrics of every finished epoch are kept in the run directory."
@@ -471,7 +473,8 @@ class Search:
 
 
 def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool | None = False, force: bool = False,
-               reporter: Reporter | None = None, ctx: Context | None = None) -> SearchResult:
+               reporter: Reporter | None = None, ctx: Context | None = None,
+               track: Callable[[torch.nn.Module, Path | None], dict[str, float]] | None = None) -> SearchResult:
     """Run (or, with ``resume``, continue) a search; rank 0 writes ``run_dir`` unless it is None.
 
     ``resume=None`` continues the checkpoint in ``run_dir`` when there is one, decided under the folder's lease (a
@@ -480,23 +483,32 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool | Non
     A ``run_dir`` holding another search is refused unless ``force`` (then its files are replaced).
     With a ``run_dir``, SIGINT / SIGTERM stop after the current step with a checkpoint and raise
     :class:`~nasbench_pc.runtime.interrupt.Interrupted`.
+
+    ``track(supernet, run_dir)`` scores the cell derived after each epoch for ``config.track``
+    (``nasbench_pc.results.tracking.tracking(config)``, built above this layer); its metrics go into the epoch's
+    record under ``"tracked"`` before the checkpoint.
     """
     ctx = ctx or Context()
     registry.loggers(config.log)  # an unknown logger, or one whose extra is missing: before the folder is touched
-    tracking.trackers(config)  # and what --track names (a missing or unreadable benchmark file)
+    if config.track and track is None and ctx.is_main:
+        raise ConfigError(f"This search tracks {config.track!r} (--track), and run_search was given nothing to score "
+                          f"it with: pass track=nasbench_pc.results.tracking.tracking(config), as the command line "
+                          f"does, or leave track out of the config.")
     writer = run_dir if ctx.is_main else None
     if writer is None:
-        return _search(config, run_dir, None, None, resume=resume, force=force, reporter=reporter, ctx=ctx)
+        return _search(config, run_dir, None, None, resume=resume, force=force, reporter=reporter, ctx=ctx,
+                       track=track)
     # one writer per run folder, across processes and hosts (a live one makes this start refuse: LeaseHeld)
     with writing(writer, RUN_FILES) as lease:
-        return _search(config, run_dir, writer, lease, resume=resume, force=force, reporter=reporter, ctx=ctx)
+        return _search(config, run_dir, writer, lease, resume=resume, force=force, reporter=reporter, ctx=ctx,
+                       track=track)
 
 
 def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lease: Lease | None, *,
-            resume: bool | None, force: bool, reporter: Reporter | None, ctx: Context) -> SearchResult:
+            resume: bool | None, force: bool, reporter: Reporter | None, ctx: Context,
+            track: Callable[[torch.nn.Module, Path | None], dict[str, float]] | None) -> SearchResult:
     """run_search's body, run under the run folder's lease (``writer`` and ``lease`` are None off rank 0)."""
     loggers = registry.loggers(config.log)
-    tracked = tracking.trackers(config) if ctx.is_main else []
     if resume is None:
         if writer is not None and (writer / GENOTYPE).exists():
             raise AlreadyFinished(f"{writer} holds the finished search already (another process ended it).")
@@ -545,9 +557,8 @@ def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lea
             stopping = (lambda: ctx.any_rank(stop.requested)) if stop else (lambda: False)
             while search.epoch < config.epochs:
                 record = search.train_epoch(reporter if ctx.is_main else None, stopping)
-                if tracked and record is not None:  # into the history before the checkpoint holds it
-                    record[tracking.TRACKED] = tracking.score(
-                        tracked, config, search.model, writer / tracking.FOLDER if writer else None)
+                if track is not None and ctx.is_main and record is not None:  # in the history the checkpoint holds
+                    record[TRACKED] = track(search.model, writer)
                 save()
                 if ctx.is_main and record is not None:
                     registry.notify("on_epoch_end", kind="search", run_dir=writer, config=config.to_dict(),

@@ -26,10 +26,10 @@ from typing import Any
 import torch
 
 from nasbench_pc.errors import ConfigError
+from nasbench_pc.results.evaluation import EvaluationTarget, checked_metrics, parse_spec, resolve
+from nasbench_pc.runtime.data import DataSettings
 from nasbench_pc.search.config import SearchConfig
 
-#: the key of an epoch record that holds the tracked metrics
-TRACKED = "tracked"
 #: where in the run folder tracked evaluators may write (a proxy training's run), one folder per evaluator
 FOLDER = Path("evaluations") / "tracked"
 
@@ -43,11 +43,8 @@ class Tracker:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def _target(config: SearchConfig, genotype: Any, folder: Path) -> Any:
+def _target(config: SearchConfig, genotype: Any, folder: Path) -> EvaluationTarget:
     """The search's settings as an evaluation target for ``genotype`` (no run folder: the run is not finished)."""
-    from nasbench_pc.results.evaluation import EvaluationTarget
-    from nasbench_pc.runtime.data import DataSettings
-
     return EvaluationTarget(genotype=genotype, evaluations_dir=folder, method=config.method, search=config.to_dict(),
                             **DataSettings.of(config), seed=config.seed, shape=dict(config.space_options),
                             device=config.device, benchmark_file=config.benchmark_file, work_dir=folder)
@@ -71,8 +68,6 @@ def trackers(config: SearchConfig) -> list[Tracker]:
     """The evaluators ``config.track`` names, checked (see the module docstring); [] when it names none."""
     if not config.track:
         return []
-    from nasbench_pc.results.evaluation import parse_spec, resolve
-
     chosen, seen = [], {}
     for text in split_specs(config.track):
         name, given = parse_spec(text)
@@ -94,21 +89,30 @@ def trackers(config: SearchConfig) -> list[Tracker]:
     return chosen
 
 
-def score(chosen: list[Tracker], config: SearchConfig, model: torch.nn.Module, folder: Path | None
-          ) -> dict[str, float]:
-    """Every tracked metric of the cell ``model`` derives now, each evaluator's work under ``folder`` (a temporary
-    folder when None), without touching the search's random state."""
-    from nasbench_pc.results.evaluation import checked_metrics
+class Tracking:
+    """What ``run_search(track=...)`` calls after each epoch: ``tracking(model, run_dir)`` scores the cell ``model``
+    derives now with every tracked evaluator (their work under ``run_dir/evaluations/tracked/``, or a temporary
+    folder without a run folder), without touching the search's random state."""
 
-    if not chosen:
-        return {}
-    genotype = model.genotype()
-    devices = [torch.device(config.device).index or 0] if config.device.startswith("cuda") else []
-    out: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as scratch, torch.random.fork_rng(devices=devices):
-        base = folder if folder is not None else Path(scratch)
-        for tracker in chosen:
-            target = _target(config, genotype, base / tracker.name)
-            out.update(checked_metrics(tracker.name, tracker.evaluator,
-                                       tracker.evaluator.evaluate(target, **tracker.options)))
-    return out
+    def __init__(self, config: SearchConfig, chosen: list[Tracker]):
+        self.config, self.chosen = config, chosen
+
+    def __call__(self, model: torch.nn.Module, run_dir: Path | None) -> dict[str, float]:
+        genotype = model.genotype()
+        config = self.config
+        devices = [torch.device(config.device).index or 0] if config.device.startswith("cuda") else []
+        out: dict[str, float] = {}
+        with tempfile.TemporaryDirectory() as scratch, torch.random.fork_rng(devices=devices):
+            base = run_dir / FOLDER if run_dir is not None else Path(scratch)
+            for tracker in self.chosen:
+                target = _target(config, genotype, base / tracker.name)
+                out.update(checked_metrics(tracker.name, tracker.evaluator,
+                                           tracker.evaluator.evaluate(target, **tracker.options)))
+        return out
+
+
+def tracking(config: SearchConfig) -> Tracking | None:
+    """The :class:`Tracking` of ``config.track`` for ``run_search(track=...)``, everything checked now (before the
+    search touches its folder); None when it tracks nothing."""
+    chosen = trackers(config)
+    return Tracking(config, chosen) if chosen else None
