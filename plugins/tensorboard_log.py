@@ -25,10 +25,10 @@ rewriting the folder's files, under the run's lease like every other file of the
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -204,33 +204,13 @@ def _architecture(writer: Any, config: dict[str, Any], record: dict[str, Any], e
         fig.tight_layout()
         writer.add_figure(f"arch/{key}", fig, epoch, close=True)
     if record.get("genotype"):
-        genotype = genotypes.from_dict(record["genotype"])
-        with _scratch() as path:
-            space.draw(genotype, path, title=f"epoch {epoch}")
-            writer.add_image("arch/cells", _png(path), epoch, dataformats="HWC")
+        from PIL import Image
 
-
-class _scratch:
-    """A temporary PNG path, removed afterwards."""
-
-    def __enter__(self) -> Path:
-        import tempfile
-
-        handle, name = tempfile.mkstemp(suffix=".png")
-        os.close(handle)
-        self.path = Path(name)
-        return self.path
-
-    def __exit__(self, *exc: Any) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def _png(path: Path) -> Any:
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(io.BytesIO(path.read_bytes())) as image:
-        return np.asarray(image.convert("RGB"))
+        with tempfile.TemporaryDirectory() as scratch:
+            path = space.draw(genotypes.from_dict(record["genotype"]), Path(scratch) / "cells.png",
+                              title=f"epoch {epoch}")
+            with Image.open(path) as image:
+                writer.add_image("arch/cells", np.asarray(image.convert("RGB")), epoch, dataformats="HWC")
 
 
 def hparams_of(config: dict[str, Any]) -> dict[str, Any]:

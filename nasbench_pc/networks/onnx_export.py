@@ -95,13 +95,17 @@ def export_onnx(model: nn.Module, path: Path, input_size: tuple[int, int, int], 
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}})
     except Exception as exc:  # the exporter raises many types: an op without an ONNX form, an unsupported opset
-        path.unlink(missing_ok=True)
-        message = " ".join(str(exc).split()) or "no message"
         raise ConfigError(
             f"The {name} cannot be exported to ONNX: torch's exporter (TorchScript-based, opset {OPSET}) stopped "
-            f"with {type(exc).__name__}: {message} The timm folder is written and loads as before; only {ONNX_NAME} "
+            f"with {_discard(path, exc)} The timm folder is written and loads as before; only {ONNX_NAME} "
             f"is missing. Use the folder as it is, or report this message together with the genotype."
         ) from None
+
+
+def _discard(path: Path, exc: Exception) -> str:
+    """Remove the half-made or rejected ``path``; ``exc`` on one line as the refusals quote it."""
+    path.unlink(missing_ok=True)
+    return f"{type(exc).__name__}: {' '.join(str(exc).split()) or 'no message'}"
 
 
 def check_onnx(model: nn.Module, path: Path, input_size: tuple[int, int, int], name: str) -> OnnxCheck:
@@ -127,11 +131,9 @@ def check_onnx(model: nn.Module, path: Path, input_size: tuple[int, int, int], n
             want = expected[batch]
             diffs[batch] = (got - want).abs().max().item() if got.shape == want.shape else math.inf
     except Exception as exc:  # onnx and onnxruntime raise their own types for a file they reject
-        path.unlink(missing_ok=True)
-        message = " ".join(str(exc).split()) or "no message"
         raise ConfigError(
             f"The ONNX export of the {name} was written but does not run on onnxruntime {onnxruntime.__version__} "
-            f"(CPU) {where}: {type(exc).__name__}: {message} {ONNX_NAME} was removed so that it is not "
+            f"(CPU) {where}: {_discard(path, exc)} {ONNX_NAME} was removed so that it is not "
             f"deployed by mistake; the timm folder is written and loads as before. Try another onnxruntime version "
             f"(pip install -U onnxruntime), or use the timm folder."
         ) from None

@@ -98,6 +98,12 @@ def alpha_entropy(probabilities: list[list[float]]) -> float:
     return float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean())
 
 
+def alpha_entropies(arch: Mapping[str, Any]) -> dict[str, float]:
+    """``alpha_entropy_<cell>`` of each cell type of a space's architecture record (``SearchSpace.arch_record``)."""
+    return {f"alpha_entropy_{key.removeprefix('alphas_')}": alpha_entropy(rows)
+            for key, rows in arch.items() if key.startswith("alphas_")}
+
+
 #: the key of an epoch record that holds the metrics ``--track`` scored (nasbench_pc.results.tracking)
 TRACKED = "tracked"
 #: the orders of one search step's two halves a method may ask for (``SearchHooks.step_order``); the first is DARTS'
@@ -344,9 +350,7 @@ class Search:
         rate, the architecture loss when it updated the architecture, and the architecture's state now."""
         arch = self.space.arch_record(self.model)
         values = {"epoch": epoch + 1, "train_loss": loss_sum / count, "train_acc": correct / count, "lr": lr,
-                  **{f"alpha_entropy_{key.removeprefix('alphas_')}": alpha_entropy(rows)
-                     for key, rows in arch.items() if key.startswith("alphas_")},
-                  "skip_connects": self.space.stats(self.model.genotype()).skip_connects}
+                  **alpha_entropies(arch), "skip_connects": self.space.stats(self.model.genotype()).skip_connects}
         if arch_loss is not None:
             values["arch_loss"] = arch_loss
         return values
@@ -370,8 +374,7 @@ class Search:
             "epoch_seconds": progress.seconds,
             "images_per_second": progress.seen / progress.seconds,
             memory_field: memory,
-            **{f"alpha_entropy_{key.removeprefix('alphas_')}": alpha_entropy(rows)
-               for key, rows in arch.items() if key.startswith("alphas_")},
+            **alpha_entropies(arch),
             "skip_connects": stats.skip_connects,
             "collapsed": stats.collapsed,
             "genotype": genotypes.to_dict(genotype),
@@ -489,7 +492,7 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool | Non
     record under ``"tracked"`` before the checkpoint.
     """
     ctx = ctx or Context()
-    registry.loggers(config.log)  # an unknown logger, or one whose extra is missing: before the folder is touched
+    loggers = registry.loggers(config.log)  # an unknown logger, or its extra missing: before the folder is touched
     if config.track and track is None and ctx.is_main:
         raise ConfigError(f"This search tracks {config.track!r} (--track), and run_search was given nothing to score "
                           f"it with: pass track=nasbench_pc.results.tracking.tracking(config), as the command line "
@@ -497,18 +500,18 @@ def run_search(config: SearchConfig, run_dir: Path | None, *, resume: bool | Non
     writer = run_dir if ctx.is_main else None
     if writer is None:
         return _search(config, run_dir, None, None, resume=resume, force=force, reporter=reporter, ctx=ctx,
-                       track=track)
+                       track=track, loggers=loggers)
     # one writer per run folder, across processes and hosts (a live one makes this start refuse: LeaseHeld)
     with writing(writer, RUN_FILES) as lease:
         return _search(config, run_dir, writer, lease, resume=resume, force=force, reporter=reporter, ctx=ctx,
-                       track=track)
+                       track=track, loggers=loggers)
 
 
 def _search(config: SearchConfig, run_dir: Path | None, writer: Path | None, lease: Lease | None, *,
             resume: bool | None, force: bool, reporter: Reporter | None, ctx: Context,
-            track: Callable[[torch.nn.Module, Path | None], dict[str, float]] | None) -> SearchResult:
+            track: Callable[[torch.nn.Module, Path | None], dict[str, float]] | None, loggers: tuple[str, ...]
+            ) -> SearchResult:
     """run_search's body, run under the run folder's lease (``writer`` and ``lease`` are None off rank 0)."""
-    loggers = registry.loggers(config.log)
     if resume is None:
         if writer is not None and (writer / GENOTYPE).exists():
             raise AlreadyFinished(f"{writer} holds the finished search already (another process ended it).")
